@@ -1,0 +1,106 @@
+"""The engine: order, accumulation, no_grad, detach, graph freeing, gradcheck itself."""
+import numpy as np
+import pytest
+
+import tinygrad_nb as tg
+from tinygrad_nb import Tensor
+
+
+def test_chain_of_10000_ops_needs_no_recursion():
+    x = tg.tensor([1.0], requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0001**10_000], rtol=1e-3)
+
+
+def test_tensor_used_many_times_gets_the_sum():
+    x = tg.tensor(3.0, requires_grad=True)
+    y = x * x + x * 2 + x
+    y.backward()
+    assert x.grad.item() == pytest.approx(2 * 3 + 2 + 1)
+
+
+def test_diamond_graph():
+    x = tg.tensor([2.0], requires_grad=True)
+    a = x.exp()
+    b = a * a + a.log()
+    b.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp(4.0) + 1, rtol=1e-6)
+
+
+def test_gradients_accumulate_across_backward_calls():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [6, 6])
+
+
+def test_no_grad_records_nothing():
+    x = tg.tensor([1.0], requires_grad=True)
+    with tg.no_grad():
+        y = x * 2
+    assert not y.requires_grad and y._ctx is None
+
+    @tg.no_grad()
+    def f(t):
+        return t * 2
+
+    assert not f(x).requires_grad
+    assert (x * 2).requires_grad
+
+
+def test_detach_cuts_the_graph():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * 2).detach() * x
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2, 4])
+
+
+def test_backward_non_scalar_needs_gradient():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="scalar outputs.*shape \\(2,\\)"):
+        (x * 2).backward()
+    (x * 2).backward(tg.tensor([1.0, 10.0]))
+    np.testing.assert_array_equal(x.grad.numpy(), [2, 20])
+
+
+def test_graph_is_freed_after_backward_unless_retained():
+    x = tg.tensor([1.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0])
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
+def test_unused_output_branch_and_intermediate_grads():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    _ = y * 3  # a branch that never reaches the loss
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2, 2])
+    assert y.grad is None  # like PyTorch, only leaves keep .grad
+
+
+def test_gradcheck_catches_a_wrong_gradient():
+    from tinygrad_nb.function import Function
+
+    class WrongSquare(Function):
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        def backward(ctx, g):
+            return g * ctx.saved[0]  # missing the factor 2
+
+    x = Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    with pytest.raises(tg.GradcheckError, match="input 0"):
+        tg.gradcheck(lambda t: WrongSquare.apply(t), [x])
+
+
+def test_gradcheck_needs_float64():
+    with pytest.raises(TypeError, match="float64"):
+        tg.gradcheck(lambda t: t * 2, [tg.tensor([1.0], requires_grad=True)])

@@ -1,0 +1,131 @@
+"""Elementwise ops: forward against NumPy, gradients against finite differences, with
+broadcasting and size-1 axes."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_nb as tg
+from tinygrad_nb import Tensor
+
+from conftest import t64
+
+BROADCAST_PAIRS = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((1,), (2, 3)), ((), (2, 2)), ((5, 1), (1, 5))]
+
+BINARY = {
+    "add": (lambda a, b: a + b, np.add),
+    "sub": (lambda a, b: a - b, np.subtract),
+    "mul": (lambda a, b: a * b, np.multiply),
+    "div": (lambda a, b: a / b, np.divide),
+    "pow": (lambda a, b: a**b, np.power),
+    "maximum": (lambda a, b: a.maximum(b), np.maximum),
+    "minimum": (lambda a, b: a.minimum(b), np.minimum),
+}
+
+
+def _inputs(rng, name, sa, sb):
+    a = rng.standard_normal(sa)
+    b = rng.standard_normal(sb)
+    if name == "div":
+        b = np.sign(b) * (np.abs(b) + 0.5)
+    if name == "pow":
+        a = np.abs(a) + 0.5
+    return a, b
+
+
+@pytest.mark.parametrize("name", BINARY)
+@pytest.mark.parametrize("sa,sb", BROADCAST_PAIRS)
+def test_binary_forward_and_grad(rng, name, sa, sb):
+    op, ref = BINARY[name]
+    a, b = _inputs(rng, name, sa, sb)
+    out = op(Tensor(a.astype(np.float32)), Tensor(b.astype(np.float32)))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.numpy(), ref(a, b), rtol=1e-5, atol=1e-6)
+    assert tg.gradcheck(op, [t64(a), t64(b)])
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_binary_reflected_with_numbers(rng, name):
+    op, ref = BINARY[name]
+    a, _ = _inputs(rng, name, (2, 3), (1,))
+    if name in ("maximum", "minimum"):
+        return
+    x = Tensor(a.astype(np.float32))
+    np.testing.assert_allclose(op(2.0, x).numpy(), ref(2.0, a), rtol=1e-5)
+    np.testing.assert_allclose(op(x, 2.0).numpy(), ref(a, 2.0), rtol=1e-5)
+    assert op(x, 2).dtype == np.float32
+
+
+UNARY = {
+    "exp": (lambda x: x.exp(), np.exp, None),
+    "log": (lambda x: x.log(), np.log, "positive"),
+    "sqrt": (lambda x: x.sqrt(), np.sqrt, "positive"),
+    "tanh": (lambda x: x.tanh(), np.tanh, None),
+    "sigmoid": (lambda x: x.sigmoid(), lambda a: 1 / (1 + np.exp(-a)), None),
+    "relu": (lambda x: x.relu(), lambda a: np.where(a > 0, a, 0), "away_from_0"),
+    "leaky_relu": (lambda x: x.leaky_relu(0.1), lambda a: np.where(a > 0, a, 0.1 * a), "away_from_0"),
+    "gelu": (lambda x: x.gelu(), lambda a: a * 0.5 * (1 + np.vectorize(math.erf)(a / math.sqrt(2))), None),
+    "abs": (lambda x: x.abs(), np.abs, "away_from_0"),
+    "neg": (lambda x: -x, np.negative, None),
+    "clip": (lambda x: x.clip(-0.5, 0.7), lambda a: np.clip(a, -0.5, 0.7), "away_from_edges"),
+    "square": (lambda x: x.square(), np.square, None),
+}
+
+
+def _unary_input(rng, kind, shape):
+    a = rng.standard_normal(shape)
+    if kind == "positive":
+        a = np.abs(a) + 0.1
+    if kind == "away_from_0":
+        a = np.sign(a) * (np.abs(a) + 0.05)
+    if kind == "away_from_edges":  # the clip bounds are kinks: finite differences there are meaningless
+        for edge in (-0.5, 0.7):
+            a = np.where(np.abs(a - edge) < 0.05, a + 0.2, a)
+    return a
+
+
+@pytest.mark.parametrize("name", UNARY)
+@pytest.mark.parametrize("shape", [(), (1,), (3, 4), (2, 1, 3)])
+def test_unary_forward_and_grad(rng, name, shape):
+    op, ref, kind = UNARY[name]
+    a = _unary_input(rng, kind, shape)
+    np.testing.assert_allclose(op(Tensor(a.astype(np.float32))).numpy(), ref(a), rtol=1e-5, atol=1e-6)
+    assert tg.gradcheck(op, [t64(a)])
+
+
+def test_sigmoid_and_softmax_do_not_overflow():
+    x = Tensor([-1e4, 0.0, 1e4])
+    np.testing.assert_allclose(x.sigmoid().numpy(), [0.0, 0.5, 1.0])
+    assert np.isfinite(x.log_softmax(0).numpy()).all()
+
+
+def test_where_forward_and_grad(rng):
+    cond = rng.standard_normal((3, 4)) > 0
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((4,))
+    out = tg.where(Tensor(cond), Tensor(a), Tensor(b))
+    np.testing.assert_allclose(out.numpy(), np.where(cond, a, b))
+    assert tg.gradcheck(lambda x, y: Tensor.where(Tensor(cond), x, y), [t64(a), t64(b)])
+    assert tg.where(Tensor(cond), Tensor(a), 0.0).shape == (3, 4)
+
+
+def test_comparisons_give_bool_without_grad(rng):
+    a = Tensor(rng.standard_normal((3,)), requires_grad=True)
+    for out, ref in [(a > 0, a.numpy() > 0), (a <= 0.1, a.numpy() <= 0.1), (a == a, np.ones(3, bool)), (a != 1, np.ones(3, bool))]:
+        assert out.dtype == np.bool_ and not out.requires_grad
+        np.testing.assert_array_equal(out.numpy(), ref)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.integers(1, 3), min_size=0, max_size=3),
+    st.lists(st.booleans(), min_size=3, max_size=3),
+    st.integers(0, 2**31 - 1),
+)
+def test_broadcast_gradients_hypothesis(shape, ones, seed):
+    """Any shape against a copy with some axes squashed to 1 and some leading axes dropped."""
+    rng = np.random.default_rng(seed)
+    other = [1 if o else n for n, o in zip(shape, ones)][int(ones[0]) :]
+    a, b = rng.standard_normal(shape), rng.standard_normal(other)
+    assert tg.gradcheck(lambda x, y: x * y + y, [t64(a), t64(b)])

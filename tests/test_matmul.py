@@ -1,0 +1,49 @@
+"""Matrix product through the BLAS kernel: every rank combination np.matmul accepts."""
+import numpy as np
+import pytest
+
+import tinygrad_nb as tg
+from tinygrad_nb import Tensor
+
+from conftest import t64
+
+SHAPES = [
+    ((3, 4), (4, 5)),
+    ((1, 1), (1, 1)),
+    ((4,), (4, 2)),
+    ((3, 4), (4,)),
+    ((4,), (4,)),
+    ((2, 3, 4), (4, 5)),
+    ((3, 4), (2, 4, 5)),
+    ((2, 1, 3, 4), (5, 4, 2)),
+]
+
+
+@pytest.mark.parametrize("sa,sb", SHAPES)
+def test_matmul(rng, sa, sb):
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    out = Tensor(a.astype(np.float32)) @ Tensor(b.astype(np.float32))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.numpy(), a @ b, rtol=1e-4, atol=1e-5)
+    assert tg.gradcheck(lambda x, y: x @ y, [t64(a), t64(b)])
+
+
+def test_matmul_kernel_directly(rng):
+    from tinygrad_nb.kernels.cpu.matmul import matmul
+
+    for dtype in (np.float32, np.float64):
+        a, b = rng.standard_normal((3, 5, 7)).astype(dtype), rng.standard_normal((3, 7, 2)).astype(dtype)
+        out = matmul(a, b)
+        assert out.dtype == dtype
+        np.testing.assert_allclose(out, a @ b, rtol=1e-5)
+    np.testing.assert_array_equal(matmul(np.zeros((1, 2, 0)), np.zeros((1, 0, 3))), np.zeros((1, 2, 3)))
+
+
+def test_matmul_of_non_contiguous_views(rng):
+    a, b = rng.standard_normal((5, 3)), rng.standard_normal((4, 5))
+    np.testing.assert_allclose((Tensor(a).T @ Tensor(b).T).numpy(), a.T @ b.T)
+
+
+def test_matmul_mixed_precision_promotes(rng):
+    a, b = rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal((3, 2))
+    assert (Tensor(a) @ Tensor(b)).dtype == np.float64

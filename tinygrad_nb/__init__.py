@@ -1,0 +1,32 @@
+"""tinygrad_nb: a small, readable reverse-mode autodiff framework with Numba kernels.
+
+    from tinygrad_nb import Tensor
+    x = Tensor([[1.0, 2.0]], requires_grad=True)
+    (x * x).sum().backward()      # x.grad == 2 * x
+"""
+import numpy as np
+
+from .function import enable_grad, is_grad_enabled, no_grad
+from .gradcheck import GradcheckError, gradcheck
+from .random import manual_seed
+from .tensor import Tensor
+
+float32, float64 = np.float32, np.float64
+int32, int64, bool_ = np.int32, np.int64, np.bool_
+long = int64
+
+zeros, ones, full, randn, rand, randint = Tensor.zeros, Tensor.ones, Tensor.full, Tensor.randn, Tensor.rand, Tensor.randint
+arange, eye, zeros_like, ones_like = Tensor.arange, Tensor.eye, Tensor.zeros_like, Tensor.ones_like
+cat, stack, where = Tensor.cat, Tensor.stack, Tensor.where
+
+
+def tensor(data, requires_grad=False, device="cpu", dtype=None):
+    """torch.tensor's spelling of Tensor(data)."""
+    return Tensor(data, requires_grad=requires_grad, device=device, dtype=dtype)
+
+
+__all__ = [
+    "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
+    "manual_seed", "zeros", "ones", "full", "randn", "rand", "randint", "arange", "eye",
+    "zeros_like", "ones_like", "cat", "stack", "where", "float32", "float64", "int32", "int64",
+]

@@ -1,0 +1,79 @@
+"""Devices: where a tensor's buffer lives and which kernels work on it.
+
+A device offers two things to the ops:
+  * `xp`, a NumPy-like array namespace for the simple elementwise, reduction and
+    movement work (NumPy itself on the CPU);
+  * `kernel(name)`, the heavy kernels (matmul, conv, pool, rnn ...), looked up by
+    (name, device) in the table `KERNELS` of `tinygrad_nb.kernels.<device>`.
+Ops never mention a device, so adding a device means adding kernels, not touching ops.
+"""
+import importlib
+
+import numpy as np
+
+
+class Device:
+    def __init__(self, name):
+        self.name = name
+        self._kernels = {}
+        self._table = None
+
+    @property
+    def xp(self):
+        raise NotImplementedError
+
+    def kernel(self, name):
+        """The kernel `name` for this device; its module is imported on first use."""
+        fn = self._kernels.get(name)
+        if fn is None:
+            package = f"tinygrad_nb.kernels.{self.name}"
+            if self._table is None:
+                self._table = importlib.import_module(package).KERNELS
+            if name not in self._table:
+                raise NotImplementedError(f"no kernel '{name}' for device '{self.name}'")
+            module = importlib.import_module(f"{package}.{self._table[name]}")
+            fn = self._kernels[name] = getattr(module, name)
+        return fn
+
+    def from_numpy(self, array):
+        raise NotImplementedError
+
+    def to_numpy(self, array):
+        raise NotImplementedError
+
+
+class CPU(Device):
+    xp = np
+
+    def __init__(self):
+        super().__init__("cpu")
+
+    def from_numpy(self, array):
+        return array
+
+    def to_numpy(self, array):
+        return array
+
+
+_DEVICES = {"cpu": CPU()}
+
+
+def register_device(device):
+    _DEVICES[device.name] = device
+
+
+def canonical(name):
+    """'cuda:0' -> 'cuda'; accepts Device objects and strings."""
+    name = getattr(name, "name", name)
+    if not isinstance(name, str):
+        raise TypeError(f"device must be a string like 'cpu' or 'cuda', got {name!r}")
+    return name.split(":")[0].lower()
+
+
+def get_device(name):
+    name = canonical(name)
+    if name == "cuda" and name not in _DEVICES:
+        importlib.import_module("tinygrad_nb.cuda")  # registers the device, or explains why it cannot
+    if name not in _DEVICES:
+        raise ValueError(f"unknown device '{name}': expected one of {sorted(set(_DEVICES) | {'cuda'})}")
+    return _DEVICES[name]

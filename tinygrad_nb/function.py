@@ -1,0 +1,183 @@
+"""The autograd engine: `Function` (one op's forward/backward pair) and the backward walk.
+
+A Tensor made by an op remembers the `Function` instance (its *context*) that made it.
+The context holds the parent tensors and whatever forward saved for backward, so the
+graph is simply: tensor -> ctx -> parents -> their ctx -> ...
+
+`backward` sorts those contexts in reverse topological order (iteratively, so a chain
+of 10,000 ops is fine) and applies the chain rule once per context:
+    dL/d(input) = backward(ctx, dL/d(output))
+summing the contributions when a tensor feeds several ops.
+"""
+import threading
+import time
+
+import numpy as np
+
+_state = threading.local()
+
+
+def is_grad_enabled():
+    return getattr(_state, "grad_enabled", True)
+
+
+class no_grad:
+    """Context manager and decorator: ops inside record no graph (like torch.no_grad)."""
+
+    def __enter__(self):
+        self.prev = is_grad_enabled()
+        _state.grad_enabled = False
+
+    def __exit__(self, *exc):
+        _state.grad_enabled = self.prev
+
+    def __call__(self, fn):
+        def wrapper(*args, **kwargs):
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+        return wrapper
+
+
+class enable_grad(no_grad):
+    """Turns graph recording back on inside a no_grad block."""
+
+    def __enter__(self):
+        self.prev = is_grad_enabled()
+        _state.grad_enabled = True
+
+
+# Observers of every op (the debug trace and the profiler plug in here).
+# Each is called as hook(phase, ctx, inputs, outputs, seconds), phase 'forward' or 'backward'.
+op_hooks = []
+
+
+class Function:
+    """One differentiable op. Subclasses define
+
+        forward(ctx, *arrays, **options) -> array or tuple of arrays
+        backward(ctx, *grad_outputs)      -> one gradient (or None) per Tensor input
+
+    Both work on raw device arrays (NumPy on the CPU); `ctx.xp` is the array namespace
+    of the device and `ctx.kernel(name)` looks up a device kernel.
+    """
+
+    differentiable = True
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+    @property
+    def xp(self):
+        return self.device.xp
+
+    def kernel(self, name):
+        return self.device.kernel(name)
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from .tensor import Tensor
+
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        device = _common_device(cls.__name__, tensors)
+        ctx = cls()
+        ctx.device = device
+        ctx.needs_input_grad = tuple(t.requires_grad for t in tensors)
+        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        start = time.perf_counter() if op_hooks else 0.0
+        out = ctx.forward(*raw, **kwargs)
+        multi = isinstance(out, tuple)
+        outs = out if multi else (out,)
+        track = cls.differentiable and is_grad_enabled() and any(ctx.needs_input_grad)
+        results = tuple(Tensor._from_array(o, device.name, requires_grad=track) for o in outs)
+        if track:
+            ctx.parents = tensors
+            ctx.out_meta = tuple((o.shape, o.dtype) for o in outs)
+            for i, r in enumerate(results):
+                r._ctx, r._out_index = ctx, i
+        if op_hooks:
+            seconds = time.perf_counter() - start
+            for hook in op_hooks:
+                hook("forward", ctx, tensors, results, seconds)
+        return results if multi else results[0]
+
+
+def _common_device(op, tensors):
+    from .device import get_device
+
+    names = {t.device for t in tensors}
+    if len(names) > 1:
+        shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in tensors)
+        raise RuntimeError(f"{op}: expected all tensors on one device, got {shapes}")
+    return get_device(names.pop() if names else "cpu")
+
+
+def _topological_order(root_ctx):
+    """Contexts reachable from root_ctx, each after every context that consumes its output.
+
+    Iterative depth-first search with an explicit stack (no recursion limit)."""
+    order, visited = [], set()
+    stack = [(root_ctx, False)]
+    while stack:
+        ctx, children_done = stack.pop()
+        if children_done:
+            order.append(ctx)
+            continue
+        if id(ctx) in visited:
+            continue
+        visited.add(id(ctx))
+        stack.append((ctx, True))
+        for parent in ctx.parents:
+            if parent._ctx is not None and id(parent._ctx) not in visited:
+                stack.append((parent._ctx, False))
+    return order[::-1]
+
+
+def backward(root, grad, retain_graph=False):
+    """Reverse-mode sweep from `root` (a Tensor) seeded with `grad` (an array)."""
+    from .tensor import Tensor
+
+    if root._ctx is None:
+        root._accumulate(grad)
+        return
+    grads = {id(root._ctx): [None] * len(root._ctx.out_meta)}
+    grads[id(root._ctx)][root._out_index] = grad
+    for ctx in _topological_order(root._ctx):
+        if getattr(ctx, "freed", False):
+            raise RuntimeError(
+                f"{type(ctx).__name__}: trying to backward through the graph a second time; "
+                "its saved arrays were freed. Pass retain_graph=True to the first backward()."
+            )
+        outs = grads.pop(id(ctx), None)
+        if outs is None:
+            continue
+        xp = ctx.device.xp
+        outs = [g if g is not None else xp.zeros(shape, dtype) for g, (shape, dtype) in zip(outs, ctx.out_meta)]
+        start = time.perf_counter() if op_hooks else 0.0
+        in_grads = ctx.backward(*outs)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        if op_hooks:
+            seconds = time.perf_counter() - start
+            for hook in op_hooks:
+                hook("backward", ctx, ctx.parents, in_grads, seconds)
+        for parent, g in zip(ctx.parents, in_grads):
+            if g is None or not parent.requires_grad:
+                continue
+            if isinstance(g, Tensor):
+                g = g.data
+            if tuple(g.shape) != tuple(parent.shape):
+                raise RuntimeError(
+                    f"{type(ctx).__name__}.backward returned a gradient of shape {tuple(g.shape)} "
+                    f"for an input of shape {tuple(parent.shape)}"
+                )
+            if parent._ctx is None:
+                parent._accumulate(g)
+            else:
+                slot = grads.setdefault(id(parent._ctx), [None] * len(parent._ctx.out_meta))
+                i = parent._out_index
+                slot[i] = g if slot[i] is None else slot[i] + g
+        if not retain_graph:
+            ctx.saved = None
+            ctx.freed = True

@@ -1,0 +1,264 @@
+"""Elementwise ops. Binary ops broadcast like NumPy; their backward sums the gradient
+back to each input's shape ("un-broadcasting"): if x was broadcast along an axis, every
+output position along it used the same x, so dL/dx adds up over that axis."""
+from ..function import Function
+
+
+def unbroadcast(xp, grad, shape):
+    """Sum `grad` down to `shape`: over the leading axes broadcasting added, and over
+    the axes where `shape` has size 1."""
+    shape = tuple(shape)
+    if tuple(grad.shape) == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    return xp.sum(grad, axis=axes, keepdims=True).reshape(shape)
+
+
+class Add(Function):
+    """z = x + y;   dx = g,  dy = g   (each un-broadcast)"""
+
+    def forward(ctx, x, y):
+        ctx.shapes = x.shape, y.shape
+        return x + y
+
+    def backward(ctx, g):
+        sx, sy = ctx.shapes
+        return unbroadcast(ctx.xp, g, sx), unbroadcast(ctx.xp, g, sy)
+
+
+class Sub(Function):
+    """z = x - y;   dx = g,  dy = -g"""
+
+    def forward(ctx, x, y):
+        ctx.shapes = x.shape, y.shape
+        return x - y
+
+    def backward(ctx, g):
+        sx, sy = ctx.shapes
+        return unbroadcast(ctx.xp, g, sx), unbroadcast(ctx.xp, -g, sy)
+
+
+class Mul(Function):
+    """z = x * y;   dx = g * y,  dy = g * x"""
+
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x * y
+
+    def backward(ctx, g):
+        x, y = ctx.saved
+        dx = unbroadcast(ctx.xp, g * y, x.shape) if ctx.needs_input_grad[0] else None
+        dy = unbroadcast(ctx.xp, g * x, y.shape) if ctx.needs_input_grad[1] else None
+        return dx, dy
+
+
+class Div(Function):
+    """z = x / y;   dx = g / y,  dy = -g * x / y^2"""
+
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x / y
+
+    def backward(ctx, g):
+        x, y = ctx.saved
+        dx = unbroadcast(ctx.xp, g / y, x.shape) if ctx.needs_input_grad[0] else None
+        dy = unbroadcast(ctx.xp, -g * x / (y * y), y.shape) if ctx.needs_input_grad[1] else None
+        return dx, dy
+
+
+class Pow(Function):
+    """z = x ** y;   dx = g * y * x^(y-1),  dy = g * z * log(x)   (dy only where x > 0)"""
+
+    def forward(ctx, x, y):
+        z = x**y
+        ctx.save_for_backward(x, y, z)
+        return z
+
+    def backward(ctx, g):
+        xp = ctx.xp
+        x, y, z = ctx.saved
+        dx = dy = None
+        if ctx.needs_input_grad[0]:
+            dx = unbroadcast(xp, g * y * x ** (y - 1), x.shape)
+        if ctx.needs_input_grad[1]:
+            positive = x > 0
+            logx = xp.log(xp.where(positive, x, 1))
+            dy = unbroadcast(xp, xp.where(positive, g * z * logx, 0), y.shape)
+        return dx, dy
+
+
+class Maximum(Function):
+    """z = max(x, y);   the gradient goes to the larger input, split evenly on ties"""
+
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return ctx.xp.maximum(x, y)
+
+    def backward(ctx, g):
+        x, y = ctx.saved
+        share_x = (x > y) + 0.5 * (x == y)
+        return unbroadcast(ctx.xp, g * share_x, x.shape), unbroadcast(ctx.xp, g * (1 - share_x), y.shape)
+
+
+class Where(Function):
+    """z = cond ? x : y;   dx = g where cond,  dy = g where not cond   (cond gets none)"""
+
+    def forward(ctx, cond, x, y):
+        ctx.cond = cond.astype(bool)
+        ctx.shapes = x.shape, y.shape
+        return ctx.xp.where(ctx.cond, x, y)
+
+    def backward(ctx, g):
+        xp, c = ctx.xp, ctx.cond
+        zero = xp.zeros((), g.dtype)
+        sx, sy = ctx.shapes
+        return None, unbroadcast(xp, xp.where(c, g, zero), sx), unbroadcast(xp, xp.where(c, zero, g), sy)
+
+
+class Neg(Function):
+    """y = -x;   dx = -g"""
+
+    def forward(ctx, x):
+        return -x
+
+    def backward(ctx, g):
+        return -g
+
+
+class Exp(Function):
+    """y = e^x;   dx = g * y"""
+
+    def forward(ctx, x):
+        y = ctx.xp.exp(x)
+        ctx.save_for_backward(y)
+        return y
+
+    def backward(ctx, g):
+        return g * ctx.saved[0]
+
+
+class Log(Function):
+    """y = ln x;   dx = g / x"""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.xp.log(x)
+
+    def backward(ctx, g):
+        return g / ctx.saved[0]
+
+
+class Sqrt(Function):
+    """y = sqrt(x);   dx = g / (2 y)"""
+
+    def forward(ctx, x):
+        y = ctx.xp.sqrt(x)
+        ctx.save_for_backward(y)
+        return y
+
+    def backward(ctx, g):
+        return g / (2 * ctx.saved[0])
+
+
+class Tanh(Function):
+    """y = tanh x;   dx = g * (1 - y^2)"""
+
+    def forward(ctx, x):
+        y = ctx.xp.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    def backward(ctx, g):
+        y = ctx.saved[0]
+        return g * (1 - y * y)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e^-x);   dx = g * y * (1 - y)
+    Computed as (1 + tanh(x/2)) / 2, which never overflows."""
+
+    def forward(ctx, x):
+        y = 0.5 * (1 + ctx.xp.tanh(0.5 * x))
+        ctx.save_for_backward(y)
+        return y
+
+    def backward(ctx, g):
+        y = ctx.saved[0]
+        return g * y * (1 - y)
+
+
+class Relu(Function):
+    """y = max(x, 0);   dx = g * [x > 0]"""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x > 0)
+        return x * ctx.saved[0]
+
+    def backward(ctx, g):
+        return g * ctx.saved[0]
+
+
+class LeakyRelu(Function):
+    """y = x if x > 0 else a*x;   dx = g * (1 if x > 0 else a)"""
+
+    def forward(ctx, x, slope=0.01):
+        ctx.slope = ctx.xp.where(x > 0, x.dtype.type(1), x.dtype.type(slope))
+        return x * ctx.slope
+
+    def backward(ctx, g):
+        return g * ctx.slope
+
+
+class Gelu(Function):
+    """y = x * Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2;   dx = g * (Phi(x) + x * phi(x))
+    (phi the standard normal density; exact, as PyTorch's default)"""
+
+    def forward(ctx, x):
+        cdf = 0.5 * (1 + ctx.kernel("erf")(x * x.dtype.type(0.7071067811865476)))
+        ctx.save_for_backward(x, cdf)
+        return x * cdf
+
+    def backward(ctx, g):
+        x, cdf = ctx.saved
+        pdf = ctx.xp.exp(-0.5 * x * x) * x.dtype.type(0.3989422804014327)
+        return g * (cdf + x * pdf)
+
+
+class Abs(Function):
+    """y = |x|;   dx = g * sign(x)   (0 at x = 0, as PyTorch)"""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(ctx.xp.sign(x))
+        return ctx.xp.abs(x)
+
+    def backward(ctx, g):
+        return g * ctx.saved[0]
+
+
+class Clip(Function):
+    """y = min(max(x, lo), hi);   dx = g where lo <= x <= hi, else 0"""
+
+    def forward(ctx, x, lo=None, hi=None):
+        xp = ctx.xp
+        inside = xp.ones(x.shape, bool)
+        if lo is not None:
+            inside &= x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        ctx.save_for_backward(inside)
+        return xp.clip(x, lo, hi).astype(x.dtype)
+
+    def backward(ctx, g):
+        return g * ctx.saved[0]
+
+
+class Cast(Function):
+    """y = x as another dtype;   dx = g cast back"""
+
+    def forward(ctx, x, dtype=None):
+        ctx.in_dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(ctx, g):
+        return g.astype(ctx.in_dtype)

@@ -1,0 +1,91 @@
+"""Movement ops: they move numbers around without changing them, so each backward
+moves the gradient back the opposite way."""
+from ..function import Function
+from .elementwise import unbroadcast
+
+
+class Reshape(Function):
+    """y = x viewed with a new shape;   dx = g reshaped to x's shape"""
+
+    def forward(ctx, x, shape=None):
+        ctx.shape = x.shape
+        return x.reshape(shape)
+
+    def backward(ctx, g):
+        return g.reshape(ctx.shape)
+
+
+class Permute(Function):
+    """y = x with axes reordered by `order`;   dx = g permuted by the inverse order"""
+
+    def forward(ctx, x, order=None):
+        ctx.order = order
+        return x.transpose(order)
+
+    def backward(ctx, g):
+        inverse = [0] * len(ctx.order)
+        for i, o in enumerate(ctx.order):
+            inverse[o] = i
+        return g.transpose(inverse)
+
+
+class Expand(Function):
+    """y = x broadcast to `shape` (no copy);   dx = g summed over the broadcast axes"""
+
+    def forward(ctx, x, shape=None):
+        ctx.shape = x.shape
+        return ctx.xp.broadcast_to(x, shape)
+
+    def backward(ctx, g):
+        return unbroadcast(ctx.xp, g, ctx.shape)
+
+
+class Pad(Function):
+    """y = x with constant borders; widths ((before, after), ...) per axis, negatives crop;
+    dx = the centre of g (the part that came from x)"""
+
+    def forward(ctx, x, widths=None, value=0.0):
+        xp = ctx.xp
+        grow = [(max(a, 0), max(b, 0)) for a, b in widths]
+        y = xp.pad(x, grow, mode="constant", constant_values=value) if any(a or b for a, b in grow) else x
+        crop = tuple(slice(-min(a, 0), n - (-min(b, 0))) for (a, b), n in zip(widths, y.shape))
+        ctx.in_shape, ctx.grow, ctx.crop = x.shape, grow, crop
+        return y[crop]
+
+    def backward(ctx, g):
+        xp = ctx.xp
+        full = xp.zeros(tuple(n + a + b for n, (a, b) in zip(ctx.in_shape, ctx.grow)), g.dtype)
+        full[ctx.crop] = g
+        centre = tuple(slice(a, a + n) for n, (a, b) in zip(ctx.in_shape, ctx.grow))
+        return full[centre]
+
+
+class GetItem(Function):
+    """y = x[index] (slices, ints, None, ..., integer or boolean arrays);
+    dx = zeros with g scattered into x[index], repeated indices adding up"""
+
+    def forward(ctx, x, index=None):
+        ctx.shape, ctx.index = x.shape, index
+        return x[index]
+
+    def backward(ctx, g):
+        dx = ctx.xp.zeros(ctx.shape, g.dtype)
+        ctx.xp.add.at(dx, ctx.index, g)
+        return dx
+
+
+class Cat(Function):
+    """y = the inputs joined along `axis`;   dx_i = the slice of g where x_i went"""
+
+    def forward(ctx, *xs, axis=0):
+        ctx.axis, ctx.sizes = axis, [x.shape[axis] for x in xs]
+        return ctx.xp.concatenate(xs, axis=axis)
+
+    def backward(ctx, g):
+        grads, start = [], 0
+        for n in ctx.sizes:
+            index = [slice(None)] * g.ndim
+            index[ctx.axis] = slice(start, start + n)
+            grads.append(g[tuple(index)])
+            start += n
+        return tuple(grads)

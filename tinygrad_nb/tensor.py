@@ -1,0 +1,708 @@
+"""Tensor: an n-dimensional array that remembers the ops that made it.
+
+Every method here either builds a Tensor or calls `SomeOp.apply(...)` from `ops/`;
+the math and the derivatives live in the ops, the user-facing API lives here.
+"""
+import numbers
+import operator
+
+import numpy as np
+
+from . import function
+from .device import canonical, get_device
+from .ops import elementwise as E
+from .ops import matmul as M
+from .ops import movement as MV
+from .ops import reduce as R
+from .random import generator
+
+DEFAULT_FLOAT = np.float32
+
+
+def _to_dtype(dtype):
+    return None if dtype is None else np.dtype(getattr(dtype, "np_dtype", dtype))
+
+
+def _as_array(data, dtype):
+    """Python numbers and lists become float32; NumPy arrays keep their dtype (as
+    torch.from_numpy), except that a requested dtype wins."""
+    if isinstance(data, Tensor):
+        data = data.numpy()
+    if isinstance(data, np.ndarray) or isinstance(data, np.generic):
+        arr = np.asarray(data)
+    else:
+        arr = np.asarray(data)
+        if dtype is None and arr.dtype.kind in "fiu":
+            arr = arr.astype(DEFAULT_FLOAT)
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    if arr.dtype == np.float16 or arr.dtype.kind == "c" or arr.dtype == object:
+        raise TypeError(f"Tensor: unsupported dtype {arr.dtype}; expected float32, float64, an integer or bool")
+    return arr
+
+
+def _shape_arg(shape):
+    """Accept f(2, 3) and f((2, 3))."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+class Tensor:
+    __array_priority__ = 1000  # so ndarray * Tensor calls Tensor.__rmul__
+
+    def __init__(self, data, requires_grad=False, device="cpu", dtype=None):
+        arr = _as_array(data, _to_dtype(dtype))
+        dev = get_device(device)
+        self.data = dev.from_numpy(arr)
+        self.device = dev.name
+        self.grad = None
+        self._ctx = None
+        self._out_index = 0
+        self.requires_grad = False
+        self.requires_grad_(requires_grad)
+
+    @classmethod
+    def _from_array(cls, array, device, requires_grad=False):
+        """Wrap an array that already lives on `device` (no copy, no dtype change)."""
+        t = cls.__new__(cls)
+        t.data, t.device, t.grad, t._ctx, t._out_index = array, device, None, None, 0
+        t.requires_grad = requires_grad
+        return t
+
+    def requires_grad_(self, flag=True):
+        if flag and self.data.dtype.kind != "f":
+            raise RuntimeError(
+                f"Tensor.requires_grad_: only floating tensors can require gradients, got dtype {self.data.dtype}"
+            )
+        self.requires_grad = bool(flag)
+        return self
+
+    # ---- inspection -------------------------------------------------------------------
+    @property
+    def shape(self):
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return len(self.data.shape)
+
+    @property
+    def is_leaf(self):
+        return self._ctx is None
+
+    def dim(self):
+        return self.ndim
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[_axis(self, dim, "size")]
+
+    def numel(self):
+        return int(np.prod(self.shape))
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def numpy(self):
+        """The values as a NumPy array (copied to the host from a GPU)."""
+        return get_device(self.device).to_numpy(self.data)
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self.numpy()
+        return arr if dtype is None else arr.astype(dtype)
+
+    def item(self):
+        if self.numel() != 1:
+            raise ValueError(f"item: only one-element tensors convert to a Python number, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __repr__(self):
+        extra = f", device='{self.device}'" if self.device != "cpu" else ""
+        if self.requires_grad:
+            extra += ", requires_grad=True"
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        return f"tensor({body}, dtype={self.dtype}{extra})"
+
+    def __bool__(self):
+        return bool(self.item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors of one element can be used as an index, got {self.dtype}")
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    # ---- autograd ---------------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph=False):
+        """Fill `.grad` of every leaf that requires it with d(self)/d(leaf), summed over
+        calls. A non-scalar tensor needs `gradient`, the vector of the vector-Jacobian product."""
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad and has no graph (was it made under no_grad?)")
+        if gradient is None:
+            if self.numel() != 1:
+                raise RuntimeError(
+                    f"backward: grad can be implicitly created only for scalar outputs, got shape {self.shape}; "
+                    "pass a gradient of the same shape"
+                )
+            g = get_device(self.device).xp.ones(self.shape, self.dtype)
+        else:
+            g = gradient.data if isinstance(gradient, Tensor) else get_device(self.device).from_numpy(
+                np.asarray(gradient, dtype=self.dtype)
+            )
+            if tuple(g.shape) != self.shape:
+                raise RuntimeError(f"backward: gradient has shape {tuple(g.shape)}, expected {self.shape}")
+        function.backward(self, g, retain_graph=retain_graph)
+
+    def _accumulate(self, g):
+        """Leaf gradients add up across uses and across backward() calls."""
+        if g.dtype != self.dtype:
+            g = g.astype(self.dtype)
+        if self.grad is None:
+            self.grad = Tensor._from_array(g, self.device)
+        else:
+            self.grad = Tensor._from_array(self.grad.data + g, self.device)
+
+    def detach(self):
+        """The same values, cut from the graph (shares memory, as in PyTorch)."""
+        return Tensor._from_array(self.data, self.device)
+
+    # ---- devices and dtypes -----------------------------------------------------------
+    def to(self, target):
+        """`.to('cuda')`, `.to('cpu')` or `.to(dtype)`. Moving devices copies and is
+        differentiable (the gradient moves back)."""
+        try:
+            name = canonical(target)
+            if name in ("cpu", "cuda"):
+                return self if name == self.device else _Transfer.apply(self, device=name)
+        except TypeError:
+            pass
+        return self.cast(target)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def cast(self, dtype):
+        dtype = _to_dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        if dtype.kind != "f":
+            return Tensor._from_array(self.data.astype(dtype), self.device)
+        return E.Cast.apply(self, dtype=dtype)
+
+    def float(self):
+        return self.cast(np.float32)
+
+    def double(self):
+        return self.cast(np.float64)
+
+    def long(self):
+        return self.cast(np.int64)
+
+    def int(self):
+        return self.cast(np.int32)
+
+    def bool(self):
+        return self.cast(np.bool_)
+
+    # ---- factories --------------------------------------------------------------------
+    @staticmethod
+    def _factory(array, dtype, device, requires_grad):
+        return Tensor(array, requires_grad=requires_grad, device=device, dtype=_to_dtype(dtype) or DEFAULT_FLOAT)
+
+    @staticmethod
+    def zeros(*shape, dtype=None, device="cpu", requires_grad=False):
+        return Tensor._factory(np.zeros(_shape_arg(shape)), dtype, device, requires_grad)
+
+    @staticmethod
+    def ones(*shape, dtype=None, device="cpu", requires_grad=False):
+        return Tensor._factory(np.ones(_shape_arg(shape)), dtype, device, requires_grad)
+
+    @staticmethod
+    def full(shape, fill_value, dtype=None, device="cpu", requires_grad=False):
+        shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
+        return Tensor._factory(np.full(shape, fill_value), dtype, device, requires_grad)
+
+    @staticmethod
+    def randn(*shape, dtype=None, device="cpu", requires_grad=False):
+        """Standard normal samples from the generator seeded by `manual_seed`."""
+        return Tensor._factory(generator().standard_normal(_shape_arg(shape)), dtype, device, requires_grad)
+
+    @staticmethod
+    def rand(*shape, dtype=None, device="cpu", requires_grad=False):
+        """Uniform samples in [0, 1)."""
+        return Tensor._factory(generator().random(_shape_arg(shape)), dtype, device, requires_grad)
+
+    @staticmethod
+    def randint(low, high=None, size=(), dtype=None, device="cpu"):
+        if high is None:
+            low, high = 0, low
+        values = generator().integers(low, high, size=_shape_arg((size,)))
+        return Tensor(values, device=device, dtype=_to_dtype(dtype) or np.int64)
+
+    @staticmethod
+    def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=False):
+        """Like torch.arange: integer arguments give int64, any float gives float32."""
+        if end is None:
+            start, end = 0, start
+        ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
+        default = np.int64 if ints else DEFAULT_FLOAT
+        return Tensor(np.arange(start, end, step), requires_grad, device, _to_dtype(dtype) or default)
+
+    @staticmethod
+    def eye(n, m=None, dtype=None, device="cpu", requires_grad=False):
+        return Tensor._factory(np.eye(n, m), dtype, device, requires_grad)
+
+    @staticmethod
+    def zeros_like(t, dtype=None, device=None, requires_grad=False):
+        return Tensor.zeros(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
+
+    @staticmethod
+    def ones_like(t, dtype=None, device=None, requires_grad=False):
+        return Tensor.ones(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
+
+    # ---- arithmetic -------------------------------------------------------------------
+    def _operand(self, other):
+        """Turn a number or array into a Tensor on self's device. A Python number takes
+        self's dtype when self is floating (so x * 2 stays float32)."""
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, (numbers.Number, np.bool_)) and not isinstance(other, np.ndarray):
+            if self.dtype.kind == "f":
+                dtype = self.dtype
+            elif isinstance(other, (bool, np.bool_)):
+                dtype = self.dtype
+            elif isinstance(other, numbers.Integral):
+                dtype = self.dtype if self.dtype.kind in "iu" else np.int64
+            else:
+                dtype = DEFAULT_FLOAT
+            return Tensor(np.asarray(other, dtype=dtype), device=self.device)
+        return Tensor(other, device=self.device)
+
+    def _binary(self, op, other, reverse=False):
+        other = self._operand(other)
+        a, b = (other, self) if reverse else (self, other)
+        _broadcast_shape(op.__name__, a, b)
+        return op.apply(a, b)
+
+    def __add__(self, other):
+        return self._binary(E.Add, other)
+
+    def __radd__(self, other):
+        return self._binary(E.Add, other, reverse=True)
+
+    def __sub__(self, other):
+        return self._binary(E.Sub, other)
+
+    def __rsub__(self, other):
+        return self._binary(E.Sub, other, reverse=True)
+
+    def __mul__(self, other):
+        return self._binary(E.Mul, other)
+
+    def __rmul__(self, other):
+        return self._binary(E.Mul, other, reverse=True)
+
+    def __truediv__(self, other):
+        return self._binary(E.Div, other)
+
+    def __rtruediv__(self, other):
+        return self._binary(E.Div, other, reverse=True)
+
+    def __pow__(self, other):
+        return self._binary(E.Pow, other)
+
+    def __rpow__(self, other):
+        return self._binary(E.Pow, other, reverse=True)
+
+    def __neg__(self):
+        return E.Neg.apply(self)
+
+    def __matmul__(self, other):
+        return self.matmul(other)
+
+    def __rmatmul__(self, other):
+        return self._operand(other).matmul(self)
+
+    add, sub, mul, div, pow, neg = __add__, __sub__, __mul__, __truediv__, __pow__, __neg__
+
+    def matmul(self, other):
+        """Matrix product with np.matmul's rules: 1-D operands are promoted to matrices
+        and the added axis removed afterwards; leading axes broadcast."""
+        other = self._operand(other)
+        a, b = self, other
+        if a.ndim == 0 or b.ndim == 0:
+            raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+        a2 = a.unsqueeze(0) if a.ndim == 1 else a
+        b2 = b.unsqueeze(-1) if b.ndim == 1 else b
+        if a2.shape[-1] != b2.shape[-2]:
+            raise RuntimeError(
+                f"matmul: mat1 and mat2 shapes cannot be multiplied "
+                f"({'x'.join(map(str, a.shape))} and {'x'.join(map(str, b.shape))})"
+            )
+        try:
+            np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        except ValueError:
+            raise RuntimeError(f"matmul: batch dimensions of {a.shape} and {b.shape} do not broadcast") from None
+        dtype = np.result_type(a.dtype, b.dtype)
+        out = M.MatMul.apply(a2.cast(dtype), b2.cast(dtype))
+        if a.ndim == 1:
+            out = out.squeeze(-2)
+        if b.ndim == 1:
+            out = out.squeeze(-1)
+        return out
+
+    def _compare(self, op, other):
+        other = self._operand(other)
+        _broadcast_shape(op.__name__, self, other)
+        function._common_device(op.__name__, [self, other])
+        return Tensor._from_array(op(self.data, other.data), self.device)
+
+    def __lt__(self, other):
+        return self._compare(operator.lt, other)
+
+    def __le__(self, other):
+        return self._compare(operator.le, other)
+
+    def __gt__(self, other):
+        return self._compare(operator.gt, other)
+
+    def __ge__(self, other):
+        return self._compare(operator.ge, other)
+
+    def __eq__(self, other):
+        return self._compare(operator.eq, other)
+
+    def __ne__(self, other):
+        return self._compare(operator.ne, other)
+
+    def __invert__(self):
+        if self.dtype != np.bool_:
+            raise TypeError(f"~ needs a bool tensor, got {self.dtype}")
+        return Tensor._from_array(~self.data, self.device)
+
+    def __and__(self, other):
+        return self._compare(operator.and_, other)
+
+    def __or__(self, other):
+        return self._compare(operator.or_, other)
+
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+
+    # ---- elementwise functions --------------------------------------------------------
+    def exp(self):
+        return E.Exp.apply(self)
+
+    def log(self):
+        return E.Log.apply(self)
+
+    def sqrt(self):
+        return E.Sqrt.apply(self)
+
+    def tanh(self):
+        return E.Tanh.apply(self)
+
+    def sigmoid(self):
+        return E.Sigmoid.apply(self)
+
+    def relu(self):
+        return E.Relu.apply(self)
+
+    def leaky_relu(self, negative_slope=0.01):
+        return E.LeakyRelu.apply(self, slope=negative_slope)
+
+    def gelu(self):
+        return E.Gelu.apply(self)
+
+    def abs(self):
+        return E.Abs.apply(self)
+
+    def clip(self, min=None, max=None):
+        if min is None and max is None:
+            raise ValueError("clip: at least one of min and max must be given")
+        return E.Clip.apply(self, lo=min, hi=max)
+
+    clamp = clip
+
+    def maximum(self, other):
+        return self._binary(E.Maximum, other)
+
+    def minimum(self, other):
+        return -((-self).maximum(-self._operand(other)))
+
+    def square(self):
+        return self * self
+
+    def rsqrt(self):
+        return 1.0 / self.sqrt()
+
+    @staticmethod
+    def where(condition, x, y):
+        """Elementwise `x if condition else y`, broadcasting all three."""
+        ref = next((t for t in (x, y, condition) if isinstance(t, Tensor)), None)
+        if ref is None:
+            ref = Tensor(x)
+        if ref.dtype.kind != "f":
+            ref = Tensor(np.zeros((), DEFAULT_FLOAT), device=ref.device)
+        cond = condition if isinstance(condition, Tensor) else Tensor(np.asarray(condition, bool), device=ref.device)
+        x, y = ref._operand(x), ref._operand(y)
+        try:
+            np.broadcast_shapes(cond.shape, x.shape, y.shape)
+        except ValueError:
+            raise RuntimeError(f"where: shapes {cond.shape}, {x.shape} and {y.shape} cannot be broadcast together") from None
+        dtype = np.result_type(x.dtype, y.dtype)
+        return E.Where.apply(cond, x.cast(dtype), y.cast(dtype))
+
+    # ---- reductions -------------------------------------------------------------------
+    def sum(self, axis=None, keepdim=False, dim=None, dtype=None):
+        t = self if dtype is None else self.cast(dtype)
+        return R.Sum.apply(t, axis=_axes(self, axis, dim, "sum"), keepdim=keepdim)
+
+    def mean(self, axis=None, keepdim=False, dim=None):
+        axes = _axes(self, axis, dim, "mean")
+        count = int(np.prod([self.shape[a] for a in axes]))
+        t = self if self.dtype.kind == "f" else self.float()
+        return t.sum(axes, keepdim) / count
+
+    def var(self, axis=None, keepdim=False, dim=None, correction=1, unbiased=None):
+        """Variance with Bessel's correction by default (as torch.var)."""
+        if unbiased is not None:
+            correction = int(unbiased)
+        axes = _axes(self, axis, dim, "var")
+        count = int(np.prod([self.shape[a] for a in axes]))
+        diff = self - self.mean(axes, keepdim=True)
+        return (diff * diff).sum(axes, keepdim) / max(count - correction, 0)
+
+    def std(self, axis=None, keepdim=False, dim=None, correction=1, unbiased=None):
+        return self.var(axis, keepdim, dim, correction, unbiased).sqrt()
+
+    def max(self, axis=None, keepdim=False, dim=None):
+        """Largest values along axis (values only; use argmax for the indices)."""
+        return R.Max.apply(self, axis=_axes(self, axis, dim, "max", nonempty=True), keepdim=keepdim)
+
+    def min(self, axis=None, keepdim=False, dim=None):
+        return R.Max.apply(self, axis=_axes(self, axis, dim, "min", nonempty=True), keepdim=keepdim, use_min=True)
+
+    def argmax(self, axis=None, keepdim=False, dim=None):
+        return self._arg(np.argmax, axis, keepdim, dim, "argmax")
+
+    def argmin(self, axis=None, keepdim=False, dim=None):
+        return self._arg(np.argmin, axis, keepdim, dim, "argmin")
+
+    def _arg(self, fn, axis, keepdim, dim, name):
+        axis = dim if axis is None else axis
+        if axis is not None:
+            axis = _axis(self, axis, name)
+        out = fn(self.numpy(), axis=axis, keepdims=keepdim)
+        return Tensor(np.asarray(out, dtype=np.int64), device=self.device)
+
+    def logsumexp(self, axis=None, keepdim=False, dim=None):
+        """log(sum(exp(x))) along axis, stable for large |x|."""
+        return R.LogSumExp.apply(self, axis=_axes(self, axis, dim, "logsumexp"), keepdim=keepdim)
+
+    def log_softmax(self, axis=-1, dim=None):
+        """x - logsumexp(x): log-probabilities along axis."""
+        return R.LogSoftmax.apply(self, axis=_axis(self, axis if dim is None else dim, "log_softmax"))
+
+    def softmax(self, axis=-1, dim=None):
+        """e^x / sum e^x: probabilities along axis that sum to 1."""
+        return R.Softmax.apply(self, axis=_axis(self, axis if dim is None else dim, "softmax"))
+
+    # ---- movement ---------------------------------------------------------------------
+    def reshape(self, *shape):
+        target = _resolve_shape(_shape_arg(shape), self.shape)
+        return self if target == self.shape else MV.Reshape.apply(self, shape=target)
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        if self.ndim == 0:
+            return self.reshape(1)
+        s, e = _axis(self, start_dim, "flatten"), _axis(self, end_dim, "flatten")
+        return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1 :])
+
+    def permute(self, *order):
+        order = _shape_arg(order)
+        if sorted(_axis(self, o, "permute") for o in order) != list(range(self.ndim)):
+            raise RuntimeError(f"permute: {order} is not a permutation of the {self.ndim} axes of shape {self.shape}")
+        return MV.Permute.apply(self, order=tuple(_axis(self, o, "permute") for o in order))
+
+    def transpose(self, dim0=-2, dim1=-1):
+        order = list(range(self.ndim))
+        a, b = _axis(self, dim0, "transpose"), _axis(self, dim1, "transpose")
+        order[a], order[b] = order[b], order[a]
+        return MV.Permute.apply(self, order=tuple(order))
+
+    @property
+    def T(self):
+        return MV.Permute.apply(self, order=tuple(reversed(range(self.ndim))))
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        dims = {_axis(self, d, "squeeze") for d in (dim if isinstance(dim, (tuple, list)) else (dim,))}
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if not (i in dims and n == 1)))
+
+    def unsqueeze(self, dim):
+        dim = _axis(self, dim, "unsqueeze", extra=1)
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def expand(self, *sizes):
+        sizes = _shape_arg(sizes)
+        lead = len(sizes) - self.ndim
+        if lead < 0:
+            raise RuntimeError(f"expand: cannot expand shape {self.shape} to {sizes} (fewer dimensions)")
+        shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
+        for i, n in enumerate(self.shape):
+            if n != 1 and n != shape[lead + i]:
+                raise RuntimeError(f"expand: cannot expand shape {self.shape} to {sizes}: axis {i} has size {n}")
+        return MV.Expand.apply(self, shape=shape)
+
+    def expand_as(self, other):
+        return self.expand(other.shape)
+
+    def pad(self, widths, value=0.0):
+        """Constant padding; widths is ((before, after), ...) for every axis, or one pair per
+        trailing axis. Negative widths crop. (F.pad takes PyTorch's flat, last-axis-first form.)"""
+        widths = [tuple(int(v) for v in w) for w in widths]
+        if len(widths) > self.ndim or any(len(w) != 2 for w in widths):
+            raise ValueError(f"pad: expected at most {self.ndim} (before, after) pairs for shape {self.shape}, got {widths}")
+        widths = [(0, 0)] * (self.ndim - len(widths)) + widths
+        for (a, b), n in zip(widths, self.shape):
+            if n + a + b < 0:
+                raise ValueError(f"pad: widths {widths} crop more than shape {self.shape} holds")
+        return MV.Pad.apply(self, widths=widths, value=value)
+
+    def __getitem__(self, index):
+        try:
+            return MV.GetItem.apply(self, index=_index(index))
+        except IndexError as e:
+            raise IndexError(f"__getitem__: index {index!r} is invalid for shape {self.shape}: {e}") from None
+
+    def __setitem__(self, index, value):
+        if self.requires_grad or self._ctx is not None:
+            raise RuntimeError("__setitem__: in-place assignment into a tensor that is part of a graph; use where() or cat()")
+        value = value.data if isinstance(value, Tensor) else value
+        self.data[_index(index)] = value
+
+    @staticmethod
+    def cat(tensors, axis=0, dim=None):
+        """Join tensors along an existing axis."""
+        tensors = list(tensors)
+        if not tensors:
+            raise ValueError("cat: expected a non-empty list of tensors")
+        axis = _axis(tensors[0], axis if dim is None else dim, "cat")
+        first = tensors[0].shape
+        for t in tensors[1:]:
+            if t.ndim != len(first) or any(a != b for i, (a, b) in enumerate(zip(t.shape, first)) if i != axis):
+                shapes = ", ".join(str(x.shape) for x in tensors)
+                raise RuntimeError(f"cat: shapes {shapes} must match except along axis {axis}")
+        dtype = np.result_type(*[t.dtype for t in tensors])
+        return MV.Cat.apply(*[t.cast(dtype) for t in tensors], axis=axis)
+
+    @staticmethod
+    def stack(tensors, axis=0, dim=None):
+        """Join tensors of one shape along a new axis."""
+        tensors = list(tensors)
+        if not tensors:
+            raise ValueError("stack: expected a non-empty list of tensors")
+        if len({t.shape for t in tensors}) > 1:
+            raise RuntimeError(f"stack: expects tensors of equal shape, got {[t.shape for t in tensors]}")
+        axis = axis if dim is None else dim
+        return Tensor.cat([t.unsqueeze(axis) for t in tensors], axis=axis)
+
+    def detach_(self):
+        self._ctx = None
+        self.requires_grad = False
+        return self
+
+
+class _Transfer(function.Function):
+    """y = x copied to another device;   dx = g copied back"""
+
+    def forward(ctx, x, device=None):
+        ctx.src = ctx.device
+        ctx.device = get_device(device)  # outputs live on the destination
+        return ctx.device.from_numpy(ctx.src.to_numpy(x))
+
+    def backward(ctx, g):
+        return ctx.src.from_numpy(ctx.device.to_numpy(g))
+
+
+def _axis(t, axis, op, extra=0):
+    """Normalise one axis (negative counts from the end) with a clear error."""
+    n = t.ndim + extra
+    if not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+    if not -max(n, 1) <= axis < max(n, 1):
+        raise IndexError(f"{op}: axis {axis} is out of range for a tensor of shape {t.shape} (expected {-n} to {n - 1})")
+    return int(axis) % max(n, 1)
+
+
+def _axes(t, axis, dim, op, nonempty=False):
+    """The reduced axes as a sorted tuple; None means all; `dim` is PyTorch's name."""
+    if axis is None:
+        axis = dim
+    if axis is None:
+        axes = tuple(range(t.ndim))
+    elif isinstance(axis, (tuple, list)):
+        axes = tuple(sorted({_axis(t, a, op) for a in axis}))
+    else:
+        axes = (_axis(t, axis, op),) if t.ndim else ()
+    if nonempty and any(t.shape[a] == 0 for a in axes):
+        raise RuntimeError(f"{op}: cannot reduce over an empty axis of shape {t.shape}")
+    return axes
+
+
+def _broadcast_shape(op, a, b):
+    try:
+        return np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise RuntimeError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+
+
+def _index(index):
+    """Indices for GetItem: Tensors and lists become integer (or bool) arrays."""
+    out = []
+    for it in index if isinstance(index, tuple) else (index,):
+        if isinstance(it, Tensor):
+            it = it.numpy()
+        elif isinstance(it, list):
+            it = np.asarray(it)
+        if isinstance(it, np.ndarray) and it.dtype.kind == "f":
+            raise IndexError(f"tensors used as indices must be integer or bool, got {it.dtype}")
+        out.append(it)
+    return tuple(out)
+
+
+def _resolve_shape(shape, old):
+    """The target of reshape, with one -1 inferred, or a clear error."""
+    numel = int(np.prod(old))
+    if shape.count(-1) > 1 or any(n < -1 for n in shape):
+        raise RuntimeError(f"reshape: invalid shape {shape}")
+    known = int(np.prod([n for n in shape if n != -1]))
+    if -1 in shape:
+        if known == 0 or numel % known:
+            raise RuntimeError(f"reshape: shape {shape} is invalid for input of shape {old} ({numel} elements)")
+        shape = tuple(numel // known if n == -1 else n for n in shape)
+    if int(np.prod(shape)) != numel:
+        raise RuntimeError(f"reshape: shape {shape} is invalid for input of shape {old} ({numel} elements)")
+    return shape
