@@ -1,0 +1,196 @@
+"""Module and Parameter: the containers every layer is built from (PyTorch's API).
+
+A Module finds its parameters, buffers and sub-modules by looking at its attributes,
+so `self.weight = Parameter(...)` and `self.fc = Linear(...)` are all a layer needs.
+"""
+from collections import OrderedDict
+
+import numpy as np
+
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that is a module's learnable weight: requires_grad by default."""
+
+    def __init__(self, data, requires_grad=True):
+        t = data if isinstance(data, Tensor) else Tensor(data)
+        Tensor.__init__(self, t.numpy(), requires_grad=requires_grad, device=t.device, dtype=t.dtype)
+        self.data = t.data
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class Module:
+    """Base class of every layer. Subclasses set attributes in __init__ and define forward."""
+
+    training = True
+
+    def __init__(self):
+        self.training = True
+
+    def register_buffer(self, name, tensor):
+        """State that is saved in state_dict but not trained (e.g. BatchNorm's running mean)."""
+        self.__dict__.setdefault("_buffer_names", []).append(name)
+        setattr(self, name, tensor)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ---- traversal --------------------------------------------------------------------
+    def named_children(self):
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def children(self):
+        return (m for _, m in self.named_children())
+
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return (m for _, m in self.named_modules())
+
+    def named_parameters(self, prefix=""):
+        seen = set()
+        for mod_name, module in self.named_modules(prefix):
+            for name, value in vars(module).items():
+                if isinstance(value, Parameter) and id(value) not in seen:
+                    seen.add(id(value))
+                    yield (f"{mod_name}.{name}" if mod_name else name), value
+
+    def parameters(self):
+        return (p for _, p in self.named_parameters())
+
+    def named_buffers(self):
+        for mod_name, module in self.named_modules():
+            for name in module.__dict__.get("_buffer_names", ()):
+                value = getattr(module, name)
+                if value is not None:
+                    yield (f"{mod_name}.{name}" if mod_name else name), value
+
+    # ---- state ------------------------------------------------------------------------
+    def state_dict(self):
+        """Parameters and buffers by dotted name, as PyTorch names them."""
+        state = OrderedDict((n, p.detach()) for n, p in self.named_parameters())
+        state.update((n, b.detach()) for n, b in self.named_buffers())
+        return state
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy values (Tensors or NumPy arrays) into parameters and buffers by name.
+        With strict, missing or unexpected keys are an error; shapes must always match."""
+        own = dict(self.named_parameters())
+        own.update(self.named_buffers())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        for name, target in own.items():
+            if name not in state_dict:
+                continue
+            value = state_dict[name]
+            array = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
+            if tuple(array.shape) != target.shape:
+                raise ValueError(
+                    f"load_state_dict: '{name}' has shape {tuple(array.shape)} in the state dict, "
+                    f"but the module expects {target.shape}"
+                )
+            target.data = Tensor(array.astype(target.dtype, copy=True), device=target.device).data
+        return missing, unexpected
+
+    # ---- modes and devices ------------------------------------------------------------
+    def train(self, mode=True):
+        for m in self.modules():
+            m.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self, set_to_none=True):
+        for p in self.parameters():
+            p.grad = None
+
+    def to(self, device):
+        """Move (or cast) every parameter and buffer in place; returns self."""
+        for module in self.modules():
+            for name, value in list(vars(module).items()):
+                if isinstance(value, Tensor):
+                    moved = value.detach().to(device)
+                    value.data, value.device = moved.data, moved.device
+        return self
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def float(self):
+        return self.to(np.float32)
+
+    def double(self):
+        return self.to(np.float64)
+
+    def apply(self, fn):
+        for m in self.modules():
+            fn(m)
+        return self
+
+    # ---- printing ---------------------------------------------------------------------
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        children = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in self.named_children()]
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        return f"{type(self).__name__}(\n" + "\n".join(children) + "\n)"
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are registered (named 0, 1, ...)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, module):
+        setattr(self, str(len(self)), module)
+        return self
+
+    def __getitem__(self, i):
+        return list(self.children())[i]
+
+    def __len__(self):
+        return len(list(self.children()))
+
+    def __iter__(self):
+        return iter(list(self.children()))
+
+
+class Sequential(ModuleList):
+    """Calls its modules in order: Sequential(a, b, c)(x) == c(b(a(x))).
+    Also accepts one OrderedDict of name -> module."""
+
+    def __init__(self, *modules):
+        Module.__init__(self)
+        if len(modules) == 1 and isinstance(modules[0], dict):
+            for name, module in modules[0].items():
+                setattr(self, name, module)
+        else:
+            for module in modules:
+                self.append(module)
+
+    def forward(self, x):
+        for module in self.children():
+            x = module(x)
+        return x
