@@ -1,0 +1,119 @@
+"""Benchmark fixtures: run reference implementations (PyTorch, NumPy) in worker processes.
+
+PyTorch, NumPy's OpenBLAS, SciPy's OpenBLAS (used by Numba) and Numba's `prange` each keep
+their own thread pool, and on a 2-core machine pools that share a process slow each other
+down. So every reference runs in its own freshly spawned process: the workload is built
+there once, then each benchmark round sends one message and waits for the reply. The
+message costs tens of microseconds, next to workloads of milliseconds.
+
+A workload builder is a module-level function `build(**kwargs) -> step`, where `step()`
+runs one iteration; it imports what it needs itself (torch is never imported here):
+
+    def torch_conv(n):
+        import torch
+        x = torch.randn(n, 64, 32, 32)
+        return lambda: torch.conv2d(x, w, padding=1)
+
+    def test_conv(benchmark, torch_ref):
+        benchmark(torch_ref(torch_conv, n=32))
+"""
+import importlib
+import importlib.util
+import inspect
+import multiprocessing
+import os
+import sys
+import traceback
+
+import pytest
+
+MALLOC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX")
+THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _serve(conn, path, name, kwargs):
+    """Worker process: build the workload, then run one step per message until told to stop."""
+    try:
+        sys.path.insert(0, os.path.dirname(path))
+        module = importlib.import_module(os.path.splitext(os.path.basename(path))[0])
+        step = getattr(module, name)(**kwargs)
+        step()  # warm-up: one-time allocations and lazy initialisation stay out of the timings
+        conn.send(("ready", None))
+    except BaseException:
+        conn.send(("error", traceback.format_exc()))
+        return
+    while conn.recv() == "run":
+        try:
+            step()
+            conn.send(("done", None))
+        except BaseException:
+            conn.send(("error", traceback.format_exc()))
+
+
+class Worker:
+    """One spawned process running one workload; calling the object runs one step there."""
+
+    def __init__(self, build, **kwargs):
+        path = inspect.getfile(build)
+        self.name = f"{build.__name__}({', '.join(f'{k}={v}' for k, v in kwargs.items())})"
+        self.conn, child = multiprocessing.get_context("spawn").Pipe()
+        self.process = multiprocessing.get_context("spawn").Process(
+            target=_serve, args=(child, path, build.__name__, kwargs), daemon=True
+        )
+        self.process.start()
+        self._reply()
+
+    def _reply(self):
+        status, detail = self.conn.recv()
+        if status == "error":
+            self.close()
+            raise RuntimeError(f"benchmark worker {self.name} failed:\n{detail}")
+
+    def __call__(self):
+        self.conn.send("run")
+        self._reply()
+
+    def close(self):
+        if self.process.is_alive():
+            self.conn.send("stop")
+            self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+def _worker_factory():
+    workers = []
+
+    def start(build, **kwargs):
+        worker = Worker(build, **kwargs)
+        workers.append(worker)
+        return worker
+
+    return start, workers
+
+
+@pytest.fixture
+def reference():
+    """`reference(build, **kwargs)` -> a callable running build's step in its own process."""
+    start, workers = _worker_factory()
+    yield start
+    for w in workers:
+        w.close()
+
+
+@pytest.fixture
+def torch_ref():
+    """Like `reference`, for PyTorch workloads; skips the benchmark when torch is not installed."""
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("PyTorch is not installed")
+    start, workers = _worker_factory()
+    yield start
+    for w in workers:
+        w.close()
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Record the settings that move the numbers: malloc tuning and thread counts."""
+    machine_info["malloc_env"] = {k: os.environ[k] for k in MALLOC_VARIABLES if k in os.environ}
+    machine_info["thread_env"] = {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ}
+    machine_info["cpu_count"] = os.cpu_count()
