@@ -1,3 +1,9 @@
 """Neural-network layers, written on Tensor alone (PyTorch's names and signatures)."""
 from . import functional
 from .module import Module, ModuleList, Parameter, Sequential
+from . import init, utils
+from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .dropout import Dropout
+from .linear import Flatten, Identity, Linear
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm

@@ -1,2 +1,7 @@
 """nn.functional (F): stateless layer functions with PyTorch's argument names and defaults.
 Each topic keeps its functions in its own module; this one gathers them."""
+from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .dropout import dropout
+from .linear import linear
+from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
+from .normalization import batch_norm, layer_norm

@@ -1,0 +1,199 @@
+"""Loss functions, functional and as modules, with PyTorch's arguments and reductions
+('mean', 'sum' or 'none'). All are compositions of Tensor ops, so each gradient follows
+from the ops' own backward formulas:
+
+    cross_entropy(x, t)  = nll_loss(log_softmax(x), t)
+    nll_loss(logp, t)_i  = -w[t_i] * logp[i, t_i]          (a gather by integer indexing)
+    mse_loss(x, y)_i     = (x_i - y_i)^2
+    bce_with_logits(x,y) = (1 - y) x + (1 + (p - 1) y) softplus(-x),   p = pos_weight
+"""
+import numpy as np
+
+from ..tensor import Tensor
+from .module import Module
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(loss, reduction, op):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _class_last(t):
+    """(N, C, d1, ...) -> (N*d1*..., C): classes on the last axis, one row per prediction."""
+    if t.ndim <= 2:
+        return t.reshape(-1, t.shape[-1])
+    return t.permute(0, *range(2, t.ndim), 1).reshape(-1, t.shape[1])
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of integer class targets, given log-probabilities `input`
+    of shape (C,), (N, C) or (N, C, d1, ...) and `target` of shape (), (N,) or (N, d1, ...).
+    'mean' divides by the summed weights of the targets that are not ignore_index."""
+    _check_reduction(reduction, "nll_loss")
+    target = target if isinstance(target, Tensor) else Tensor(np.asarray(target))
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"nll_loss: expected integer class targets, got dtype {target.dtype}")
+    expected = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
+    if target.shape != expected:
+        raise ValueError(f"nll_loss: input of shape {input.shape} needs target of shape {expected}, got {target.shape}")
+    classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
+    labels = target.numpy().reshape(-1)
+    keep = labels != ignore_index
+    bad = labels[keep & ((labels < 0) | (labels >= classes))]
+    if bad.size:
+        raise IndexError(f"nll_loss: target {int(bad[0])} is out of bounds for {classes} classes")
+    safe = np.where(keep, labels, 0)
+    rows = _class_last(input)
+    picked = rows[np.arange(rows.shape[0]), safe]
+    w = np.asarray(keep, dtype=input.dtype)
+    if weight is not None:
+        w = (w * _weights(weight, classes, "nll_loss")[safe]).astype(input.dtype)
+    w = Tensor(w, device=input.device)
+    loss = -(picked * w)
+    if reduction == "mean":
+        return loss.sum() / w.sum()
+    if reduction == "sum":
+        return loss.sum()
+    return loss.reshape(target.shape)
+
+
+def _weights(weight, classes, op):
+    w = weight.numpy() if isinstance(weight, Tensor) else np.asarray(weight)
+    if w.shape != (classes,):
+        raise ValueError(f"{op}: weight should have one entry per class, shape ({classes},), got {w.shape}")
+    return w
+
+
+def _check_reduction(reduction, op):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """log_softmax over the class axis (1, or 0 for an unbatched (C,) input), then nll_loss.
+
+    `target` holds class indices, or class probabilities of input's shape. With label
+    smoothing e the target becomes (1 - e) * target + e / C, as PyTorch computes it:
+    (1 - e) * nll + (e / C) * sum_c -w_c logp_c, the second part reduced like the first."""
+    _check_reduction(reduction, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be between 0 and 1, got {label_smoothing}")
+    if input.ndim == 0:
+        raise ValueError("cross_entropy: input must have a class axis, got a 0-d tensor")
+    class_axis = 1 if input.ndim >= 2 else 0
+    classes = input.shape[class_axis]
+    logp = input.log_softmax(class_axis)
+    target = target if isinstance(target, Tensor) else Tensor(np.asarray(target))
+    w = None
+    if weight is not None:
+        w = Tensor(_weights(weight, classes, "cross_entropy").astype(input.dtype), device=input.device)
+        w = w.reshape((-1,) + (1,) * (input.ndim - 1 - class_axis))
+    if target.dtype.kind == "f":
+        return _soft_cross_entropy(logp, target, w, class_axis, reduction, label_smoothing)
+    nll = nll_loss(logp, target, weight, ignore_index, reduction)
+    if label_smoothing == 0.0:
+        return nll
+    smooth = -(logp if w is None else logp * w).sum(class_axis)
+    keep = target.numpy() != ignore_index
+    smooth = smooth * Tensor(keep.astype(input.dtype), device=input.device)
+    if reduction == "mean":
+        labels = np.where(keep, target.numpy(), 0)
+        total = keep.sum() if weight is None else (_weights(weight, classes, "cross_entropy")[labels] * keep).sum()
+        smooth = smooth.sum() / float(total)
+    elif reduction == "sum":
+        smooth = smooth.sum()
+    return nll * (1 - label_smoothing) + smooth * (label_smoothing / classes)
+
+
+def _soft_cross_entropy(logp, target, w, class_axis, reduction, label_smoothing):
+    if target.shape != logp.shape:
+        raise ValueError(f"cross_entropy: probability targets must have the input's shape {logp.shape}, got {target.shape}")
+    classes = logp.shape[class_axis]
+    target = target.cast(logp.dtype).to(logp.device)
+    if label_smoothing:
+        target = target * (1 - label_smoothing) + label_smoothing / classes
+    terms = logp * target if w is None else logp * target * w
+    return _reduce(-terms.sum(class_axis), reduction, "cross_entropy")
+
+
+def mse_loss(input, target, reduction="mean"):
+    """(input - target)^2, elementwise, then reduced."""
+    target = target if isinstance(target, Tensor) else Tensor(np.asarray(target, dtype=input.dtype))
+    if target.shape != input.shape:
+        raise ValueError(f"mse_loss: input of shape {input.shape} and target of shape {target.shape} must match")
+    diff = input - target
+    return _reduce(diff * diff, reduction, "mse_loss")
+
+
+def _softplus(x):
+    """log(1 + e^x) = logsumexp(0, x): stable for large |x|, with gradient sigmoid(x)."""
+    return Tensor.stack([Tensor.zeros_like(x), x]).logsumexp(0)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """-[p y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))] from the logits x, computed as
+    (1 - y) x + (1 + (p - 1) y) softplus(-x) so that no sigmoid ever rounds to 0 or 1."""
+    target = target if isinstance(target, Tensor) else Tensor(np.asarray(target, dtype=input.dtype))
+    if target.shape != input.shape:
+        raise ValueError(
+            f"binary_cross_entropy_with_logits: input of shape {input.shape} and target of shape {target.shape} must match"
+        )
+    target = target.cast(input.dtype)
+    log_weight = 1.0 if pos_weight is None else (target * (_as_tensor(pos_weight, input) - 1.0) + 1.0)
+    loss = (1.0 - target) * input + log_weight * _softplus(-input)
+    if weight is not None:
+        loss = loss * _as_tensor(weight, input)
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def _as_tensor(value, like):
+    return value if isinstance(value, Tensor) else Tensor(np.asarray(value, dtype=like.dtype), device=like.device)
+
+
+class _Loss(Module):
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        _check_reduction(reduction, type(self).__name__)
+        self.reduction = reduction
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+class CrossEntropyLoss(_Loss):
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        super().__init__(reduction)
+        self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
+
+    def forward(self, input, target):
+        return cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
+
+
+class NLLLoss(_Loss):
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
+        super().__init__(reduction)
+        self.weight, self.ignore_index = weight, ignore_index
+
+    def forward(self, input, target):
+        return nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
+
+
+class MSELoss(_Loss):
+    def forward(self, input, target):
+        return mse_loss(input, target, self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    def __init__(self, weight=None, reduction="mean", pos_weight=None):
+        super().__init__(reduction)
+        self.weight, self.pos_weight = weight, pos_weight
+
+    def forward(self, input, target):
+        return binary_cross_entropy_with_logits(input, target, self.weight, self.reduction, self.pos_weight)
