@@ -11,6 +11,10 @@ import importlib
 
 import numpy as np
 
+# Set by the debug trace at level 2 (tinygrad_nb/debug.py) to wrap each kernel handed out,
+# so it can report what Numba did; None otherwise, which leaves kernels untouched.
+kernel_observer = None
+
 
 class Device:
     def __init__(self, name):
@@ -33,7 +37,7 @@ class Device:
                 raise NotImplementedError(f"no kernel '{name}' for device '{self.name}'")
             module = importlib.import_module(f"{package}.{self._table[name]}")
             fn = self._kernels[name] = getattr(module, name)
-        return fn
+        return fn if kernel_observer is None else kernel_observer(name, fn)
 
     def from_numpy(self, array):
         raise NotImplementedError
