@@ -7,6 +7,7 @@
 import numpy as np
 
 from . import debug, viz
+from .profiler import profile
 from .function import enable_grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
@@ -28,6 +29,6 @@ def tensor(data, requires_grad=False, device="cpu", dtype=None):
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
-    "manual_seed", "debug", "viz", "zeros", "ones", "full", "randn", "rand", "randint", "arange", "eye",
-    "zeros_like", "ones_like", "cat", "stack", "where", "float32", "float64", "int32", "int64",
+    "manual_seed", "debug", "viz", "profile", "zeros", "ones", "full", "randn", "rand", "randint", "arange",
+    "eye", "zeros_like", "ones_like", "cat", "stack", "where", "float32", "float64", "int32", "int64",
 ]
