@@ -1,0 +1,42 @@
+"""Adam (Kingma and Ba, 2015) and AdamW, Adam with decoupled weight decay (Loshchilov
+and Hutter, 2019), in PyTorch's formulation."""
+from .optimizer import Optimizer, check_hyperparameters
+
+
+class Adam(Optimizer):
+    """g = grad + weight_decay * p                        (L2 penalty; AdamW decays p instead)
+    m = b1 m + (1 - b1) g,   v = b2 v + (1 - b2) g^2     (running moments; v_max = max(v_max, v) with amsgrad)
+    p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)   (bias-corrected, t = step)"""
+
+    decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+        name = type(self).__name__
+        check_hyperparameters(name, lr=lr, eps=eps, weight_decay=weight_decay)
+        if not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"{name}: invalid betas {betas}; each must be in [0, 1)")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
+
+    def update(self, xp, param, grad, state, group):
+        lr, (b1, b2), eps, decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if decay and self.decoupled:
+            param = param * (1 - lr * decay)
+        elif decay:
+            grad = grad + decay * param
+        t = state["step"] = state.get("step", 0) + 1
+        m = state["exp_avg"] = b1 * state.get("exp_avg", 0.0) + (1 - b1) * grad
+        v = state["exp_avg_sq"] = b2 * state.get("exp_avg_sq", 0.0) + (1 - b2) * grad * grad
+        if group["amsgrad"]:
+            v = state["max_exp_avg_sq"] = xp.maximum(state.get("max_exp_avg_sq", v), v)
+        denom = xp.sqrt(v) / (1 - b2**t) ** 0.5 + eps
+        return param - (lr / (1 - b1**t)) * m / denom
+
+
+class AdamW(Adam):
+    """Adam whose weight decay shrinks the parameter directly, p = p (1 - lr weight_decay),
+    instead of adding to the gradient, so it is not rescaled by the adaptive step."""
+
+    decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)

@@ -1,0 +1,129 @@
+"""Optimizer: the base class. It holds parameter groups (each a dict of hyper-parameters
+and its parameters) and per-parameter state; a subclass supplies `update`, the rule that
+turns a gradient into a new parameter value.
+
+Updates work on the raw device arrays (`p.data`, `p.grad.data`) with array arithmetic,
+so they record no graph and run on any device, as the ops do."""
+import numpy as np
+
+from ..device import get_device
+from ..tensor import Tensor
+
+
+class Optimizer:
+    counters = ("step",)  # state entries that are plain numbers, not arrays
+
+    def __init__(self, params, defaults):
+        self.defaults = defaults
+        self.state = {}
+        self.param_groups = []
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, group):
+        """Add parameters with their own hyper-parameters (missing ones take the defaults)."""
+        name = type(self).__name__
+        group = dict(group)
+        params = group["params"]
+        group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for p in group["params"]:
+            if not isinstance(p, Tensor) or p.dtype.kind != "f":
+                raise TypeError(f"{name}: can only optimize floating Tensors, got {type(p).__name__}")
+            if id(p) in seen:
+                raise ValueError(f"{name}: a parameter appears in more than one parameter group")
+            seen.add(id(p))
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none=True):
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None if set_to_none or p.grad is None else Tensor.zeros_like(p.grad)
+
+    def step(self):
+        """Apply one update to every parameter that has a gradient."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    xp = get_device(p.device).xp
+                    p.data = self.update(xp, p.data, p.grad.data, self.state.setdefault(p, {}), group)
+
+    def update(self, xp, param, grad, state, group):
+        """Return the new value of one parameter (arrays in, array out; xp is their device's
+        array namespace); may update `state`, the parameter's own dict of buffers."""
+        raise NotImplementedError(f"{type(self).__name__} must define update()")
+
+    # ---- saving and restoring ---------------------------------------------------------
+    def _params(self):
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def state_dict(self):
+        """{'state': {index: {name: value}}, 'param_groups': [{hyper-parameters, 'params': [index]}]},
+        parameters numbered in the order of their groups, as PyTorch does."""
+        index = {id(p): i for i, p in enumerate(self._params())}
+        state = {}
+        for p, entries in self.state.items():
+            state[index[id(p)]] = {
+                k: v if k in self.counters else Tensor._from_array(v.copy(), p.device) for k, v in entries.items()
+            }
+        groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
+                  for g in self.param_groups]
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore hyper-parameters and state; values may be Tensors or NumPy arrays."""
+        name = type(self).__name__
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups) or any(
+            len(g["params"]) != len(own["params"]) for g, own in zip(groups, self.param_groups)
+        ):
+            raise ValueError(f"{name}.load_state_dict: the saved parameter groups do not match this optimizer's")
+        params = self._params()
+        self.state = {}
+        for i, entries in state_dict["state"].items():
+            p = params[int(i)]
+            self.state[p] = {k: self._restore(k, v, p) for k, v in entries.items()}
+        for own, saved in zip(self.param_groups, groups):
+            own.update({k: _plain(v) for k, v in saved.items() if k != "params"})
+
+    def _restore(self, key, value, p):
+        if key in self.counters:
+            return _plain(value)
+        array = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
+        if array.shape != p.shape:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: state '{key}' has shape {array.shape}, parameter has {p.shape}")
+        return get_device(p.device).from_numpy(array.astype(p.dtype, copy=True))
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
+        return "\n".join(lines + [")"])
+
+
+def _plain(value):
+    """A saved number (maybe a 0-d array or Tensor) as a Python number; lists as tuples."""
+    if isinstance(value, Tensor):
+        value = value.numpy()
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+def check_hyperparameters(name, **values):
+    """A clear error for a negative learning rate, momentum, epsilon or decay."""
+    for key, value in values.items():
+        if value < 0.0:
+            raise ValueError(f"{name}: invalid {key} {value}; expected a value >= 0")
