@@ -13,6 +13,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 from .tensor import Tensor
 from . import nn, optim
+from .serialization import load, save
 
 float32, float64 = np.float32, np.float64
 int32, int64, bool_ = np.int32, np.int64, np.bool_

@@ -1,0 +1,122 @@
+"""save/load: round trips of module and optimiser state, the documented format, atomic
+writes, and clear errors for corrupt or foreign files."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import tinygrad_nb as tg
+from tinygrad_nb import Tensor, nn, optim
+from tinygrad_nb.serialization import SerializationError
+
+
+def _trained():
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(2):
+        loss = nn.functional.cross_entropy(model(tg.randn(8, 3)), Tensor(np.arange(8) % 2))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model, opt
+
+
+def test_module_and_optimizer_round_trip(tmp_path):
+    model, opt = _trained()
+    path = tmp_path / "checkpoint.npz"
+    tg.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": 2, "note": "digits"}, path)
+    restored = tg.load(path)
+    assert restored["epoch"] == 2 and restored["note"] == "digits"
+    fresh = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+    fresh.load_state_dict(restored["model"])
+    x = tg.randn(5, 3)
+    model.eval(), fresh.eval()
+    np.testing.assert_array_equal(model(x).numpy(), fresh(x).numpy())
+    assert fresh[1].num_batches_tracked.item() == 2
+    fresh_opt = optim.Adam(fresh.parameters())
+    fresh_opt.load_state_dict(restored["optim"])
+    assert fresh_opt.param_groups[0]["lr"] == 0.01 and fresh_opt.param_groups[0]["betas"] == (0.9, 0.999)
+    assert fresh_opt.state[next(fresh.parameters())]["step"] == 2
+
+
+def test_types_keys_and_dtypes_survive(tmp_path):
+    obj = {
+        "t32": tg.ones(2, 3), "t64": Tensor(np.arange(3.0)), "labels": Tensor(np.arange(4)),
+        "array": np.array([True, False]), 0: (1, 2.5, None), "nested": [{"x": float("inf")}],
+    }
+    tg.save(obj, tmp_path / "obj")  # any file name: nothing is appended
+    back = tg.load(tmp_path / "obj")
+    assert list(back) == ["t32", "t64", "labels", "array", 0, "nested"]
+    assert isinstance(back["t32"], Tensor) and back["t32"].dtype == np.float32
+    assert back["t64"].dtype == np.float64 and back["labels"].dtype == np.int64
+    assert isinstance(back["array"], np.ndarray) and back["array"].dtype == bool
+    assert back[0] == (1, 2.5, None) and back["nested"] == [{"x": float("inf")}]
+
+
+def test_the_file_is_a_plain_npz_with_a_json_header(tmp_path):
+    path = tmp_path / "w.npz"
+    tg.save({"weight": tg.ones(2)}, path)
+    with np.load(path, allow_pickle=False) as archive:
+        header = json.loads(archive["__tinygrad_nb__"].tobytes())
+        assert header == {"format": "tinygrad_nb", "version": 1, "tree": {"dict": [["weight", {"tensor": "a0"}]]}}
+        np.testing.assert_array_equal(archive["a0"], [1, 1])
+
+
+def test_a_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "w.npz"
+    tg.save({"v": 1}, path)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(OSError, match="disk full"):
+        tg.save({"v": 2}, path)
+    assert os.listdir(tmp_path) == ["w.npz"]
+    assert tg.load(path) == {"v": 1}
+
+
+def test_unsupported_objects_are_refused(tmp_path):
+    with pytest.raises(TypeError, match="save: cannot store an object of type set"):
+        tg.save({"s": {1, 2}}, tmp_path / "x")
+    with pytest.raises(TypeError, match="dictionary keys must be strings or ints"):
+        tg.save({(1, 2): 3}, tmp_path / "x")
+    with pytest.raises(TypeError, match="cannot store an array of dtype object"):
+        tg.save({"o": np.array([{}], dtype=object)}, tmp_path / "x")
+    assert not os.listdir(tmp_path)
+
+
+def test_corrupt_and_foreign_files(tmp_path):
+    good = tmp_path / "good.npz"
+    tg.save({"w": tg.ones(100)}, good)
+    data = good.read_bytes()
+    cases = {
+        "truncated": data[: len(data) // 2],
+        "garbage": b"this is not an archive at all",
+        "empty": b"",
+    }
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(SerializationError, match=f"'{tmp_path / name}' is corrupt or not a tinygrad_nb save file"):
+            tg.load(tmp_path / name)
+    np.savez(tmp_path / "foreign.npz", w=np.ones(2))
+    with pytest.raises(SerializationError, match="without a '__tinygrad_nb__' header"):
+        tg.load(tmp_path / "foreign.npz")
+    np.save(tmp_path / "single.npy", np.ones(2))
+    with pytest.raises(SerializationError, match="single .npy array"):
+        tg.load(tmp_path / "single.npy")
+    np.savez(tmp_path / "pickled.npz", __tinygrad_nb__=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(SerializationError, match="corrupt or not a tinygrad_nb save file"):
+        tg.load(tmp_path / "pickled.npz")
+    header = json.dumps({"format": "tinygrad_nb", "version": 99, "tree": None}).encode()
+    np.savez(tmp_path / "future.npz", __tinygrad_nb__=np.frombuffer(header, np.uint8))
+    with pytest.raises(SerializationError, match="format version 99"):
+        tg.load(tmp_path / "future.npz")
+    header = json.dumps({"format": "tinygrad_nb", "version": 1, "tree": {"tensor": "a7"}}).encode()
+    np.savez(tmp_path / "missing.npz", __tinygrad_nb__=np.frombuffer(header, np.uint8))
+    with pytest.raises(SerializationError, match="header does not match its arrays"):
+        tg.load(tmp_path / "missing.npz")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        tg.load(tmp_path / "absent.npz")
