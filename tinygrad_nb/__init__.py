@@ -12,8 +12,10 @@ from .function import enable_grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 from .tensor import Tensor
-from . import nn, optim
+from . import data, nn, optim
 from .serialization import load, save
+from .summary import summary
+from .training import evaluate, fit
 
 float32, float64 = np.float32, np.float64
 int32, int64, bool_ = np.int32, np.int64, np.bool_
@@ -33,4 +35,5 @@ __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
     "manual_seed", "debug", "viz", "profile", "zeros", "ones", "full", "randn", "rand", "randint", "arange",
     "eye", "zeros_like", "ones_like", "cat", "stack", "where", "float32", "float64", "int32", "int64",
+    "nn", "optim", "data", "save", "load", "summary", "fit", "evaluate",
 ]

@@ -1,0 +1,132 @@
+"""Data: a DataLoader that batches arrays, and small data sets to train on.
+
+    train = data.digits("train")                   # scikit-learn's handwritten digits
+    for images, labels in data.DataLoader(train, batch_size=64, shuffle=True, seed=0):
+        ...                                         # Tensors of shape (64, 1, 8, 8) and (64,)
+
+The digits ship inside scikit-learn (the optional extra `digits`); the sequence sets are
+made in code; the text is the Zen of Python, which ships with Python itself.
+"""
+import codecs
+import math
+
+import numpy as np
+
+from .random import generator
+from .tensor import Tensor
+
+
+class TensorDataset:
+    """Samples are rows of equal-length arrays: dataset[i] == (a[i], b[i], ...)."""
+
+    def __init__(self, *arrays):
+        if not arrays:
+            raise ValueError("TensorDataset: expected at least one array")
+        self.arrays = tuple(a.numpy() if isinstance(a, Tensor) else np.asarray(a) for a in arrays)
+        lengths = {len(a) for a in self.arrays}
+        if len(lengths) != 1:
+            raise ValueError(f"TensorDataset: arrays must have the same length, got shapes {[a.shape for a in self.arrays]}")
+
+    def __len__(self):
+        return len(self.arrays[0])
+
+    def __getitem__(self, index):
+        return tuple(a[index] for a in self.arrays)
+
+
+class DataLoader:
+    """Iterates over a dataset in batches of Tensors.
+
+    dataset: a TensorDataset, a tuple of equal-length arrays, or anything with __len__ and
+    __getitem__(int) returning a tuple of array-likes (collated by stacking). With shuffle,
+    each pass draws a new order: from its own generator when `seed` is given (reproducible
+    and independent of other draws), else from the generator of tinygrad_nb.manual_seed."""
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None):
+        if isinstance(dataset, (tuple, np.ndarray, Tensor)):
+            dataset = TensorDataset(*dataset) if isinstance(dataset, tuple) else TensorDataset(dataset)
+        if batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size}")
+        self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, int(batch_size), shuffle, drop_last
+        self.rng = None if seed is None else np.random.default_rng(seed)
+
+    def __len__(self):
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self):
+        n = len(self.dataset)
+        order = (self.rng or generator()).permutation(n) if self.shuffle else np.arange(n)
+        for b in range(len(self)):
+            index = order[b * self.batch_size : (b + 1) * self.batch_size]
+            yield tuple(Tensor(np.ascontiguousarray(field)) for field in self._gather(index))
+
+    def _gather(self, index):
+        if isinstance(self.dataset, TensorDataset):
+            return self.dataset[index]
+        samples = [self.dataset[int(i)] for i in index]
+        if not isinstance(samples[0], tuple):
+            return (np.stack([np.asarray(s) for s in samples]),)
+        return tuple(np.stack([np.asarray(field) for field in fields]) for fields in zip(*samples))
+
+
+def digits(split="train", test_fraction=0.2, seed=0):
+    """scikit-learn's 1,797 handwritten digits (8x8 grey images, classes 0-9) as a
+    TensorDataset of images (N, 1, 8, 8) in [0, 1], float32, and labels (N,), int64.
+    A fixed shuffle with `seed` splits off the last test_fraction as the 'test' split."""
+    if split not in ("train", "test"):
+        raise ValueError(f"digits: split must be 'train' or 'test', got {split!r}")
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ImportError("digits: needs scikit-learn; install it with  pip install 'tinygrad_nb[digits]'") from None
+    bunch = load_digits()
+    images = (bunch.images / 16.0).astype(np.float32)[:, None, :, :]
+    labels = bunch.target.astype(np.int64)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    n_test = int(round(len(labels) * test_fraction))
+    chosen = order[: len(order) - n_test] if split == "train" else order[len(order) - n_test :]
+    return TensorDataset(images[chosen], labels[chosen])
+
+
+def sine_waves(n=256, length=50, seed=0):
+    """Next-step prediction: inputs (n, length, 1) are sine waves of random frequency and
+    phase, targets (n, length, 1) the same waves one step later."""
+    rng = np.random.default_rng(seed)
+    freq = rng.uniform(0.05, 0.3, (n, 1))
+    phase = rng.uniform(0, 2 * np.pi, (n, 1))
+    wave = np.sin(freq * np.arange(length + 1) + phase).astype(np.float32)[:, :, None]
+    return TensorDataset(wave[:, :-1], wave[:, 1:])
+
+
+def copy_task(n=256, length=8, vocab=8, seed=0):
+    """Memory test: inputs (n, 2 * length) are `length` random tokens 1..vocab followed by
+    blanks (0); targets are blanks followed by the same tokens, so a model must remember
+    the first half to write the second. Both int64."""
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(1, vocab + 1, (n, length))
+    blank = np.zeros((n, length), np.int64)
+    return TensorDataset(np.concatenate([tokens, blank], 1), np.concatenate([blank, tokens], 1))
+
+
+def zen_of_python():
+    """The Zen of Python (PEP 20), read from the `this` module that ships with Python
+    (stored there ROT13-encoded; importing `this` would print it, so we read the source)."""
+    import importlib.util
+
+    source = open(importlib.util.find_spec("this").origin, encoding="utf-8").read()
+    encoded = source.split('"""')[1]
+    return codecs.decode(encoded, "rot13")
+
+
+def char_sequences(text, length):
+    """Character-level language modelling: the text cut into windows. Returns
+    (TensorDataset of inputs (N, length) and targets (N, length) shifted by one, both
+    int64 character ids; the sorted vocabulary string, id -> character)."""
+    vocab = "".join(sorted(set(text)))
+    ids = np.array([vocab.index(c) for c in text], np.int64)
+    if len(ids) <= length:
+        raise ValueError(f"char_sequences: text of {len(ids)} characters is too short for windows of {length}")
+    starts = np.arange(0, len(ids) - length)
+    windows = ids[starts[:, None] + np.arange(length + 1)]
+    return TensorDataset(windows[:, :-1], windows[:, 1:]), vocab

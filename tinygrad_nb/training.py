@@ -1,0 +1,88 @@
+"""fit and evaluate: the training loop most models need, with a progress bar.
+
+    history = fit(model, train_loader, nn.CrossEntropyLoss(), optim.Adam(model.parameters()),
+                  epochs=10, val_loader=test_loader)
+    history["val_accuracy"][-1]
+"""
+import time
+
+from .function import no_grad
+
+
+def _device(model):
+    return next((p.device for p in model.parameters()), "cpu")
+
+
+def _correct(output, target):
+    """How many predictions hit when output holds class scores on axis 1 for integer
+    targets; None when the task is not classification."""
+    if target.dtype.kind not in "iu" or output.ndim != target.ndim + 1:
+        return None
+    return int((output.argmax(1).numpy() == target.numpy()).sum())
+
+
+def evaluate(model, loader, loss_fn=None):
+    """Mean loss (if loss_fn is given) and accuracy (for classification, else None) over
+    a loader, in eval mode and without recording a graph."""
+    was_training, device = model.training, _device(model)
+    model.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    try:
+        with no_grad():
+            for inputs, target in loader:
+                output = model(inputs.to(device))
+                target = target.to(device)
+                if loss_fn is not None:
+                    total_loss += loss_fn(output, target).item() * len(target)
+                hits = _correct(output, target)
+                correct = None if hits is None or correct is None else correct + hits
+                count += len(target)
+    finally:
+        model.train(was_training)
+    return (total_loss / max(count, 1) if loss_fn is not None else None), (None if correct is None else correct / max(count, 1))
+
+
+def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=None, progress=True):
+    """Train for `epochs` passes over `loader` (batches of (inputs, targets)), stepping
+    `scheduler` once per epoch if given. Returns the history: per-epoch lists 'loss',
+    'accuracy' (classification only), 'val_loss', 'val_accuracy' (with val_loader), 'seconds'."""
+    from tqdm.auto import tqdm  # imported here, so that `import tinygrad_nb` stays fast
+
+    device = _device(model)
+    history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "seconds": []}
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        model.train()
+        total, correct, count = 0.0, 0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=True, unit="batch")
+        for inputs, target in bar:
+            target = target.to(device)
+            output = model(inputs.to(device))
+            value = loss(output, target)
+            optimizer.zero_grad()
+            value.backward()
+            optimizer.step()
+            n = len(target)
+            total, count = total + value.item() * n, count + n
+            hits = _correct(output, target)
+            correct = None if hits is None or correct is None else correct + hits
+            bar.set_postfix(_postfix(total / count, None if correct is None else correct / count), refresh=False)
+        if scheduler is not None:
+            scheduler.step()
+        history["loss"].append(total / max(count, 1))
+        history["accuracy"].append(None if correct is None else correct / max(count, 1))
+        if val_loader is not None:
+            val_loss, val_acc = evaluate(model, val_loader, loss)
+            history["val_loss"].append(val_loss)
+            history["val_accuracy"].append(val_acc)
+            bar.set_postfix({**_postfix(history["loss"][-1], history["accuracy"][-1]), **_postfix(val_loss, val_acc, "val_")})
+        history["seconds"].append(time.perf_counter() - start)
+        bar.close()
+    return {k: v for k, v in history.items() if v and any(x is not None for x in v)}
+
+
+def _postfix(loss, accuracy, prefix=""):
+    out = {f"{prefix}loss": f"{loss:.4f}"}
+    if accuracy is not None:
+        out[f"{prefix}acc"] = f"{accuracy:.4f}"
+    return out
