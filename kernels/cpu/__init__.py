@@ -3,4 +3,7 @@
 KERNELS = {
     "matmul": "matmul",
     "erf": "elementwise",
+    "conv2d": "conv",
+    "conv2d_backward_input": "conv",
+    "conv2d_backward_weight": "conv",
 }

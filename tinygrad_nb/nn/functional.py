@@ -1,6 +1,7 @@
 """nn.functional (F): stateless layer functions with PyTorch's argument names and defaults.
 Each topic keeps its functions in its own module; this one gathers them."""
 from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .conv import conv1d, conv2d, conv_transpose2d
 from .dropout import dropout
 from .linear import linear
 from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss

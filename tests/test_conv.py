@@ -1,0 +1,214 @@
+"""Convolutions against plain-loop NumPy references, float64 gradient checks, errors, modules."""
+import math
+
+import numpy as np
+import pytest
+
+import tinygrad_nb as tg
+import tinygrad_nb.nn.functional as F
+from tinygrad_nb import Tensor, nn
+
+from conftest import t64
+
+
+def conv2d_reference(x, w, b, stride, padding, dilation, groups):
+    """y[n,k,oh,ow] = b[k] + sum_{c,i,j} w[k,c,i,j] x_padded[n, group(k) + c, oh*s + i*d, ow*s + j*d]"""
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    n, c, h, wd = x.shape
+    k, cg, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oh, ow = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    y = np.zeros((n, k, oh, ow))
+    kg = k // groups
+    for f in range(k):
+        xs = xp[:, (f // kg) * cg : (f // kg + 1) * cg]
+        for i in range(oh):
+            for j in range(ow):
+                patch = xs[:, :, i * sh : i * sh + dh * (kh - 1) + 1 : dh, j * sw : j * sw + dw * (kw - 1) + 1 : dw]
+                y[:, f, i, j] = (patch * w[f]).sum(axis=(1, 2, 3))
+    return y if b is None else y + b.reshape(1, -1, 1, 1)
+
+
+def conv_transpose2d_reference(x, w, b, stride, padding, output_padding, groups, dilation):
+    """Every input pixel adds w[c, :, :, :] * x[n, c, h, w] into a patch of the output at
+    (h*s - p, w*s - p): scatter into a padded canvas, then crop the padding."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    n, c, h, wd = x.shape
+    _, kg, kh, kw = w.shape
+    out_h = (h - 1) * sh - 2 * ph + dh * (kh - 1) + output_padding[0] + 1
+    out_w = (wd - 1) * sw - 2 * pw + dw * (kw - 1) + output_padding[1] + 1
+    canvas = np.zeros((n, kg * groups, out_h + 2 * ph + sh, out_w + 2 * pw + sw))
+    cg = c // groups
+    for ci in range(c):
+        g = ci // cg
+        for i in range(h):
+            for j in range(wd):
+                for a in range(kh):
+                    for e in range(kw):
+                        canvas[:, g * kg : (g + 1) * kg, i * sh + a * dh, j * sw + e * dw] += x[:, ci, i, j, None] * w[ci, :, a, e]
+    y = canvas[:, :, ph : ph + out_h, pw : pw + out_w]
+    return y if b is None else y + b.reshape(1, -1, 1, 1)
+
+
+def random_conv_cases(count, seed):
+    """Random geometries: strides, paddings, dilations, groups, odd sizes, batch 1, 1x1 kernels."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    while len(cases) < count:
+        groups = int(rng.choice([1, 1, 2, 3]))
+        cg, kg = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+        kh, kw = int(rng.choice([1, 2, 3])), int(rng.choice([1, 3]))
+        stride = (int(rng.integers(1, 3)), int(rng.integers(1, 4)))
+        dilation = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        padding = (int(rng.integers(0, 3)), int(rng.integers(0, 2)))
+        n, h, w = int(rng.choice([1, 2])), int(rng.integers(3, 8)), int(rng.integers(3, 8))
+        if (h + 2 * padding[0] - dilation[0] * (kh - 1)) < 1 or (w + 2 * padding[1] - dilation[1] * (kw - 1)) < 1:
+            continue
+        cases.append(((n, cg * groups, h, w), (kg * groups, cg, kh, kw), stride, padding, dilation, groups))
+    return cases
+
+
+CONV_CASES = random_conv_cases(10, seed=1) + [
+    ((2, 3, 5, 5), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1),  # the common 3x3, pad 1
+    ((1, 4, 6, 5), (4, 1, 3, 3), (2, 1), (1, 1), (1, 1), 4),  # depthwise
+    ((2, 2, 5, 4), (6, 1, 3, 2), (1, 2), (2, 0), (2, 1), 2),  # depthwise with multiplier 3
+    ((2, 3, 4, 4), (5, 3, 1, 1), (1, 1), (0, 0), (1, 1), 1),  # 1x1
+]
+
+
+@pytest.mark.parametrize("xs,ws,stride,padding,dilation,groups", CONV_CASES)
+def test_conv2d_forward_and_gradients(rng, xs, ws, stride, padding, dilation, groups):
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    expected = conv2d_reference(x, w, b, stride, padding, dilation, groups)
+    out = F.conv2d(Tensor(x.astype(np.float32)), Tensor(w.astype(np.float32)), Tensor(b.astype(np.float32)),
+                   stride, padding, dilation, groups)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-4, atol=1e-4)
+    fn = lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, groups)  # noqa: E731
+    assert tg.gradcheck(fn, [t64(x), t64(w), t64(b)])
+
+
+def test_conv2d_without_bias_and_partial_gradients(rng):
+    x, w = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3))
+    np.testing.assert_allclose(F.conv2d(Tensor(x), Tensor(w), padding=1).numpy(),
+                               conv2d_reference(x, w, None, (1, 1), (1, 1), (1, 1), 1), atol=1e-12)
+    assert tg.gradcheck(lambda x, w: F.conv2d(x, w), [t64(x), t64(w, requires_grad=False)])
+    assert tg.gradcheck(lambda x, w: F.conv2d(x, w, stride=2), [t64(x, requires_grad=False), t64(w)])
+
+
+def test_conv2d_batch_larger_than_threads_sums_weight_gradient_over_all_samples(rng):
+    """The weight gradient is summed per thread and then across threads: every sample counts."""
+    x, w = rng.standard_normal((7, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
+    g = rng.standard_normal((7, 4, 6, 6))
+    xt, wt = t64(x), t64(w)
+    F.conv2d(xt, wt, padding=1).backward(Tensor(g))
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    expected = np.stack(
+        [np.stack([np.einsum("nkhw,nchw->kc", g, xp[:, :, i : i + 6, j : j + 6]) for j in range(3)], -1) for i in range(3)], -2
+    )
+    np.testing.assert_allclose(wt.grad.numpy(), expected, rtol=1e-10)
+
+
+def test_conv2d_same_padding_and_unbatched_input(rng):
+    x, w = rng.standard_normal((3, 6, 7)), rng.standard_normal((2, 3, 4, 3))
+    out = F.conv2d(Tensor(x), Tensor(w), padding="same", dilation=(1, 2))
+    assert out.shape == (2, 6, 7)
+    # PyTorch pads the extra row of an even kernel at the bottom
+    padded = np.pad(x[None], ((0, 0), (0, 0), (1, 2), (2, 2)))
+    np.testing.assert_allclose(out.numpy(), conv2d_reference(padded, w, None, (1, 1), (0, 0), (1, 2), 1)[0], atol=1e-12)
+    assert F.conv2d(Tensor(x), Tensor(w), padding="valid").shape == (2, 3, 5)
+
+
+@pytest.mark.parametrize("xs,ws,stride,padding,dilation,groups", CONV_CASES[:6])
+def test_conv1d(rng, xs, ws, stride, padding, dilation, groups):
+    x, w, b = rng.standard_normal(xs[:2] + xs[3:]), rng.standard_normal(ws[:2] + ws[3:]), rng.standard_normal(ws[0])
+    out = F.conv1d(Tensor(x), Tensor(w), Tensor(b), stride[1], padding[1], dilation[1], groups)
+    expected = conv2d_reference(x[:, :, None], w[:, :, None], b, (1, stride[1]), (0, padding[1]), (1, dilation[1]), groups)
+    np.testing.assert_allclose(out.numpy(), expected[:, :, 0], atol=1e-12)
+    fn = lambda x, w, b: F.conv1d(x, w, b, stride[1], padding[1], dilation[1], groups)  # noqa: E731
+    assert tg.gradcheck(fn, [t64(x), t64(w), t64(b)])
+
+
+TRANSPOSE_CASES = [
+    # x shape, weight shape, stride, padding, output_padding, groups, dilation
+    ((2, 3, 4, 4), (3, 2, 3, 3), (2, 2), (1, 1), (1, 1), 1, (1, 1)),
+    ((1, 4, 3, 5), (4, 1, 2, 3), (1, 2), (0, 1), (0, 1), 2, (2, 1)),
+    ((2, 2, 3, 3), (2, 3, 1, 1), (3, 2), (0, 0), (2, 0), 1, (1, 1)),
+    ((2, 4, 5, 4), (4, 1, 3, 3), (2, 1), (1, 1), (0, 0), 4, (1, 1)),  # depthwise
+]
+
+
+@pytest.mark.parametrize("xs,ws,stride,padding,output_padding,groups,dilation", TRANSPOSE_CASES)
+def test_conv_transpose2d(rng, xs, ws, stride, padding, output_padding, groups, dilation):
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[1] * groups)
+    out = F.conv_transpose2d(Tensor(x), Tensor(w), Tensor(b), stride, padding, output_padding, groups, dilation)
+    expected = conv_transpose2d_reference(x, w, b, stride, padding, output_padding, groups, dilation)
+    np.testing.assert_allclose(out.numpy(), expected, atol=1e-12)
+    fn = lambda x, w, b: F.conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation)  # noqa: E731
+    assert tg.gradcheck(fn, [t64(x), t64(w), t64(b)])
+
+
+def test_conv_transpose2d_inverts_the_shape_of_conv2d(rng):
+    x = Tensor(rng.standard_normal((1, 2, 7, 8)))
+    down = F.conv2d(x, Tensor(rng.standard_normal((3, 2, 3, 3))), stride=2, padding=1)
+    up = F.conv_transpose2d(down, Tensor(rng.standard_normal((3, 2, 3, 3))), stride=2, padding=1, output_padding=(0, 1))
+    assert up.shape == x.shape
+
+
+def test_conv_errors():
+    x, w = tg.zeros(1, 4, 5, 5), tg.zeros(2, 4, 3, 3)
+    with pytest.raises(RuntimeError, match=r"conv2d: kernel size \(7 x 7, with dilation\) can't be greater than the padded input size \(5 x 5\)"):
+        F.conv2d(x, tg.zeros(2, 4, 7, 7))
+    with pytest.raises(RuntimeError, match=r"conv2d: in_channels \(4\) and out_channels \(2\) must both be divisible by groups \(3\)"):
+        F.conv2d(x, w, groups=3)
+    with pytest.raises(RuntimeError, match=r"conv2d: weight of shape \(2, 4, 3, 3\) with groups=2 expects 8 input channels"):
+        F.conv2d(x, w, groups=2)
+    with pytest.raises(RuntimeError, match=r"conv2d: expected a 3-D \(unbatched\) or 4-D \(batched\) input, got shape \(5, 5\)"):
+        F.conv2d(tg.zeros(5, 5), w)
+    with pytest.raises(RuntimeError, match="conv2d: expected a 4-D weight"):
+        F.conv2d(x, tg.zeros(2, 4, 3))
+    with pytest.raises(RuntimeError, match=r"conv2d: bias of shape \(3,\) does not match 2 output channels"):
+        F.conv2d(x, w, tg.zeros(3))
+    with pytest.raises(TypeError, match="conv2d: input, weight and bias must share one floating dtype"):
+        F.conv2d(x.double(), w)
+    with pytest.raises(ValueError, match="conv2d: stride must be at least 1"):
+        F.conv2d(x, w, stride=0)
+    with pytest.raises(ValueError, match="padding='same' is not supported for strided"):
+        F.conv2d(x, w, stride=2, padding="same")
+    with pytest.raises(RuntimeError, match="conv1d: expected a 2-D"):
+        F.conv1d(x, tg.zeros(2, 4, 3))
+    with pytest.raises(ValueError, match=r"conv_transpose2d: output_padding \(2, 2\) must be smaller than either stride"):
+        F.conv_transpose2d(x, tg.zeros(4, 2, 3, 3), stride=2, output_padding=2)
+    with pytest.raises(RuntimeError, match="conv_transpose2d: weight of shape .* expects 3 input channels"):
+        F.conv_transpose2d(x, tg.zeros(3, 2, 3, 3))
+
+
+def test_conv_modules_shapes_names_and_init():
+    tg.manual_seed(0)
+    conv = nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2)
+    assert conv.weight.shape == (6, 2, 3, 3) and conv.bias.shape == (6,)
+    assert [n for n, _ in conv.named_parameters()] == ["weight", "bias"]
+    bound = 1 / math.sqrt(2 * 3 * 3)
+    assert np.abs(conv.weight.numpy()).max() <= bound and np.abs(conv.bias.numpy()).max() <= bound
+    assert np.abs(conv.weight.numpy()).max() > 0.8 * bound  # uniform over the whole range
+    assert conv(tg.randn(2, 4, 9, 9)).shape == (2, 6, 5, 5)
+    assert "stride=(2, 2)" in repr(conv) and "groups=2" in repr(conv)
+
+    conv1 = nn.Conv1d(3, 5, 4, padding=2, bias=False)
+    assert conv1.weight.shape == (5, 3, 4) and conv1.bias is None
+    assert conv1(tg.randn(2, 3, 10)).shape == (2, 5, 11)
+
+    up = nn.ConvTranspose2d(4, 2, 4, stride=2, padding=1)
+    assert up.weight.shape == (4, 2, 4, 4) and up.bias.shape == (2,)
+    assert np.abs(up.weight.numpy()).max() <= 1 / math.sqrt(2 * 16)
+    assert up(tg.randn(1, 4, 5, 5)).shape == (1, 2, 10, 10)
+    with pytest.raises(ValueError, match="padding_mode='zeros'"):
+        nn.Conv2d(1, 1, 3, padding_mode="reflect")
+
+
+def test_conv_module_trains_float64_and_moves_gradients(rng):
+    conv = nn.Conv2d(2, 3, 3, padding=1, dtype=np.float64)
+    x = Tensor(rng.standard_normal((2, 2, 4, 4)))
+    conv(x).sum().backward()
+    assert conv.weight.grad.shape == (3, 2, 3, 3) and conv.weight.grad.dtype == np.float64
+    np.testing.assert_allclose(conv.bias.grad.numpy(), np.full(3, 2 * 16.0))
