@@ -94,3 +94,14 @@ def test_text_and_char_sequences():
     x, y = windows.arrays
     assert vocab == "abcd" and x.tolist() == [[0, 1, 2], [1, 2, 0], [2, 0, 1]]
     assert y.tolist() == [[1, 2, 0], [2, 0, 1], [0, 1, 3]]
+
+
+def test_digits_read_directly_match_scikit_learn():
+    from sklearn.datasets import load_digits
+
+    from tinygrad_nb.data import _digits_arrays
+
+    images, labels = _digits_arrays()
+    reference = load_digits()
+    np.testing.assert_array_equal(images[:, 0] * 16, reference.images)
+    np.testing.assert_array_equal(labels, reference.target)

@@ -8,7 +8,9 @@ The digits ship inside scikit-learn (the optional extra `digits`); the sequence 
 made in code; the text is the Zen of Python, which ships with Python itself.
 """
 import codecs
+import importlib.util
 import math
+import os
 
 import numpy as np
 
@@ -76,17 +78,29 @@ def digits(split="train", test_fraction=0.2, seed=0):
     A fixed shuffle with `seed` splits off the last test_fraction as the 'test' split."""
     if split not in ("train", "test"):
         raise ValueError(f"digits: split must be 'train' or 'test', got {split!r}")
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise ImportError("digits: needs scikit-learn; install it with  pip install 'tinygrad_nb[digits]'") from None
-    bunch = load_digits()
-    images = (bunch.images / 16.0).astype(np.float32)[:, None, :, :]
-    labels = bunch.target.astype(np.int64)
+    images, labels = _digits_arrays()
     order = np.random.default_rng(seed).permutation(len(labels))
     n_test = int(round(len(labels) * test_fraction))
     chosen = order[: len(order) - n_test] if split == "train" else order[len(order) - n_test :]
     return TensorDataset(images[chosen], labels[chosen])
+
+
+def _digits_arrays():
+    """Images (1797, 1, 8, 8) scaled to [0, 1] and labels, from the CSV file inside
+    scikit-learn, read directly: importing sklearn.datasets takes seconds, reading the file
+    milliseconds. load_digits, which reads the same file, is the fallback."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None:
+        raise ImportError("digits: needs scikit-learn; install it with  pip install 'tinygrad_nb[digits]'")
+    path = os.path.join(spec.submodule_search_locations[0], "datasets", "data", "digits.csv.gz")
+    if os.path.exists(path):
+        table = np.loadtxt(path, delimiter=",")
+        pixels, labels = table[:, :-1], table[:, -1]
+    else:
+        from sklearn.datasets import load_digits
+
+        pixels, labels = load_digits(return_X_y=True)
+    return (pixels / 16.0).astype(np.float32).reshape(-1, 1, 8, 8), labels.astype(np.int64)
 
 
 def sine_waves(n=256, length=50, seed=0):
@@ -112,8 +126,6 @@ def copy_task(n=256, length=8, vocab=8, seed=0):
 def zen_of_python():
     """The Zen of Python (PEP 20), read from the `this` module that ships with Python
     (stored there ROT13-encoded; importing `this` would print it, so we read the source)."""
-    import importlib.util
-
     source = open(importlib.util.find_spec("this").origin, encoding="utf-8").read()
     encoded = source.split('"""')[1]
     return codecs.decode(encoded, "rot13")

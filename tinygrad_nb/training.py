@@ -54,8 +54,9 @@ def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=Non
         start = time.perf_counter()
         model.train()
         total, correct, count = 0.0, 0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=True, unit="batch")
-        for inputs, target in bar:
+        # Driven by hand rather than wrapping the loader, so it stays open to show validation.
+        bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, unit="batch")
+        for inputs, target in loader:
             target = target.to(device)
             output = model(inputs.to(device))
             value = loss(output, target)
@@ -67,6 +68,7 @@ def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=Non
             hits = _correct(output, target)
             correct = None if hits is None or correct is None else correct + hits
             bar.set_postfix(_postfix(total / count, None if correct is None else correct / count), refresh=False)
+            bar.update()
         if scheduler is not None:
             scheduler.step()
         history["loss"].append(total / max(count, 1))
