@@ -6,4 +6,8 @@ KERNELS = {
     "conv2d": "conv",
     "conv2d_backward_input": "conv",
     "conv2d_backward_weight": "conv",
+    "max_pool2d": "pool",
+    "max_pool2d_backward": "pool",
+    "avg_pool2d": "pool",
+    "avg_pool2d_backward": "pool",
 }

@@ -1,0 +1,117 @@
+"""2-D pooling on the CPU (NCHW): max pooling and window averages.
+
+    max_pool2d(x, kernel_hw, stride, padding, dilation, out_hw) -> (y, argmax)
+    max_pool2d_backward(grad_y, argmax, input_hw)                 -> dx
+    avg_pool2d(x, row_start, row_end, col_start, col_end, scale)  -> y
+    avg_pool2d_backward(grad_y, row_start, row_end, col_start, col_end, scale, input_hw) -> dx
+
+`argmax` holds, for every output, the flat index h*W + w of the winning input in its (H, W)
+plane (PyTorch's `return_indices` convention); -1 for a window that saw only padding.
+The average kernels take each window explicitly: output (oh, ow) averages rows
+[row_start[oh], row_end[oh]) and columns [col_start[ow], col_end[ow]) and multiplies the sum
+by scale[oh, ow] (1 / the divisor), which covers avg_pool2d's padding and ceil_mode rules
+and adaptive pooling alike.
+
+Every kernel runs `prange` over the N*C planes: each thread writes only its own planes, so
+the backward scatters (where overlapping windows add into one input) never race.
+"""
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, fastmath=False, parallel=True)
+def _max_pool(x, kh, kw, sh, sw, ph, pw, dh, dw, y, argmax):
+    n_samples, channels, height, width = x.shape
+    oh_n, ow_n = y.shape[2], y.shape[3]
+    for plane in prange(n_samples * channels):
+        n, c = plane // channels, plane % channels
+        src, dst, arg = x[n, c], y[n, c], argmax[n, c]
+        for oh in range(oh_n):
+            for ow in range(ow_n):
+                best, where = -np.inf, -1
+                for i in range(kh):
+                    ih = oh * sh - ph + i * dh
+                    if ih < 0 or ih >= height:
+                        continue
+                    for j in range(kw):
+                        iw = ow * sw - pw + j * dw
+                        if iw < 0 or iw >= width:
+                            continue
+                        v = src[ih, iw]
+                        # strictly greater: the first maximum wins ties, as in PyTorch; NaN wins
+                        if v > best or np.isnan(v) or where < 0:
+                            best, where = v, ih * width + iw
+                dst[oh, ow] = best
+                arg[oh, ow] = where
+    return y, argmax
+
+
+@njit(cache=True, fastmath=False, parallel=True)
+def _max_pool_backward(grad_y, argmax, dx):
+    n_samples, channels = dx.shape[0], dx.shape[1]
+    oh_n, ow_n = grad_y.shape[2], grad_y.shape[3]
+    for plane in prange(n_samples * channels):
+        n, c = plane // channels, plane % channels
+        flat = dx[n, c].reshape(-1)
+        flat[:] = 0
+        g, arg = grad_y[n, c], argmax[n, c]
+        for oh in range(oh_n):
+            for ow in range(ow_n):
+                if arg[oh, ow] >= 0:
+                    flat[arg[oh, ow]] += g[oh, ow]
+    return dx
+
+
+@njit(cache=True, fastmath=False, parallel=True)
+def _avg_pool(x, row_start, row_end, col_start, col_end, scale, y):
+    n_samples, channels = x.shape[0], x.shape[1]
+    for plane in prange(n_samples * channels):
+        n, c = plane // channels, plane % channels
+        src, dst = x[n, c], y[n, c]
+        for oh in range(row_start.shape[0]):
+            for ow in range(col_start.shape[0]):
+                acc = 0.0
+                for ih in range(row_start[oh], row_end[oh]):
+                    for iw in range(col_start[ow], col_end[ow]):
+                        acc += src[ih, iw]
+                dst[oh, ow] = acc * scale[oh, ow]
+    return y
+
+
+@njit(cache=True, fastmath=False, parallel=True)
+def _avg_pool_backward(grad_y, row_start, row_end, col_start, col_end, scale, dx):
+    n_samples, channels = dx.shape[0], dx.shape[1]
+    for plane in prange(n_samples * channels):
+        n, c = plane // channels, plane % channels
+        g, dst = grad_y[n, c], dx[n, c]
+        dst[:, :] = 0
+        for oh in range(row_start.shape[0]):
+            for ow in range(col_start.shape[0]):
+                share = g[oh, ow] * scale[oh, ow]
+                for ih in range(row_start[oh], row_end[oh]):
+                    for iw in range(col_start[ow], col_end[ow]):
+                        dst[ih, iw] += share
+    return dx
+
+
+def max_pool2d(x, kernel_hw, stride, padding, dilation, out_hw):
+    x = np.ascontiguousarray(x)
+    shape = x.shape[:2] + tuple(out_hw)
+    return _max_pool(x, *kernel_hw, *stride, *padding, *dilation, np.empty(shape, x.dtype), np.empty(shape, np.int64))
+
+
+def max_pool2d_backward(grad_y, argmax, input_hw):
+    grad_y = np.ascontiguousarray(grad_y)
+    return _max_pool_backward(grad_y, argmax, np.empty(grad_y.shape[:2] + tuple(input_hw), grad_y.dtype))
+
+
+def avg_pool2d(x, row_start, row_end, col_start, col_end, scale):
+    x = np.ascontiguousarray(x)
+    y = np.empty(x.shape[:2] + scale.shape, x.dtype)
+    return _avg_pool(x, row_start, row_end, col_start, col_end, scale.astype(x.dtype), y)
+
+
+def avg_pool2d_backward(grad_y, row_start, row_end, col_start, col_end, scale, input_hw):
+    grad_y = np.ascontiguousarray(grad_y)
+    dx = np.empty(grad_y.shape[:2] + tuple(input_hw), grad_y.dtype)
+    return _avg_pool_backward(grad_y, row_start, row_end, col_start, col_end, scale.astype(grad_y.dtype), dx)

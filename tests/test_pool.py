@@ -1,0 +1,165 @@
+"""Pooling against plain-loop NumPy references, float64 gradient checks, errors, modules."""
+import math
+
+import numpy as np
+import pytest
+
+import tinygrad_nb as tg
+import tinygrad_nb.nn.functional as F
+from tinygrad_nb import Tensor, nn
+
+from conftest import t64
+
+
+def out_size(n, k, s, p, d, ceil_mode):
+    span = (n + 2 * p - d * (k - 1) - 1) / s
+    out = (math.ceil(span) if ceil_mode else math.floor(span)) + 1
+    return out - 1 if ceil_mode and (out - 1) * s >= n + p else out
+
+
+def max_pool_reference(x, k, s, p, d, ceil_mode):
+    """Loops over every window; returns the values and PyTorch's flat arg-max indices."""
+    n, c, h, w = x.shape
+    oh, ow = out_size(h, k[0], s[0], p[0], d[0], ceil_mode), out_size(w, k[1], s[1], p[1], d[1], ceil_mode)
+    y, idx = np.zeros((n, c, oh, ow)), np.zeros((n, c, oh, ow), np.int64)
+    for a in range(n):
+        for b in range(c):
+            for i in range(oh):
+                for j in range(ow):
+                    taps = [
+                        (x[a, b, r, q], r * w + q)
+                        for r in range(i * s[0] - p[0], i * s[0] - p[0] + d[0] * (k[0] - 1) + 1, d[0])
+                        for q in range(j * s[1] - p[1], j * s[1] - p[1] + d[1] * (k[1] - 1) + 1, d[1])
+                        if 0 <= r < h and 0 <= q < w
+                    ]
+                    best = max(v for v, _ in taps)
+                    y[a, b, i, j], idx[a, b, i, j] = best, next(t for v, t in taps if v == best)
+    return y, idx
+
+
+def avg_pool_reference(x, k, s, p, ceil_mode, count_include_pad):
+    n, c, h, w = x.shape
+    oh, ow = out_size(h, k[0], s[0], p[0], 1, ceil_mode), out_size(w, k[1], s[1], p[1], 1, ceil_mode)
+    xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[0] + k[0]), (p[1], p[1] + k[1])))
+    inside = np.pad(np.ones((h, w)), ((p[0], p[0] + k[0]), (p[1], p[1] + k[1])))
+    y = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            rows = slice(i * s[0], min(i * s[0] + k[0], h + 2 * p[0]))
+            cols = slice(j * s[1], min(j * s[1] + k[1], w + 2 * p[1]))
+            divisor = inside[rows, cols].size if count_include_pad else inside[rows, cols].sum()
+            y[:, :, i, j] = xp[:, :, rows, cols].sum(axis=(2, 3)) / divisor
+    return y
+
+
+MAX_CASES = [
+    # x shape, kernel, stride, padding, dilation, ceil_mode
+    ((2, 3, 6, 6), (2, 2), (2, 2), (0, 0), (1, 1), False),
+    ((1, 2, 7, 5), (3, 2), (2, 1), (1, 1), (1, 1), True),
+    ((2, 1, 7, 8), (3, 3), (2, 3), (1, 0), (2, 1), False),
+    ((1, 2, 5, 5), (2, 2), (2, 2), (0, 1), (1, 1), True),
+    ((2, 2, 4, 5), (1, 1), (1, 2), (0, 0), (1, 1), False),
+]
+
+
+@pytest.mark.parametrize("xs,k,s,p,d,ceil_mode", MAX_CASES)
+def test_max_pool2d(rng, xs, k, s, p, d, ceil_mode):
+    x = rng.standard_normal(xs)
+    y, idx = F.max_pool2d(Tensor(x.astype(np.float32)), k, s, p, d, ceil_mode, return_indices=True)
+    expected, expected_idx = max_pool_reference(x, k, s, p, d, ceil_mode)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-6)
+    np.testing.assert_array_equal(idx.numpy(), expected_idx)
+    assert idx.dtype == np.int64 and not idx.requires_grad
+    assert tg.gradcheck(lambda x: F.max_pool2d(x, k, s, p, d, ceil_mode), [t64(x)])
+
+
+def test_max_pool2d_ties_send_the_gradient_to_one_winner():
+    x = t64(np.ones((1, 1, 4, 4)))
+    F.max_pool2d(x, 2).sum().backward()
+    winners = np.zeros((4, 4))
+    winners[::2, ::2] = 1  # the first element of every window, as PyTorch picks
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], winners)
+
+
+def test_max_pool2d_overlapping_windows_add_up():
+    x = t64(np.array([[[[0.0, 5.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]]]))
+    F.max_pool2d(x, 2, stride=1).sum().backward()  # 5 wins both top windows
+    assert x.grad.numpy()[0, 0, 0, 1] == 2 and x.grad.numpy().sum() == 4
+
+
+AVG_CASES = [
+    # x shape, kernel, stride, padding, ceil_mode, count_include_pad
+    ((2, 3, 6, 6), (2, 2), (2, 2), (0, 0), False, True),
+    ((1, 2, 7, 5), (3, 2), (2, 1), (1, 1), True, True),
+    ((1, 2, 7, 5), (3, 2), (2, 1), (1, 1), True, False),
+    ((2, 1, 5, 6), (3, 3), (3, 2), (1, 0), False, False),
+    ((1, 1, 5, 5), (2, 2), (2, 2), (1, 1), True, True),
+]
+
+
+@pytest.mark.parametrize("xs,k,s,p,ceil_mode,count_include_pad", AVG_CASES)
+def test_avg_pool2d(rng, xs, k, s, p, ceil_mode, count_include_pad):
+    x = rng.standard_normal(xs)
+    y = F.avg_pool2d(Tensor(x.astype(np.float32)), k, s, p, ceil_mode, count_include_pad)
+    np.testing.assert_allclose(y.numpy(), avg_pool_reference(x, k, s, p, ceil_mode, count_include_pad), rtol=1e-5, atol=1e-6)
+    assert tg.gradcheck(lambda x: F.avg_pool2d(x, k, s, p, ceil_mode, count_include_pad), [t64(x)])
+
+
+def test_avg_pool2d_divisor_override(rng):
+    x = rng.standard_normal((1, 1, 4, 4))
+    y = F.avg_pool2d(Tensor(x), 2, divisor_override=3)
+    np.testing.assert_allclose(y.numpy(), x.reshape(1, 1, 2, 2, 2, 2).sum(axis=(3, 5)) / 3)
+
+
+@pytest.mark.parametrize("xs,size", [((2, 3, 7, 5), (3, 2)), ((1, 2, 4, 6), 1), ((1, 1, 5, 5), (None, 3)), ((2, 6, 6), 4)])
+def test_adaptive_avg_pool2d(rng, xs, size):
+    x = rng.standard_normal(xs)
+    y = F.adaptive_avg_pool2d(Tensor(x), size)
+    h, w = xs[-2:]
+    oh, ow = (size, size) if isinstance(size, int) else (size[0] or h, size[1] or w)
+    expected = np.stack(
+        [
+            np.stack(
+                [x[..., i * h // oh : -(-(i + 1) * h // oh), j * w // ow : -(-(j + 1) * w // ow)].mean(axis=(-2, -1)) for j in range(ow)],
+                -1,
+            )
+            for i in range(oh)
+        ],
+        -2,
+    )
+    np.testing.assert_allclose(y.numpy(), expected, atol=1e-12)
+    assert tg.gradcheck(lambda x: F.adaptive_avg_pool2d(x, size), [t64(x)])
+
+
+def test_unbatched_pooling(rng):
+    x = rng.standard_normal((2, 4, 4))
+    np.testing.assert_allclose(F.max_pool2d(Tensor(x), 2).numpy(), max_pool_reference(x[None], (2, 2), (2, 2), (0, 0), (1, 1), False)[0][0])
+    y, idx = F.max_pool2d(Tensor(x), 2, return_indices=True)
+    assert y.shape == idx.shape == (2, 2, 2)
+
+
+def test_pool_errors():
+    x = tg.zeros(1, 2, 5, 5)
+    with pytest.raises(RuntimeError, match=r"max_pool2d: padding \(2, 2\) should be at most half of the kernel size \(3, 3\)"):
+        F.max_pool2d(x, 3, padding=2)
+    with pytest.raises(RuntimeError, match=r"max_pool2d: input of shape \(1, 2, 5, 5\) is too small for kernel \(6, 6\)"):
+        F.max_pool2d(x, 6)
+    with pytest.raises(RuntimeError, match=r"avg_pool2d: expected a 3-D \(unbatched\) or 4-D \(batched\) input, got shape \(5, 5\)"):
+        F.avg_pool2d(tg.zeros(5, 5), 2)
+    with pytest.raises(TypeError, match="max_pool2d: expected a floating input, got int64"):
+        F.max_pool2d(Tensor(np.zeros((1, 1, 4, 4), np.int64)), 2)
+    with pytest.raises(ValueError, match="adaptive_avg_pool2d: output_size 0 must be positive"):
+        F.adaptive_avg_pool2d(x, 0)
+    with pytest.raises(ValueError, match="max_pool2d: kernel_size must be an int or a pair of ints"):
+        F.max_pool2d(x, (2, 2, 2))
+
+
+def test_pool_modules(rng):
+    x = Tensor(rng.standard_normal((2, 3, 8, 8)).astype(np.float32))
+    assert nn.MaxPool2d(2)(x).shape == (2, 3, 4, 4)
+    assert nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True)(x).shape == (2, 3, 5, 5)
+    assert nn.AvgPool2d(2, stride=1)(x).shape == (2, 3, 7, 7)
+    assert nn.AdaptiveAvgPool2d(1)(x).shape == (2, 3, 1, 1)
+    y, idx = nn.MaxPool2d(2, return_indices=True)(x)
+    assert idx.shape == y.shape
+    assert "kernel_size=2" in repr(nn.MaxPool2d(2)) and list(nn.AvgPool2d(2).parameters()) == []
