@@ -22,9 +22,9 @@ def subclasses(cls):
 OPS = sorted({c for c in subclasses(Function) if c.__module__.startswith("tinygrad_nb.")},
              key=lambda c: (c.__module__, c.__name__))
 
-# The backward formula: an equation for an input's gradient (dx = ..., dW = ..., dh_{t-1} = ...)
+# The backward formula: an equation for an input's gradient (dx = ..., dW = ..., dx[n,c,h,w] = ...)
 # or, for ops whose gradient is a routing rule, a sentence about where the gradient goes.
-BACKWARD = re.compile(r"\bd[A-Za-z_][^\s=;,]*\s*=|\bgradient")
+BACKWARD = re.compile(r"\bd[A-Za-z_]\S*?\s*=|\bgradient")
 
 
 def test_the_ops_are_found():
