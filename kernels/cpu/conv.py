@@ -18,7 +18,9 @@ back into dx, and dW = sum over samples of dY @ cols^T.
 
 Parallelism: one runtime only. `prange` spreads the samples over Numba's threads, and each
 thread calls BLAS single-threaded (BLAS's own pool is told to stand down for the call, see
-`_serial_blas`); two pools alternating on 2 cores cost far more than they give.
+`_serial_blas`); two pools alternating on 2 cores cost far more than they give. Under load,
+32 per-sample products measured 40 ms with serial BLAS in 2 Numba threads and 750 ms with
+BLAS's threads fighting for the cores.
 """
 import contextlib
 
@@ -273,30 +275,36 @@ def _backward_weight_depthwise(x, grad_y, sh, sw, ph, pw, dh, dw, dw_out):
 
 # ---- entry points ---------------------------------------------------------------------
 
-_blas_pools = []
+_blas = []
+
+
+def _blas_pools():
+    """threadpoolctl's handle on the BLAS libraries, or None when it is not installed."""
+    if not _blas:
+        try:
+            import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS np.dot inside @njit calls)
+            from threadpoolctl import ThreadpoolController
+
+            _blas.append(ThreadpoolController().select(user_api="blas"))
+        except ImportError:
+            _blas.append(None)
+    return _blas[0]
+
+
+def _threads(n_samples):
+    """How many Numba threads share the samples. Each calls BLAS, which must then run
+    single-threaded; without threadpoolctl to ask BLAS for that, one thread calls a
+    multi-threaded BLAS instead (two pools oversubscribing 2 cores is far slower than either)."""
+    return min(get_num_threads(), n_samples) if _blas_pools() is not None else 1
 
 
 @contextlib.contextmanager
 def _serial_blas(threads):
-    """Keep BLAS single-threaded while `threads` Numba threads each call it.
-
-    Uses threadpoolctl when it is installed; without it the product still runs, with both
-    pools active."""
+    """Keep BLAS single-threaded while `threads` Numba threads each call it."""
     if threads < 2:
         yield
         return
-    if not _blas_pools:
-        try:
-            import scipy.linalg.cython_blas  # noqa: F401  (the BLAS np.dot inside @njit calls)
-            from threadpoolctl import ThreadpoolController
-
-            _blas_pools.append(ThreadpoolController().select(user_api="blas"))
-        except ImportError:
-            _blas_pools.append(None)
-    if _blas_pools[0] is None:
-        yield
-        return
-    limiter = _blas_pools[0].limit(limits=1)
+    limiter = _blas_pools().limit(limits=1)
     try:
         yield
     finally:
@@ -321,7 +329,7 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups, out_hw):
     b = _bias_array(bias, x.dtype)
     if _is_depthwise(c, groups):
         return _forward_depthwise(x, weight, b, *stride, *padding, *dilation, out)
-    threads = min(get_num_threads(), n)
+    threads = _threads(n)
     cols = workspace("conv_cols", (threads, cg * kh * kw, out_hw[0] * out_hw[1]), x.dtype)
     with _serial_blas(threads):
         return _forward_gemm(x, weight, b, *stride, *padding, *dilation, groups, out, cols)
@@ -336,7 +344,7 @@ def conv2d_backward_input(grad_y, weight, input_hw, stride, padding, dilation, g
         return dx
     if _is_depthwise(cg * groups, groups):
         return _backward_input_depthwise(grad_y, weight, *stride, *padding, *dilation, dx)
-    threads = min(get_num_threads(), n)
+    threads = _threads(n)
     cols = workspace("conv_cols", (threads, cg * kh * kw, oh * ow), grad_y.dtype)
     with _serial_blas(threads):
         return _backward_input_gemm(grad_y, weight, *stride, *padding, *dilation, groups, dx, cols)
@@ -352,7 +360,7 @@ def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, grou
         return np.zeros((k, cg, kh, kw), x.dtype)
     if _is_depthwise(c, groups):
         return _backward_weight_depthwise(x, grad_y, *stride, *padding, *dilation, np.empty((k, 1, kh, kw), x.dtype))
-    threads = min(get_num_threads(), n)
+    threads = _threads(n)
     cols = workspace("conv_cols", (threads, cg * kh * kw, oh * ow), x.dtype)
     partial = workspace("conv_dw_partial", (threads, k, cg * kh * kw), x.dtype)
     step = workspace("conv_dw_step", (threads, k // groups, cg * kh * kw), x.dtype)
