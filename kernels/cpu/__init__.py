@@ -3,6 +3,12 @@
 KERNELS = {
     "matmul": "matmul",
     "erf": "elementwise",
+    "lstm_forward": "rnn",
+    "lstm_backward": "rnn",
+    "gru_forward": "rnn",
+    "gru_backward": "rnn",
+    "rnn_forward": "rnn",
+    "rnn_backward": "rnn",
     "conv2d": "conv",
     "conv2d_backward_input": "conv",
     "conv2d_backward_weight": "conv",

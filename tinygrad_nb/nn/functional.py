@@ -3,6 +3,7 @@ Each topic keeps its functions in its own module; this one gathers them."""
 from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .conv import conv1d, conv2d, conv_transpose2d
 from .dropout import dropout
+from .embedding import embedding
 from .linear import linear
 from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
 from .normalization import batch_norm, layer_norm
