@@ -90,7 +90,7 @@ class Function:
         multi = isinstance(out, tuple)
         outs = out if multi else (out,)
         track = cls.differentiable and is_grad_enabled() and any(ctx.needs_input_grad)
-        results = tuple(Tensor._from_array(o, device.name, requires_grad=track) for o in outs)
+        results = tuple(Tensor._from_array(o, ctx.device.name, requires_grad=track) for o in outs)
         if track:
             ctx.parents = tensors
             ctx.out_meta = tuple((o.shape, o.dtype) for o in outs)

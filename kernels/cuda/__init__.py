@@ -1,0 +1,12 @@
+"""Numba CUDA kernels, the same names as the CPU's in `KERNELS`, on CudaArrays.
+
+Besides the kernel table, `xp` is the device's NumPy-like namespace (elementwise math
+with broadcasting, tree reductions, views, gathers and scatters), built on `array.CudaArray`.
+Importing this package imports `numba.cuda`; with `NUMBA_ENABLE_CUDASIM=1` set, the kernels
+run in Numba's CUDA simulator instead of on a GPU.
+"""
+
+KERNELS = {
+    "matmul": "matmul",
+    "erf": "elementwise",
+}

@@ -1,0 +1,170 @@
+"""Elementwise kernels on the GPU, generic over shapes and strides.
+
+Every operand is a view of a flat device buffer: (buffer, offset, strides), with stride 0
+along broadcast axes. A kernel walks the output's elements in C order with a grid-stride
+loop and finds each operand's element from the shared multi-index, so one kernel serves
+every broadcast, transposed or sliced layout. Before a launch, neighbouring axes that
+every operand steps through as one are merged (`collapse`): contiguous work has one axis.
+
+The op is a runtime argument (`EXP`, `ADD`, ...) rather than one kernel per op: every
+thread takes the same branch, and a few general kernels compile once per dtype and rank.
+"""
+import math
+
+import numpy as np
+
+from .launch import SIMULATED, cuda, grid, launch
+
+# Unary math ops (float inputs).
+NEG, EXP, LOG, SQRT, TANH, ABS, SIGN, ERF = range(8)
+# Binary arithmetic ops.
+ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM = range(7)
+# Comparisons (bool results); ISFINITE reads its first operand only.
+LT, LE, GT, GE, EQ, NE, ISFINITE = range(7)
+
+if SIMULATED:
+    # Python's math raises (log 0, exp 1000, sqrt -1) where the GPU returns inf or nan;
+    # NumPy's scalar functions return what the GPU does.
+    exp, log, sqrt = np.exp, np.log, np.sqrt
+else:
+    exp, log, sqrt = math.exp, math.log, math.sqrt
+
+
+@cuda.jit(device=True)
+def offset(i, shape, strides, start):
+    """Buffer position of element i (counted in C order over `shape`) of a strided view."""
+    for d in range(len(shape) - 1, -1, -1):
+        q = i // shape[d]
+        start += (i - q * shape[d]) * strides[d]
+        i = q
+    return start
+
+
+@cuda.jit(device=True)
+def unary_op(op, x):
+    if op == NEG:
+        return -x
+    if op == EXP:
+        return exp(x)
+    if op == LOG:
+        return log(x)
+    if op == SQRT:
+        return sqrt(x)
+    if op == TANH:
+        return math.tanh(x)
+    if op == ABS:
+        return abs(x)
+    if op == SIGN:
+        if x > 0:
+            return 1.0
+        if x < 0:
+            return -1.0
+        return x  # 0 and nan are their own sign, as in np.sign
+    return math.erf(x)
+
+
+@cuda.jit(device=True)
+def binary_op(op, a, b):
+    if op == ADD:
+        return a + b
+    if op == SUB:
+        return a - b
+    if op == MUL:
+        return a * b
+    if op == DIV:
+        return a / b
+    if op == POW:
+        return a**b
+    if op == MAXIMUM:
+        return a if a > b or a != a else b  # nan wins, as np.maximum
+    return a if a < b or a != a else b
+
+
+@cuda.jit(device=True)
+def compare_op(op, a, b):
+    if op == LT:
+        return a < b
+    if op == LE:
+        return a <= b
+    if op == GT:
+        return a > b
+    if op == GE:
+        return a >= b
+    if op == EQ:
+        return a == b
+    if op == NE:
+        return a != b
+    return a - a == 0  # false exactly for inf and nan
+
+
+@cuda.jit
+def copy_kernel(n, shape, out, o0, os, a, a0, as_):
+    """out = a, converting to out's dtype."""
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        out[offset(i, shape, os, o0)] = a[offset(i, shape, as_, a0)]
+
+
+@cuda.jit
+def unary_kernel(op, n, shape, out, o0, os, a, a0, as_):
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        out[offset(i, shape, os, o0)] = unary_op(op, a[offset(i, shape, as_, a0)])
+
+
+@cuda.jit
+def binary_kernel(op, n, shape, out, o0, os, a, a0, as_, b, b0, bs):
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        out[offset(i, shape, os, o0)] = binary_op(op, a[offset(i, shape, as_, a0)], b[offset(i, shape, bs, b0)])
+
+
+@cuda.jit
+def compare_kernel(op, n, shape, out, o0, os, a, a0, as_, b, b0, bs):
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        out[offset(i, shape, os, o0)] = compare_op(op, a[offset(i, shape, as_, a0)], b[offset(i, shape, bs, b0)])
+
+
+@cuda.jit
+def where_kernel(n, shape, out, o0, os, c, c0, cs, a, a0, as_, b, b0, bs):
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        if c[offset(i, shape, cs, c0)]:
+            out[offset(i, shape, os, o0)] = a[offset(i, shape, as_, a0)]
+        else:
+            out[offset(i, shape, os, o0)] = b[offset(i, shape, bs, b0)]
+
+
+def collapse(shape, strides):
+    """Drop size-1 axes and merge each axis into the next where every operand's strides
+    allow it. `strides` holds one tuple per operand; returns (shape, strides) of rank >= 1."""
+    merged = []
+    for d, n in enumerate(shape):
+        if n == 1:
+            continue
+        step = [s[d] for s in strides]
+        if merged and all(p == q * n for p, q in zip(merged[-1][1], step)):
+            merged[-1] = (merged[-1][0] * n, step)
+        else:
+            merged.append((n, step))
+    if not merged:
+        merged = [(1, [0] * len(strides))]
+    return tuple(n for n, _ in merged), [tuple(step[k] for _, step in merged) for k in range(len(strides))]
+
+
+def run(kernel, out, *inputs, op=None):
+    """Launch an elementwise kernel writing the view `out` from views already broadcast to
+    out's shape. Views are anything with .buf, .offset, .shape and .strides."""
+    views = (out,) + inputs
+    shape, strides = collapse(out.shape, [v.strides for v in views])
+    n = math.prod(shape)
+    if n == 0:
+        return
+    args = [] if op is None else [op]
+    args += [n, shape]
+    for v, s in zip(views, strides):
+        args += [v.buf, v.offset, s]
+    launch(kernel, *grid(n), *args)
+
+
+def erf(x):
+    """The error function, elementwise (float arrays)."""
+    out = type(x).empty(x.shape, x.dtype)
+    run(unary_kernel, out, x, op=ERF)
+    return out

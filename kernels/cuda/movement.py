@@ -1,0 +1,63 @@
+"""Gathers and scatters on the GPU: indexing with integer or boolean arrays.
+
+Advanced indexing picks whole sub-arrays: x[idx] with x of shape (lead..., inner...)
+selects J positions over the leading axes, each the start of an `inner`-shaped block.
+The host turns the index into those J buffer offsets (`positions`, computed by NumPy on
+the index alone, never on the data); the kernels then move J blocks, one element per thread.
+Repeated positions in `scatter_add` add up through atomic additions.
+"""
+import math
+
+from .elementwise import offset
+from .launch import cuda, grid, launch
+
+
+@cuda.jit
+def gather_kernel(n, block, inner_shape, out, positions, x, x0, x_inner):
+    """out (contiguous, J blocks of `block` elements) = x's block at each position."""
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        j = i // block
+        out[i] = x[offset(i - j * block, inner_shape, x_inner, x0 + positions[j])]
+
+
+@cuda.jit
+def scatter_kernel(n, block, shape, inner_shape, dst, d0, d_inner, positions, v, v0, vs):
+    """dst's block at each position = the matching block of v (v broadcast to (J, *inner))."""
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        j = i // block
+        dst[offset(i - j * block, inner_shape, d_inner, d0 + positions[j])] = v[offset(i, shape, vs, v0)]
+
+
+@cuda.jit
+def scatter_add_kernel(n, block, shape, inner_shape, dst, d0, d_inner, positions, v, v0, vs):
+    """dst's block at each position += the matching block of v; repeats accumulate."""
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        j = i // block
+        cuda.atomic.add(dst, offset(i - j * block, inner_shape, d_inner, d0 + positions[j]), v[offset(i, shape, vs, v0)])
+
+
+def _inner(view, lead):
+    shape, strides = view.shape[lead:], view.strides[lead:]
+    return (tuple(shape) or (1,)), (tuple(strides) or (0,))
+
+
+def gather(out, x, positions, lead):
+    """out[j, ...] = x[position j, ...]: `positions` a device array of J offsets into x's
+    buffer (relative to x.offset), x's first `lead` axes indexed, the rest kept."""
+    inner_shape, inner_strides = _inner(x, lead)
+    n, block = out.size, math.prod(inner_shape)
+    if n:
+        launch(gather_kernel, *grid(n), n, block, inner_shape, out.buf, positions, x.buf, x.offset, inner_strides)
+
+
+def scatter(dst, positions, lead, value, accumulate=False):
+    """dst[position j, ...] = value[j, ...] (or += with accumulate); value is a view already
+    broadcast to (J, *inner), J = len(positions)."""
+    inner_shape, inner_strides = _inner(dst, lead)
+    block = math.prod(inner_shape)
+    n = len(positions) * block
+    if n:
+        kernel = scatter_add_kernel if accumulate else scatter_kernel
+        shape = (len(positions),) + inner_shape
+        strides = tuple(value.strides) + (0,) * (len(shape) - len(value.strides))
+        launch(kernel, *grid(n), n, block, shape, inner_shape, dst.buf, dst.offset, inner_strides, positions, value.buf, value.offset, strides)

@@ -1,0 +1,100 @@
+"""Reductions on the GPU: shared-memory tree reductions, one block row per output.
+
+The input is seen as a matrix of M rows (the kept axes) by K columns (the reduced axes),
+each side with its own shape and strides, so any axes of any view reduce without a copy.
+A block is T x R threads: R rows at a time, T threads per row. Each thread folds every
+T-th element of its row, then the T partial results meet in shared memory in log2(T)
+halving steps. When there are few rows but long ones, each row is split into P parts that
+separate blocks fold, and a second pass folds the P partial results.
+"""
+import functools
+import math
+
+import numba
+import numpy as np
+
+from .elementwise import offset
+from .launch import SIMULATED, cuda, launch
+
+SUM, MAX, MIN = range(3)
+
+BLOCK = 16 if SIMULATED else 256  # threads per block, T * R; also the shared array's length
+MAX_BLOCKS = 2 if SIMULATED else 4096
+SPLIT_AT = 8 * BLOCK  # a row longer than this, in a grid of few rows, is split into parts
+
+
+@cuda.jit(device=True)
+def combine(op, a, b):
+    if op == SUM:
+        return a + b
+    if op == MAX:
+        return a if a > b or a != a else b  # nan wins, as np.max
+    return a if a < b or a != a else b
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel(dtype):
+    """The reduction kernel accumulating in `dtype` (the shared array's type is fixed at compile time)."""
+    acc_type = numba.from_dtype(dtype)
+
+    @cuda.jit
+    def reduce_rows(op, identity, rows, parts, chunk, length, out, x, x0, kept_shape, kept_strides, red_shape, red_strides):
+        cache = cuda.shared.array(BLOCK, acc_type)
+        tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+        width, height = cuda.blockDim.x, cuda.blockDim.y
+        slot = ty * width + tx
+        for first in range(cuda.blockIdx.x * height, rows * parts, cuda.gridDim.x * height):
+            task = first + ty  # one (row, part) pair per block row
+            acc = identity
+            if task < rows * parts:
+                row, part = task // parts, task % parts
+                start = offset(row, kept_shape, kept_strides, x0)
+                for r in range(part * chunk + tx, min(length, (part + 1) * chunk), width):
+                    acc = combine(op, acc, x[offset(r, red_shape, red_strides, start)])
+            cache[slot] = acc
+            cuda.syncthreads()
+            step = width // 2
+            while step > 0:
+                if tx < step:
+                    cache[slot] = combine(op, cache[slot], cache[slot + step])
+                cuda.syncthreads()
+                step //= 2
+            if tx == 0 and task < rows * parts:
+                out[task] = cache[slot]
+
+    return reduce_rows
+
+
+def _pow2_at_least(n):
+    return 1 << max(n - 1, 0).bit_length()
+
+
+def reduce_into(op, identity, out, x, kept_shape, kept_strides, red_shape, red_strides, parts=None):
+    """Fold the strided view x (a buffer with .buf and .offset) into the flat buffer `out`:
+    out[row] = op over the reduced axes of row `row` (rows in C order over kept_shape).
+    `parts` splits each row; by default rows are split when there are few and long ones."""
+    rows, length = math.prod(kept_shape), math.prod(red_shape)
+    if parts is None:
+        parts = 1
+        if length > SPLIT_AT and rows < MAX_BLOCKS // 4:
+            parts = min(math.ceil(length / SPLIT_AT), MAX_BLOCKS // max(rows, 1))
+    chunk = math.ceil(length / parts)
+    kernel = _kernel(np.dtype(out.dtype))
+    target = out if parts == 1 else cuda.device_array(rows * parts, out.dtype)
+    width = min(_pow2_at_least(chunk), BLOCK)
+    height = BLOCK // width
+    blocks = min(math.ceil(rows * parts / height), MAX_BLOCKS)
+    kept = (tuple(kept_shape) or (1,), tuple(kept_strides) or (0,))
+    reduced = (tuple(red_shape) or (1,), tuple(red_strides) or (0,))
+    if rows == 0:
+        return
+    launch(kernel, blocks, (width, height), op, identity, rows, parts, chunk, length, target, x.buf, x.offset, *kept, *reduced)
+    if parts > 1:  # row r's partial results sit at target[r * parts : (r + 1) * parts]
+        reduce_into(op, identity, out, _Flat(target), (rows,), (parts,), (parts,), (1,), parts=1)
+
+
+class _Flat:
+    """A contiguous buffer seen as a view, for the pass over partial results."""
+
+    def __init__(self, buf):
+        self.buf, self.offset = buf, 0

@@ -1,0 +1,53 @@
+"""The CUDA kernel table called directly: the names of the CPU table, the matrix product in
+every tile configuration (including the GPU's large ones, on small matrices so that the
+simulator copes), strided inputs and the error function."""
+import math
+
+import numpy as np
+import pytest
+
+from tinygrad_nb import cuda as tg_cuda
+
+if not tg_cuda.is_available():
+    pytest.skip("no CUDA GPU and the simulator is off", allow_module_level=True)
+
+from tinygrad_nb.kernels.cuda import matmul as mm  # noqa: E402
+from tinygrad_nb.kernels.cuda import xp  # noqa: E402
+
+
+@pytest.mark.parametrize("tiles", [mm.SIMULATOR, mm.SMALL, mm.LARGE])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_tiles(rng, tiles, dtype):
+    """Ragged edges in M, N and K, and two batches."""
+    a, b = rng.standard_normal((2, 11, 10)).astype(dtype), rng.standard_normal((2, 10, 9)).astype(dtype)
+    out = mm.matmul(xp.asarray(a), xp.asarray(b), tiles=tiles)
+    assert out.dtype == dtype and out.shape == (2, 11, 9)
+    np.testing.assert_allclose(out.get(), a @ b, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_matmul_reads_strided_and_broadcast_views(rng):
+    a, b = rng.standard_normal((7, 5)), rng.standard_normal((3, 7))
+    at = xp.broadcast_to(xp.asarray(a).T, (2, 5, 7))  # transposed, batch stride 0: no copies
+    bt = xp.broadcast_to(xp.asarray(b).T, (2, 7, 3))
+    assert not at.is_contiguous
+    np.testing.assert_allclose(mm.matmul(at, bt).get(), np.broadcast_to(a.T @ b.T, (2, 5, 3)), rtol=1e-12)
+    empty = mm.matmul(xp.zeros((1, 2, 0)), xp.zeros((1, 0, 3)))
+    np.testing.assert_array_equal(empty.get(), np.zeros((1, 2, 3)))
+
+
+def test_large_tiles_only_when_the_grid_fills_the_gpu():
+    if tg_cuda.is_simulated():
+        assert mm.tiles_for(1, 4096, 4096) == mm.SIMULATOR
+    else:
+        assert mm.tiles_for(1, 4096, 4096) == mm.LARGE and mm.tiles_for(1, 64, 64) == mm.SMALL
+
+
+def test_erf(rng):
+    a = rng.standard_normal(7) * 2
+    np.testing.assert_allclose(cuda_kernel("erf")(xp.asarray(a)).get(), [math.erf(v) for v in a], rtol=1e-12)
+
+
+def cuda_kernel(name):
+    from tinygrad_nb.device import get_device
+
+    return get_device("cuda").kernel(name)
