@@ -246,25 +246,19 @@ WORKLOADS = {
 }
 
 
+@pytest.mark.parametrize("impl", ["tinygrad", "numpy", "torch"])
 @pytest.mark.parametrize("group", WORKLOADS)
-def test_tinygrad(benchmark, group):
-    kwargs, build, _, _ = WORKLOADS[group]
+def test_cnn(benchmark, request, group, impl):
+    """The three implementations of one workload run one after another, so the host's load
+    drifts as little as possible between the rows of a group's table."""
+    kwargs, *builders = WORKLOADS[group]
     benchmark.group = group
-    _run_here(benchmark, build(**kwargs))
-
-
-@pytest.mark.parametrize("group", WORKLOADS)
-def test_numpy(benchmark, reference, group):
-    kwargs, _, build, _ = WORKLOADS[group]
-    benchmark.group = group
-    benchmark(reference(build, **kwargs))
-
-
-@pytest.mark.parametrize("group", WORKLOADS)
-def test_torch(benchmark, torch_ref, group):
-    kwargs, _, _, build = WORKLOADS[group]
-    benchmark.group = group
-    benchmark(torch_ref(build, **kwargs))
+    if impl == "tinygrad":
+        _run_here(benchmark, builders[0](**kwargs))
+    elif impl == "numpy":
+        benchmark(request.getfixturevalue("reference")(builders[1], **kwargs))
+    else:
+        benchmark(request.getfixturevalue("torch_ref")(builders[2], **kwargs))
 
 
 FIRST_CALL = """

@@ -212,3 +212,19 @@ def test_conv_module_trains_float64_and_moves_gradients(rng):
     conv(x).sum().backward()
     assert conv.weight.grad.shape == (3, 2, 3, 3) and conv.weight.grad.dtype == np.float64
     np.testing.assert_allclose(conv.bias.grad.numpy(), np.full(3, 2 * 16.0))
+
+
+def test_conv2d_without_threadpoolctl_runs_on_one_numba_thread(rng, monkeypatch):
+    """When BLAS cannot be made serial, the kernels fall back to one Numba thread: same numbers."""
+    from tinygrad_nb.kernels.cpu import conv as kernels
+
+    x, w = rng.standard_normal((3, 4, 5, 5)), rng.standard_normal((2, 4, 3, 3))
+    g = rng.standard_normal((3, 2, 5, 5))
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    threaded = [kernels.conv2d(x, w, None, *args, (5, 5)), kernels.conv2d_backward_input(g, w, (5, 5), *args),
+                kernels.conv2d_backward_weight(x, g, (3, 3), *args)]
+    monkeypatch.setattr(kernels, "_blas", [None])
+    serial = [kernels.conv2d(x, w, None, *args, (5, 5)), kernels.conv2d_backward_input(g, w, (5, 5), *args),
+              kernels.conv2d_backward_weight(x, g, (3, 3), *args)]
+    for a, b in zip(threaded, serial):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

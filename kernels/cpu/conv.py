@@ -18,17 +18,18 @@ back into dx, and dW = sum over samples of dY @ cols^T.
 
 Parallelism: one runtime only. `prange` spreads the samples over Numba's threads, and each
 thread calls BLAS single-threaded (BLAS's own pool is told to stand down for the call, see
-`_serial_blas`); two pools alternating on 2 cores cost far more than they give. Under load,
+`_one_thread_pool`); two pools alternating on 2 cores cost far more than they give. Under load,
 32 per-sample products measured 40 ms with serial BLAS in 2 Numba threads and 750 ms with
 BLAS's threads fighting for the cores.
 """
 import contextlib
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import config, get_num_threads, get_thread_id, njit, prange, set_num_threads
 
 
 _workspaces = {}
+_SLOTS = config.NUMBA_NUM_THREADS  # one scratch slot per thread id get_thread_id() can return
 
 
 def workspace(name, shape, dtype):
@@ -141,7 +142,7 @@ def _col2im_add(cols, kh, kw, sh, sw, ph, pw, dh, dw, oh_n, ow_n, dx):
                     _scatter_add(dx[c, ih], cols[row, oh * ow_n : (oh + 1) * ow_n], lo, hi, sw, offset, 1.0)
 
 
-# ---- im2col + BLAS kernels: prange over chunks of samples, one chunk per thread --------
+# ---- im2col + BLAS kernels: prange over samples, scratch slot per thread --------------
 
 
 @njit(cache=True, fastmath=False, parallel=True)
@@ -150,16 +151,15 @@ def _forward_gemm(x, w, bias, sh, sw, ph, pw, dh, dw, groups, out, cols):
     kh, kw = w.shape[2], w.shape[3]
     cg, kg = x.shape[1] // groups, k_out // groups
     w2 = w.reshape(k_out, -1)
-    threads = cols.shape[0]
-    for t in prange(threads):
-        for n in range(t * n_samples // threads, (t + 1) * n_samples // threads):
-            y = out[n].reshape(k_out, oh_n * ow_n)
-            for g in range(groups):
-                _im2col(x[n, g * cg : (g + 1) * cg], kh, kw, sh, sw, ph, pw, dh, dw, oh_n, ow_n, cols[t])
-                np.dot(w2[g * kg : (g + 1) * kg], cols[t], y[g * kg : (g + 1) * kg])
-            if bias.shape[0]:
-                for k in range(k_out):
-                    y[k] += bias[k]
+    for n in prange(n_samples):
+        t = get_thread_id()
+        y = out[n].reshape(k_out, oh_n * ow_n)
+        for g in range(groups):
+            _im2col(x[n, g * cg : (g + 1) * cg], kh, kw, sh, sw, ph, pw, dh, dw, oh_n, ow_n, cols[t])
+            np.dot(w2[g * kg : (g + 1) * kg], cols[t], y[g * kg : (g + 1) * kg])
+        if bias.shape[0]:
+            for k in range(k_out):
+                y[k] += bias[k]
     return out
 
 
@@ -169,14 +169,13 @@ def _backward_input_gemm(grad_y, w, sh, sw, ph, pw, dh, dw, groups, dx, cols):
     kh, kw = w.shape[2], w.shape[3]
     cg, kg = dx.shape[1] // groups, k_out // groups
     w2 = w.reshape(k_out, -1)
-    threads = cols.shape[0]
-    for t in prange(threads):
-        for n in range(t * n_samples // threads, (t + 1) * n_samples // threads):
-            gy = grad_y[n].reshape(k_out, oh_n * ow_n)
-            dx[n] = 0
-            for g in range(groups):
-                np.dot(w2[g * kg : (g + 1) * kg].T, gy[g * kg : (g + 1) * kg], cols[t])  # W_g^T @ dY_g
-                _col2im_add(cols[t], kh, kw, sh, sw, ph, pw, dh, dw, oh_n, ow_n, dx[n, g * cg : (g + 1) * cg])
+    for n in prange(n_samples):
+        t = get_thread_id()
+        gy = grad_y[n].reshape(k_out, oh_n * ow_n)
+        dx[n] = 0
+        for g in range(groups):
+            np.dot(w2[g * kg : (g + 1) * kg].T, gy[g * kg : (g + 1) * kg], cols[t])  # W_g^T @ dY_g
+            _col2im_add(cols[t], kh, kw, sh, sw, ph, pw, dh, dw, oh_n, ow_n, dx[n, g * cg : (g + 1) * cg])
     return dx
 
 
@@ -185,17 +184,16 @@ def _backward_weight_gemm(x, grad_y, kh, kw, sh, sw, ph, pw, dh, dw, groups, par
     """Each thread sums its samples' dW into its own slice partial[t]; the slices are added after."""
     n_samples, k_out, oh_n, ow_n = grad_y.shape
     cg, kg = x.shape[1] // groups, k_out // groups
-    threads = cols.shape[0]
-    for t in prange(threads):
-        partial[t] = 0
-        for n in range(t * n_samples // threads, (t + 1) * n_samples // threads):
-            gy = grad_y[n].reshape(k_out, oh_n * ow_n)
-            for g in range(groups):
-                _im2col(x[n, g * cg : (g + 1) * cg], kh, kw, sh, sw, ph, pw, dh, dw, oh_n, ow_n, cols[t])
-                np.dot(gy[g * kg : (g + 1) * kg], cols[t].T, step[t, : kg])
-                partial[t, g * kg : (g + 1) * kg] += step[t, : kg]
+    partial[:] = 0
+    for n in prange(n_samples):
+        t = get_thread_id()
+        gy = grad_y[n].reshape(k_out, oh_n * ow_n)
+        for g in range(groups):
+            _im2col(x[n, g * cg : (g + 1) * cg], kh, kw, sh, sw, ph, pw, dh, dw, oh_n, ow_n, cols[t])
+            np.dot(gy[g * kg : (g + 1) * kg], cols[t].T, step[t, :kg])
+            partial[t, g * kg : (g + 1) * kg] += step[t, :kg]
     total = partial[0].copy()
-    for t in range(1, threads):
+    for t in range(1, partial.shape[0]):
         total += partial[t]
     return total
 
@@ -291,24 +289,26 @@ def _blas_pools():
     return _blas[0]
 
 
-def _threads(n_samples):
-    """How many Numba threads share the samples. Each calls BLAS, which must then run
-    single-threaded; without threadpoolctl to ask BLAS for that, one thread calls a
-    multi-threaded BLAS instead (two pools oversubscribing 2 cores is far slower than either)."""
-    return min(get_num_threads(), n_samples) if _blas_pools() is not None else 1
-
-
 @contextlib.contextmanager
-def _serial_blas(threads):
-    """Keep BLAS single-threaded while `threads` Numba threads each call it."""
-    if threads < 2:
-        yield
+def _one_thread_pool(n_samples):
+    """Numba's threads share the samples and each calls BLAS, which must then run
+    single-threaded. Without threadpoolctl to ask BLAS for that (or with one sample), Numba
+    runs single-threaded and BLAS keeps its threads instead: two pools oversubscribing
+    2 cores are far slower than either."""
+    pools = _blas_pools()
+    if pools is not None and n_samples > 1:
+        limiter = pools.limit(limits=1)
+        try:
+            yield
+        finally:
+            limiter.restore_original_limits()
         return
-    limiter = _blas_pools().limit(limits=1)
+    threads = get_num_threads()
+    set_num_threads(1)
     try:
         yield
     finally:
-        limiter.restore_original_limits()
+        set_num_threads(threads)
 
 
 def _bias_array(bias, dtype):
@@ -329,9 +329,8 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups, out_hw):
     b = _bias_array(bias, x.dtype)
     if _is_depthwise(c, groups):
         return _forward_depthwise(x, weight, b, *stride, *padding, *dilation, out)
-    threads = _threads(n)
-    cols = workspace("conv_cols", (threads, cg * kh * kw, out_hw[0] * out_hw[1]), x.dtype)
-    with _serial_blas(threads):
+    with _one_thread_pool(n):
+        cols = workspace("conv_cols", (_SLOTS, cg * kh * kw, out_hw[0] * out_hw[1]), x.dtype)
         return _forward_gemm(x, weight, b, *stride, *padding, *dilation, groups, out, cols)
 
 
@@ -344,9 +343,8 @@ def conv2d_backward_input(grad_y, weight, input_hw, stride, padding, dilation, g
         return dx
     if _is_depthwise(cg * groups, groups):
         return _backward_input_depthwise(grad_y, weight, *stride, *padding, *dilation, dx)
-    threads = _threads(n)
-    cols = workspace("conv_cols", (threads, cg * kh * kw, oh * ow), grad_y.dtype)
-    with _serial_blas(threads):
+    with _one_thread_pool(n):
+        cols = workspace("conv_cols", (_SLOTS, cg * kh * kw, oh * ow), grad_y.dtype)
         return _backward_input_gemm(grad_y, weight, *stride, *padding, *dilation, groups, dx, cols)
 
 
@@ -360,10 +358,9 @@ def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, grou
         return np.zeros((k, cg, kh, kw), x.dtype)
     if _is_depthwise(c, groups):
         return _backward_weight_depthwise(x, grad_y, *stride, *padding, *dilation, np.empty((k, 1, kh, kw), x.dtype))
-    threads = _threads(n)
-    cols = workspace("conv_cols", (threads, cg * kh * kw, oh * ow), x.dtype)
-    partial = workspace("conv_dw_partial", (threads, k, cg * kh * kw), x.dtype)
-    step = workspace("conv_dw_step", (threads, k // groups, cg * kh * kw), x.dtype)
-    with _serial_blas(threads):
+    with _one_thread_pool(n):
+        cols = workspace("conv_cols", (_SLOTS, cg * kh * kw, oh * ow), x.dtype)
+        partial = workspace("conv_dw_partial", (_SLOTS, k, cg * kh * kw), x.dtype)
+        step = workspace("conv_dw_step", (_SLOTS, k // groups, cg * kh * kw), x.dtype)
         dw = _backward_weight_gemm(x, grad_y, kh, kw, *stride, *padding, *dilation, groups, partial, cols, step)
     return dw.reshape(k, cg, kh, kw)
