@@ -81,8 +81,8 @@ def _print_op(phase, ctx, inputs, outputs, seconds):
 
 
 def _observe_kernel(name, fn):
-    """Wrap kernel `fn` so each call reports, per Numba function it may run, what Numba did:
-    compiled a new specialisation, loaded one from its disk cache, or found one in memory."""
+    """Wrap kernel `fn` so each call reports what Numba did for the jitted functions it ran:
+    compiled new specialisations, loaded them from its disk cache, or had them in memory."""
     dispatchers = _dispatchers(fn)
 
     def observed(*args, **kwargs):
@@ -103,7 +103,7 @@ def _observe_kernel(name, fn):
         if loaded:
             parts.append("loaded " + ", ".join(loaded) + " from the disk cache")
         if not parts:
-            parts.append(f"in memory ({', '.join(d.__name__ for d in dispatchers)})" if dispatchers else "no Numba function")
+            parts.append("already in memory" if dispatchers else "not compiled by Numba")
         _kernel_lines.append(f"{'':<9}kernel {name}: {'; '.join(parts)}  {format_seconds(seconds)}")
         return out
 
