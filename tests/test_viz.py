@@ -90,6 +90,11 @@ def test_draw_explains_a_missing_graphviz(tmp_path, monkeypatch):
         viz.draw(tg.ones(2, requires_grad=True).exp(), tmp_path / "g.svg")
 
 
+def test_to_dot_rejects_what_is_not_a_tensor():
+    with pytest.raises(TypeError, match="viz.to_dot: expected a Tensor, got ndarray"):
+        viz.to_dot(np.ones(2))
+
+
 def test_draw_rejects_an_unknown_format(tmp_path):
     with pytest.raises(ValueError, match=r"viz.draw: cannot tell the format from .*\.svg, \.png, \.pdf, \.dot"):
         viz.draw(tg.ones(2), tmp_path / "g.jpeg")

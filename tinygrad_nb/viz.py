@@ -26,6 +26,8 @@ def to_dot(tensor, params=None):
     pairs (name, tensor), e.g. `dict(model.named_parameters())`. Leaves not named
     are labelled `leaf` (requires grad) or `constant` (does not); `tensor` itself
     is labelled `output` unless named."""
+    if not hasattr(tensor, "_ctx"):
+        raise TypeError(f"viz.to_dot: expected a Tensor, got {type(tensor).__name__}")
     names = _names(params)
     root = _key(tensor)
     names.setdefault(root, "output")
