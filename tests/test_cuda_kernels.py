@@ -25,6 +25,13 @@ def test_matmul_tiles(rng, tiles, dtype):
     np.testing.assert_allclose(out.get(), a @ b, rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
+@pytest.mark.parametrize("splits", [2, 3])
+def test_matmul_split_along_k(rng, splits):
+    """Partial products over parts of K, added up by a reduction (K = 10: parts of 5 or 4, 4, 2)."""
+    a, b = rng.standard_normal((2, 3, 10)), rng.standard_normal((2, 10, 4))
+    np.testing.assert_allclose(mm.matmul(xp.asarray(a), xp.asarray(b), splits=splits).get(), a @ b, rtol=1e-12)
+
+
 def test_matmul_reads_strided_and_broadcast_views(rng):
     a, b = rng.standard_normal((7, 5)), rng.standard_normal((3, 7))
     at = xp.broadcast_to(xp.asarray(a).T, (2, 5, 7))  # transposed, batch stride 0: no copies
