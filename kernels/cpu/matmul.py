@@ -24,4 +24,10 @@ def matmul(a, b):
     if a.shape[2] == 0:
         out[...] = 0
         return out
-    return _bmm(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
+    return _bmm(_plain(a), _plain(b), out)
+
+
+def _plain(a):
+    """A C-contiguous, writable array: Numba compiles read-only arrays (such as NumPy's
+    broadcast views) as a separate signature, so one layout keeps one compiled kernel."""
+    return a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
