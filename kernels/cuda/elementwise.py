@@ -23,11 +23,12 @@ ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM = range(7)
 LT, LE, GT, GE, EQ, NE, ISFINITE = range(7)
 
 if SIMULATED:
-    # Python's math raises (log 0, exp 1000, sqrt -1) where the GPU returns inf or nan;
-    # NumPy's scalar functions return what the GPU does.
-    exp, log, sqrt = np.exp, np.log, np.sqrt
+    # Python's math raises (log 0, exp 1000, sqrt -1) where the GPU returns inf or nan, and
+    # returns Python floats, which NumPy 2 lets a float32 operand pull down to float32;
+    # NumPy's scalar functions keep their argument's type and return what the GPU does.
+    exp, log, sqrt, tanh = np.exp, np.log, np.sqrt, np.tanh
 else:
-    exp, log, sqrt = math.exp, math.log, math.sqrt
+    exp, log, sqrt, tanh = math.exp, math.log, math.sqrt, math.tanh
 
 
 @cuda.jit(device=True)
@@ -51,7 +52,7 @@ def unary_op(op, x):
     if op == SQRT:
         return sqrt(x)
     if op == TANH:
-        return math.tanh(x)
+        return tanh(x)
     if op == ABS:
         return abs(x)
     if op == SIGN:

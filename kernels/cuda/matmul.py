@@ -40,7 +40,7 @@ def gemm_kernel(tiles, dtype):
     acc_type = numba.from_dtype(dtype)
 
     @cuda.jit
-    def gemm(tasks, splits, chunk, M, N, K, c, a, a0, a_st, b, b0, b_st):
+    def gemm(tasks, splits, chunk, M, N, K, c, c0, a, a0, a_st, b, b0, b_st):
         sa = cuda.shared.array((BK, BM), acc_type)  # A's slab, transposed: a thread's TM values are adjacent
         sb = cuda.shared.array((BK, BN), acc_type)
         acc = cuda.local.array((TM, TN), acc_type)
@@ -81,7 +81,7 @@ def gemm_kernel(tiles, dtype):
                 for j in range(TN):
                     col = col0 + tx * TN + j
                     if row < M and col < N:
-                        c[(task * M + row) * N + col] = acc[i, j]
+                        c[c0 + (task * M + row) * N + col] = acc[i, j]
 
     return gemm, THREADS
 
@@ -102,19 +102,26 @@ def splits_for(tiles, batches, M, N, K):
     return max(1, min(math.ceil(BUSY / blocks), K // MIN_SPLIT))
 
 
-def matmul(a, b, tiles=None, splits=None):
-    """(B, M, K) @ (B, K, N) -> (B, M, N), accumulating in the inputs' dtype."""
+def matmul(a, b, tiles=None, splits=None, out=None):
+    """(B, M, K) @ (B, K, N) -> (B, M, N), accumulating in the inputs' dtype; `out`, a
+    contiguous (B, M, N) array, receives the result instead of a new one."""
     batches, M, K = a.shape
     N = b.shape[2]
     dtype = np.result_type(a.dtype, b.dtype)
     tiles = tiles or tiles_for(batches, M, N)
+    if out is not None:
+        if out.shape != (batches, M, N) or out.dtype != dtype or not out.is_contiguous:
+            raise ValueError(f"matmul: out must be a contiguous {dtype} array of shape {(batches, M, N)}, got {out!r}")
+        splits = 1
     splits = splits or splits_for(tiles, batches, M, N, K)
-    out = CudaArray.empty((batches, splits, M, N) if splits > 1 else (batches, M, N), dtype)
+    if out is None:
+        out = CudaArray.empty((batches, splits, M, N) if splits > 1 else (batches, M, N), dtype)
     if out.size == 0:
         return out.reshape(batches, M, N)
     kernel, threads = gemm_kernel(tiles, dtype)
     tasks = batches * splits
     blocks = (math.ceil(N / tiles[1]), math.ceil(M / tiles[0]), min(tasks, MAX_BATCH_BLOCKS))
     chunk = math.ceil(K / splits)
-    launch(kernel, blocks, threads, tasks, splits, chunk, M, N, K, out.buf, a.buf, a.offset, a.strides, b.buf, b.offset, b.strides)
+    launch(kernel, blocks, threads, tasks, splits, chunk, M, N, K, out.buf, out.offset, a.buf, a.offset, a.strides,
+           b.buf, b.offset, b.strides)
     return out.sum(axis=1) if splits > 1 else out
