@@ -108,15 +108,19 @@ def test_module_to_cuda_trains_like_the_cpu_without_host_copies(rng, monkeypatch
     assert all(p.device == "cpu" and isinstance(p.data, np.ndarray) for p in model.parameters())
 
 
-def test_device_memory_goes_with_its_tensors():
+def test_device_memory_is_reused_then_released():
     x = tg.ones(8, device="cuda")
     y = x * 2
-    buffer = weakref.ref(y.data.buf)
-    del y
-    gc.collect()
-    assert buffer() is None
-    view = x.reshape(2, 4)  # a view keeps its buffer alive
-    buffer = weakref.ref(x.data.buf)
+    buffer = y.data.buf
+    del y  # its buffer goes back to the pool ...
+    assert tg_cuda.memory_cached() >= buffer.nbytes
+    z = x * 3
+    assert z.data.buf is buffer and z.numpy().tolist() == [3.0] * 8  # ... and the next array of its size takes it
+    view = x.reshape(2, 4)  # a view keeps its buffer from the pool
     del x
+    assert view.numpy().sum() == 8
+    dropped = weakref.ref(z.data.buf)
+    del z, buffer
+    tg_cuda.empty_cache()
     gc.collect()
-    assert buffer() is not None and view.numpy().sum() == 8
+    assert tg_cuda.memory_cached() == 0 and dropped() is None

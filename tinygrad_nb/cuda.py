@@ -4,7 +4,8 @@
     if tg.cuda.is_available():
         x = tg.randn(64, 32, device="cuda")   # or Tensor.to('cuda') / .cuda()
 
-Data stays on the GPU from op to op; only `.numpy()` and `.item()` copy back. Without a
+Data stays on the GPU from op to op; only `.numpy()` and `.item()` copy back. Memory a
+tensor frees is cached for the next tensor of its size (`empty_cache()` releases it). Without a
 GPU, setting NUMBA_ENABLE_CUDASIM=1 before Numba is first imported runs the same kernels
 in Numba's CUDA simulator (slow: every GPU thread is a Python thread; for tests).
 Importing this module compiles nothing and does not import Numba.
@@ -41,6 +42,16 @@ def is_simulated():
 def is_available():
     """True when CUDA tensors work here: a GPU with a working driver, or the simulator."""
     return bool(_kernels("launch").cuda.is_available())
+
+
+def empty_cache():
+    """Release the GPU memory cached for reuse by later tensors (as torch.cuda.empty_cache)."""
+    _kernels("memory").empty()
+
+
+def memory_cached():
+    """Bytes of freed GPU memory held for reuse."""
+    return _kernels("memory").cached_bytes()
 
 
 class CUDA(Device):

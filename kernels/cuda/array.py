@@ -4,7 +4,8 @@ A CudaArray is a view of a flat Numba device buffer: a shape, strides counted in
 (0 along broadcast axes) and the offset of its first element. Reshapes that NumPy can do
 without a copy, transposes, basic slicing and broadcasting only make new views; arithmetic
 launches the elementwise kernels; nothing comes back to the host except through `get()`
-(or `item()`). The buffer is freed by Numba when the last view of it goes.
+(or `item()`). When the last view of a buffer goes, the buffer returns to the memory pool
+(memory.py) for the next array of its size.
 
 Dtypes follow NumPy, worked out by NumPy itself on empty arrays, so Python numbers stay
 "weak" (float32 * 2.0 is float32) as in NumPy 2. A number meeting an array becomes a
@@ -18,9 +19,8 @@ import operator
 import numpy as np
 
 from . import elementwise as ew
-from . import movement
+from . import memory, movement
 from . import reduce as red
-from .launch import cuda
 
 
 def contiguous_strides(shape):
@@ -34,22 +34,23 @@ def contiguous_strides(shape):
 class CudaArray:
     __array_ufunc__ = None  # ndarray <op> CudaArray calls CudaArray's reflected operator
 
-    def __init__(self, buf, shape, strides=None, offset=0):
-        self.buf = buf
+    def __init__(self, block, shape, strides=None, offset=0):
+        self.block = block  # kept alive by every view of the buffer
+        self.buf = block.array
         self.shape = tuple(int(n) for n in shape)
         self.strides = contiguous_strides(self.shape) if strides is None else tuple(int(s) for s in strides)
         self.offset = int(offset)
-        self.dtype = np.dtype(buf.dtype)
+        self.dtype = np.dtype(self.buf.dtype)
 
     @classmethod
     def empty(cls, shape, dtype):
         shape = tuple(int(n) for n in shape)
-        return cls(cuda.device_array(math.prod(shape), np.dtype(dtype)), shape)
+        return cls(memory.allocate(math.prod(shape), dtype), shape)
 
     @classmethod
     def from_host(cls, array):
         array = np.asarray(array)
-        return cls(cuda.to_device(np.ascontiguousarray(array).reshape(-1)), array.shape)
+        return cls(memory.upload(np.ascontiguousarray(array)), array.shape)
 
     # ---- inspection -------------------------------------------------------------------
     @property
@@ -115,7 +116,7 @@ class CudaArray:
         return out
 
     def _view(self, shape, strides, offset=None):
-        return CudaArray(self.buf, shape, strides, self.offset if offset is None else offset)
+        return CudaArray(self.block, shape, strides, self.offset if offset is None else offset)
 
     def reshape(self, *shape):
         shape = _resolve_shape(shape[0] if len(shape) == 1 and not isinstance(shape[0], numbers.Integral) else shape, self.size)
@@ -165,7 +166,7 @@ class CudaArray:
             return self._basic_view(index)
         positions, lead, out_lead = self._positions(index)
         out = CudaArray.empty(out_lead + self.shape[lead:], self.dtype)
-        movement.gather(out, self, positions, lead)
+        movement.gather(out, self, positions.array, lead)
         return out
 
     def __setitem__(self, index, value):
@@ -176,7 +177,7 @@ class CudaArray:
             ew.run(ew.copy_kernel, target, value.broadcast_to(target.shape))
             return
         positions, lead, out_lead = self._positions(index)
-        movement.scatter(self, positions, lead, _blocks(value, out_lead, self.shape[lead:]))
+        movement.scatter(self, positions.array, lead, _blocks(value, out_lead, self.shape[lead:]))
 
     def scatter_add(self, index, value):
         """self[index] += value with repeated indices adding up (np.add.at)."""
@@ -186,7 +187,7 @@ class CudaArray:
             self[index] = self[index] + value
             return
         positions, lead, out_lead = self._positions(index)
-        movement.scatter(self, positions, lead, _blocks(value, out_lead, self.shape[lead:]), accumulate=True)
+        movement.scatter(self, positions.array, lead, _blocks(value, out_lead, self.shape[lead:]), accumulate=True)
 
     def _basic_view(self, index):
         """The view for an index of ints, slices, None and at most one Ellipsis."""
@@ -216,7 +217,7 @@ class CudaArray:
         return self._view(shape + list(self.shape[axis:]), strides + list(self.strides[axis:]), start)
 
     def _positions(self, index):
-        """For an advanced index: the buffer offsets (relative to self.offset, uploaded) of the
+        """For an advanced index: the buffer offsets (relative to self.offset, a device Block) of the
         selected blocks, how many leading axes the index covers, and the selection's shape.
 
         NumPy applies the index to a stand-in of the leading axes whose entries are their own
@@ -234,7 +235,7 @@ class CudaArray:
             steps = steps.reshape([-1 if a == axis else 1 for a in range(lead)])
             total = total + np.broadcast_to(steps, lead_shape)[index]
         out_lead = total.shape
-        return cuda.to_device(np.ascontiguousarray(total).reshape(-1)), lead, out_lead
+        return memory.upload(np.ascontiguousarray(total, np.int64)), lead, out_lead
 
     # ---- arithmetic -------------------------------------------------------------------
     def __add__(self, other):
@@ -395,7 +396,7 @@ def _dtype_of(ufunc, *operands):
 
 @functools.lru_cache(maxsize=1024)
 def _constant_cached(dtype, raw):
-    return CudaArray(cuda.to_device(np.frombuffer(raw, dtype).copy()), ())
+    return CudaArray(memory.upload(np.frombuffer(raw, dtype)), ())
 
 
 def constant(value, dtype):
