@@ -17,7 +17,7 @@ from tinygrad_nb.kernels.cuda.array import CudaArray  # noqa: E402
 
 
 def test_is_available_and_simulation_follow_the_driver():
-    assert tg_cuda.is_available()
+    assert tg.cuda is tg_cuda and tg.cuda.is_available()
     assert tg_cuda.is_simulated() == (not tg_cuda.driver_has_gpu())
 
 

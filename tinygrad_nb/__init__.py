@@ -12,7 +12,7 @@ from .function import enable_grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 from .tensor import Tensor
-from . import data, nn, optim
+from . import cuda, data, nn, optim
 from .serialization import load, save
 from .summary import summary
 from .training import evaluate, fit
