@@ -1,0 +1,91 @@
+"""Layers, losses and optimisers on the 'cuda' device against the CPU. They are written on
+Tensor ops (and the optimisers on the device's array namespace), so each must give the
+CPU's numbers on the GPU: outputs, gradients, running statistics and parameter updates."""
+import numpy as np
+import pytest
+
+import tinygrad_nb as tg
+import tinygrad_nb.nn.functional as F
+from test_cuda_ops import same_on_both
+from tinygrad_nb import Tensor, nn, optim
+from tinygrad_nb import cuda as tg_cuda
+
+if not tg_cuda.is_available():
+    pytest.skip("no CUDA GPU and the simulator is off", allow_module_level=True)
+
+LOSSES = {
+    "cross_entropy": lambda x: F.cross_entropy(x, np.array([0, 2, 1])),
+    "cross_entropy_smoothing_weights": lambda x: F.cross_entropy(
+        x, np.array([0, 2, -100]), weight=np.array([1.0, 2.0, 0.5]), label_smoothing=0.1),
+    "nll_loss_sum": lambda x: F.nll_loss(x.log_softmax(1), np.array([1, 1, 0]), reduction="sum"),
+    "mse_loss": lambda x: F.mse_loss(x, Tensor(np.ones((3, 3)), device=x.device)),
+    "bce_with_logits": lambda x: F.binary_cross_entropy_with_logits(x, Tensor(np.eye(3), device=x.device), pos_weight=2.0),
+}
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_losses(rng, name):
+    same_on_both(LOSSES[name], rng.standard_normal((3, 3)))
+
+
+def _layer_outputs(layer, x, device):
+    tg.manual_seed(0)
+    module = layer().double().to(device)
+    inp = Tensor(x, device=device, requires_grad=True)
+    out = module(inp)
+    (out * Tensor(np.arange(out.numel()).reshape(out.shape) % 5, device=device, dtype=out.dtype)).sum().backward()
+    state = [t.numpy() for t in module.state_dict().values()]
+    return [out.numpy(), inp.grad.numpy()] + state + [p.grad.numpy() for p in module.parameters()]
+
+
+LAYERS = {
+    "batchnorm2d_train": (lambda: nn.BatchNorm2d(2), (3, 2, 2, 2)),
+    "batchnorm1d_eval": (lambda: nn.BatchNorm1d(3).eval(), (4, 3)),
+    "layernorm": (lambda: nn.LayerNorm(4), (2, 3, 4)),
+    "dropout": (lambda: nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5)), (3, 4)),
+    "gelu_softmax": (lambda: nn.Sequential(nn.Linear(4, 3), nn.GELU(), nn.Softmax(1)), (2, 4)),
+}
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_layers(rng, name):
+    layer, shape = LAYERS[name]
+    x = rng.standard_normal(shape)
+    for c, g in zip(_layer_outputs(layer, x, "cpu"), _layer_outputs(layer, x, "cuda")):
+        np.testing.assert_allclose(g, c, rtol=1e-10, atol=1e-12)
+
+
+OPTIMIZERS = {
+    "sgd_nesterov_decay": lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "adam_amsgrad": lambda p: optim.Adam(p, lr=0.01, amsgrad=True, weight_decay=0.1),
+    "adamw": lambda p: optim.AdamW(p, lr=0.01),
+    "rmsprop_centered_momentum": lambda p: optim.RMSprop(p, lr=0.01, centered=True, momentum=0.5),
+}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_optimizer_updates(rng, name):
+    w0, x = rng.standard_normal((3, 2)), rng.standard_normal((4, 3))
+    final = {}
+    for device in ("cpu", "cuda"):
+        w = Tensor(w0, device=device, requires_grad=True)
+        opt = OPTIMIZERS[name]([w])
+        for _ in range(3):
+            opt.zero_grad()
+            ((Tensor(x, device=device) @ w).tanh() ** 2).sum().backward()
+            opt.step()
+        state = opt.state_dict()["state"][0]
+        final[device] = [w.numpy()] + [v.numpy() for k, v in sorted(state.items()) if isinstance(v, Tensor)]
+    for c, g in zip(final["cpu"], final["cuda"]):
+        np.testing.assert_allclose(g, c, rtol=1e-10, atol=1e-12)
+
+
+def test_clip_grad_norm():
+    results = {}
+    for device in ("cpu", "cuda"):
+        w = Tensor(np.arange(5.0), device=device, requires_grad=True)
+        (w * w).sum().backward()
+        norm = nn.utils.clip_grad_norm_([w], 1.0)
+        results[device] = (norm.item(), w.grad.numpy())
+    assert results["cpu"][0] == pytest.approx(results["cuda"][0], rel=1e-12)
+    np.testing.assert_allclose(results["cuda"][1], results["cpu"][1], rtol=1e-12)
