@@ -57,10 +57,13 @@ def memory_cached():
 class CUDA(Device):
     def __init__(self):
         super().__init__("cuda")
+        self._xp = None
 
     @property
     def xp(self):
-        return _kernels("xp")
+        if self._xp is None:  # imported on first use: importing tinygrad_nb imports no Numba
+            self._xp = _kernels("xp")
+        return self._xp
 
     def from_numpy(self, array):
         if not is_available():
