@@ -43,10 +43,10 @@ class CNNLSTM(nn.Module):
         return self.head(out)                                                        # (N, T, 28)
 
 
-def main(epochs=15):
+def main(epochs=15, sequences=4000):
     tg.manual_seed(0)
-    train = data.DataLoader(digit_sums("train", 4000, seed=0), batch_size=64, shuffle=True, seed=0)
-    test_x, test_y = digit_sums("test", 1000, seed=1)
+    train = data.DataLoader(digit_sums("train", sequences, seed=0), batch_size=64, shuffle=True, seed=0)
+    test_x, test_y = digit_sums("test", sequences // 4, seed=1)
     model = CNNLSTM()
     opt = optim.Adam(model.parameters(), lr=3e-3)
     for epoch in range(1, epochs + 1):

@@ -18,5 +18,8 @@ def test_example_runs(path, capsys):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert "Expected result" in module.__doc__
-    module.main(epochs=1)
+    if path.stem == "cnn_lstm":
+        module.main(epochs=1, sequences=512)
+    else:
+        module.main(epochs=1)
     assert capsys.readouterr().out
