@@ -2,7 +2,7 @@
 import subprocess
 import sys
 
-import numpy as np
+import numba  # noqa: F401  (already running, so main() leaves this process's thread count alone)
 import pytest
 
 import tinygrad_nb as tg

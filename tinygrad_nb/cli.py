@@ -129,8 +129,10 @@ def plot_history(history, path, title):
 def main(argv=None):
     # An 8x8 digit is microseconds of work per sample: too little for Numba's prange workers
     # to pay, and on 2 cores they fight BLAS's own workers, which made each step 4x slower
-    # here. Numba reads this when first imported, which happens below, on the first kernel.
-    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    # here. Numba reads this when first imported, on the first kernel; once it runs, its
+    # thread count is fixed (changing the variable then makes its next compile fail).
+    if "numba" not in sys.modules:
+        os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
