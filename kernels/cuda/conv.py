@@ -25,7 +25,7 @@ from .matmul import matmul
 from .xp import zeros
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def im2col_kernel(total, x, x0, xs, dims, geometry, out_hw, cols):
     """cols (G, C_g*kh*kw, N*OH*OW), contiguous, from x (N, C, H, W) of any strides."""
     n_samples, c_group, height, width = dims
@@ -45,7 +45,7 @@ def im2col_kernel(total, x, x0, xs, dims, geometry, out_hw, cols):
             cols[e] = 0
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def col2im_kernel(total, cols, dims, geometry, out_hw, dx, zero):
     """dx (N, C, H, W), contiguous: each pixel sums the entries of cols copied from it."""
     n_samples, c_group, height, width = dims

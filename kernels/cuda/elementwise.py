@@ -98,32 +98,32 @@ def compare_op(op, a, b):
     return a - a == 0  # false exactly for inf and nan
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def copy_kernel(n, shape, out, o0, os, a, a0, as_):
     """out = a, converting to out's dtype."""
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
         out[offset(i, shape, os, o0)] = a[offset(i, shape, as_, a0)]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def unary_kernel(op, n, shape, out, o0, os, a, a0, as_):
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
         out[offset(i, shape, os, o0)] = unary_op(op, a[offset(i, shape, as_, a0)])
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def binary_kernel(op, n, shape, out, o0, os, a, a0, as_, b, b0, bs):
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
         out[offset(i, shape, os, o0)] = binary_op(op, a[offset(i, shape, as_, a0)], b[offset(i, shape, bs, b0)])
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def compare_kernel(op, n, shape, out, o0, os, a, a0, as_, b, b0, bs):
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
         out[offset(i, shape, os, o0)] = compare_op(op, a[offset(i, shape, as_, a0)], b[offset(i, shape, bs, b0)])
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def where_kernel(n, shape, out, o0, os, c, c0, cs, a, a0, as_, b, b0, bs):
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
         if c[offset(i, shape, cs, c0)]:

@@ -39,7 +39,7 @@ def gemm_kernel(tiles, dtype):
     THREADS = (BM // TM) * COLS
     acc_type = numba.from_dtype(dtype)
 
-    @cuda.jit
+    @cuda.jit(cache=True)
     def gemm(tasks, splits, chunk, M, N, K, c, c0, a, a0, a_st, b, b0, b_st):
         sa = cuda.shared.array((BK, BM), acc_type)  # A's slab, transposed: a thread's TM values are adjacent
         sb = cuda.shared.array((BK, BN), acc_type)

@@ -12,7 +12,7 @@ from .elementwise import offset
 from .launch import cuda, grid, launch
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def gather_kernel(n, block, inner_shape, out, positions, x, x0, x_inner):
     """out (contiguous, J blocks of `block` elements) = x's block at each position."""
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
@@ -20,7 +20,7 @@ def gather_kernel(n, block, inner_shape, out, positions, x, x0, x_inner):
         out[i] = x[offset(i - j * block, inner_shape, x_inner, x0 + positions[j])]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def scatter_kernel(n, block, shape, inner_shape, dst, d0, d_inner, positions, v, v0, vs):
     """dst's block at each position = the matching block of v (v broadcast to (J, *inner))."""
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
@@ -28,7 +28,7 @@ def scatter_kernel(n, block, shape, inner_shape, dst, d0, d_inner, positions, v,
         dst[offset(i - j * block, inner_shape, d_inner, d0 + positions[j])] = v[offset(i, shape, vs, v0)]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def scatter_add_kernel(n, block, shape, inner_shape, dst, d0, d_inner, positions, v, v0, vs):
     """dst's block at each position += the matching block of v; repeats accumulate."""
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):

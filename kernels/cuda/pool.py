@@ -20,7 +20,7 @@ from .launch import cuda, grid, launch
 from .xp import zeros
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def max_pool_kernel(total, x, x0, input_hw, geometry, out_hw, y, argmax, lowest):
     height, width = input_hw
     kh, kw, sh, sw, ph, pw, dh, dw = geometry
@@ -44,14 +44,14 @@ def max_pool_kernel(total, x, x0, input_hw, geometry, out_hw, y, argmax, lowest)
         argmax[e] = where
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def max_pool_backward_kernel(total, grad_y, g0, argmax, plane_in, plane_out, dx):
     for e in range(cuda.grid(1), total, cuda.gridsize(1)):
         if argmax[e] >= 0:
             cuda.atomic.add(dx, (e // plane_out) * plane_in + argmax[e], grad_y[g0 + e])
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def avg_pool_kernel(total, x, x0, row_start, row_end, col_start, col_end, scale, input_hw, y, zero):
     height, width = input_hw
     oh_n, ow_n = scale.shape
@@ -64,7 +64,7 @@ def avg_pool_kernel(total, x, x0, row_start, row_end, col_start, col_end, scale,
         y[e] = acc * scale[oh, ow]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def avg_pool_backward_kernel(total, grad_y, g0, row_start, row_end, col_start, col_end, scale, input_hw, dx):
     height, width = input_hw
     oh_n, ow_n = scale.shape

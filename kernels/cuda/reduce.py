@@ -37,7 +37,7 @@ def _kernel(dtype):
     """The reduction kernel accumulating in `dtype` (the shared array's type is fixed at compile time)."""
     acc_type = numba.from_dtype(dtype)
 
-    @cuda.jit
+    @cuda.jit(cache=True)
     def reduce_rows(op, identity, rows, parts, chunk, length, out, x, x0, kept_shape, kept_strides, red_shape, red_strides):
         cache = cuda.shared.array(BLOCK, acc_type)
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
