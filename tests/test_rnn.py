@@ -121,8 +121,8 @@ def test_float32_tanh_approximation_stays_close(rng):
     through the Elman kernel with W_ih = I, W_hh = 0, b = 0, where h_t = tanh(x_t)."""
     values = np.linspace(-12, 12, 20001).astype(np.float32)
     x = values.reshape(-1, 1, 1)
-    one, zero = np.ones((1, 1), np.float32), np.zeros((1, 1), np.float32)
-    hs = kernels.rnn_forward(x, zero, one, zero, np.zeros(1, np.float32), False, False)
+    one, zero, no_bias = np.ones((1, 1), np.float32), np.zeros((1, 1), np.float32), np.zeros(1, np.float32)
+    hs = kernels.rnn_forward(x, zero, one, zero, no_bias, no_bias, False, False)
     err = np.abs(hs[1:].ravel() - np.tanh(values.astype(np.float64)))
     assert err.max() < 4e-7
     assert np.all(np.abs(hs[1:]) <= 1)

@@ -61,11 +61,6 @@ def tanh(x):
     return np.tanh(x)
 
 
-def sigmoid(x):
-    """1 / (1 + e^-x), written as (1 + tanh(x/2)) / 2, which never overflows."""
-    return 0.5 + 0.5 * np.tanh(0.5 * x)
-
-
 @overload(tanh, inline="always")
 def _tanh_typed(x):
     if x == types.float32:
@@ -73,12 +68,16 @@ def _tanh_typed(x):
     return lambda x: np.tanh(x)
 
 
-@overload(sigmoid, inline="always")
-def _sigmoid_typed(x):
-    if x == types.float32:
-        half = np.float32(0.5)
-        return lambda x: half + half * _tanh_float32(half * x)
-    return lambda x: 0.5 + 0.5 * np.tanh(0.5 * x)
+# The constants of the gate math are float32, so float32 kernels stay in float32 (a Python
+# 1 or 0.5 would promote each expression to float64 and halve the vector width); in float64
+# kernels they promote exactly.
+ONE, HALF, ZERO = np.float32(1), np.float32(0.5), np.float32(0)
+
+
+@njit(inline="always")
+def sigmoid(x):
+    """1 / (1 + e^-x), as (1 + tanh(x/2)) / 2: it never overflows and uses the tanh above."""
+    return HALF + HALF * tanh(HALF * x)
 
 
 # ---- pieces shared by the three cells ---------------------------------------------------------
@@ -110,14 +109,11 @@ def _add(src, dst):
 
 
 @jit
-def _project(x, w_ih, bias, out):
-    """out[t] = x[t] @ W_ih^T + bias for every step, as one (T*B, I) @ (I, G*H) product."""
-    T, B, I = x.shape
-    flat = out.reshape(T * B, out.shape[2])
-    np.dot(x.reshape(T * B, I), w_ih.T, flat)
-    for r in range(T * B):
-        for k in range(flat.shape[1]):
-            flat[r, k] += bias[k]
+def _project(x, w_ih, out):
+    """out[t] = x[t] @ W_ih^T for every step, as one (T*B, I) @ (I, G*H) product
+    (the cells add the biases)."""
+    rows = x.shape[0] * x.shape[1]
+    np.dot(x.reshape(rows, x.shape[2]), w_ih.T, out.reshape(rows, out.shape[2]))
 
 
 @jit
@@ -178,20 +174,21 @@ def _bias_grad(dgates):
 
 # ---- LSTM -------------------------------------------------------------------------------------
 @jit
-def _lstm_cell(gates, rec, c_prev, c, h):
-    """One step. gates holds x W_ih^T + b on entry and the activations (kept for backward)
-    on exit; rec = h_prev W_hh^T. In PyTorch's gate order i, f, g, o:
+def _lstm_cell(gates, rec, bias, c_prev, c, h):
+    """One step. gates holds x W_ih^T on entry and the activations (kept for backward) on
+    exit; rec = h_prev W_hh^T, bias = b_ih + b_hh. In PyTorch's gate order i, f, g, o:
         i = s(.), f = s(.), g = tanh(.), o = s(.),   c = f c_prev + i g,   h = o tanh(c)"""
     B, H = c.shape
+    bi, bf, bg, bo = bias[:H], bias[H:2 * H], bias[2 * H:3 * H], bias[3 * H:]
     for b in range(B):
         gi, gf, gg, go = gates[b, :H], gates[b, H:2 * H], gates[b, 2 * H:3 * H], gates[b, 3 * H:]
         ri, rf, rg, ro = rec[b, :H], rec[b, H:2 * H], rec[b, 2 * H:3 * H], rec[b, 3 * H:]
         cp, cb, hb = c_prev[b], c[b], h[b]
         for j in range(H):
-            i = sigmoid(gi[j] + ri[j])
-            f = sigmoid(gf[j] + rf[j])
-            g = tanh(gg[j] + rg[j])
-            o = sigmoid(go[j] + ro[j])
+            i = sigmoid(gi[j] + ri[j] + bi[j])
+            f = sigmoid(gf[j] + rf[j] + bf[j])
+            g = tanh(gg[j] + rg[j] + bg[j])
+            o = sigmoid(go[j] + ro[j] + bo[j])
             c_new = f * cp[j] + i * g
             cb[j] = c_new
             hb[j] = o * tanh(c_new)
@@ -215,17 +212,17 @@ def _lstm_cell_backward(acts, c_prev, c, d_out, dh, dc, dgates):
             i, f, g, o = ai[j], af[j], ag[j], ao[j]
             tc = tanh(cb[j])
             dh_t = dhb[j] + dob[j]
-            dc_t = dcb[j] + dh_t * o * (1 - tc * tc)
-            di[j] = dc_t * g * i * (1 - i)
-            df[j] = dc_t * cp[j] * f * (1 - f)
-            dg[j] = dc_t * i * (1 - g * g)
-            do[j] = dh_t * tc * o * (1 - o)
+            dc_t = dcb[j] + dh_t * o * (ONE - tc * tc)
+            di[j] = dc_t * g * i * (ONE - i)
+            df[j] = dc_t * cp[j] * f * (ONE - f)
+            dg[j] = dc_t * i * (ONE - g * g)
+            do[j] = dh_t * tc * o * (ONE - o)
             dcb[j] = dc_t * f
 
 
 @jit
 def _lstm_forward(x, h0, c0, w_ih, w_hh, bias, reverse, hs, cs, acts):
-    _project(x, w_ih, bias, acts)  # each step turns its pre-activations into activations
+    _project(x, w_ih, acts)  # each step turns its part into activations
     rec = np.empty((h0.shape[0], w_hh.shape[0]), x.dtype)
     order = _steps(x.shape[0], reverse)
     _copy(h0, hs[order[0, 1]])
@@ -233,7 +230,7 @@ def _lstm_forward(x, h0, c0, w_ih, w_hh, bias, reverse, hs, cs, acts):
     for s in range(x.shape[0]):
         t, read, write = order[s, 0], order[s, 1], order[s, 2]
         np.dot(hs[read], w_hh.T, rec)
-        _lstm_cell(acts[t], rec, cs[read], cs[write], hs[write])
+        _lstm_cell(acts[t], rec, bias, cs[read], cs[write], hs[write])
 
 
 @jit
@@ -246,49 +243,51 @@ def _lstm_backward(w_hh, cs, acts, d_out, reverse, dh, dc, dgates):
         np.dot(dgates[t], w_hh, dh)  # dh_{t-1} = dgates_t W_hh
 
 
-def lstm_forward(x, h0, c0, w_ih, w_hh, bias, reverse):
-    """The whole sequence of one LSTM layer in one direction; bias = b_ih + b_hh (4H,).
+def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
+    """The whole sequence of one LSTM layer in one direction.
     Returns hs, cs (T+1, B, H) and the gate activations acts (T, B, 4H)."""
-    x, h0, c0, w_ih, w_hh, bias = _contiguous(x, h0, c0, w_ih, w_hh, bias)
+    x, h0, c0, w_ih, w_hh = _contiguous(x, h0, c0, w_ih, w_hh)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     hs, cs = np.empty((T + 1, B, H), x.dtype), np.empty((T + 1, B, H), x.dtype)
     acts = np.empty((T, B, 4 * H), x.dtype)
-    _lstm_forward(x, h0, c0, w_ih, w_hh, bias, bool(reverse), hs, cs, acts)
+    _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih + b_hh, bool(reverse), hs, cs, acts)
     return hs, cs, acts
 
 
 def lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_dx):
     """Backpropagation through time from what lstm_forward saved, given the gradients of
     the outputs d_out (T, B, H) and of the final states dh_n, dc_n (B, H).
-    Returns dx (None unless need_dx), dh0, dc0, dw_ih, dw_hh and dbias, the gradient of
-    b_ih and of b_hh alike."""
+    Returns dx (None unless need_dx), dh0, dc0, dw_ih, dw_hh, db_ih, db_hh (b_ih and b_hh
+    enter only as their sum, so their gradients are one array)."""
     x, w_ih, w_hh, d_out = _contiguous(x, w_ih, w_hh, d_out)
     dh, dc = np.array(dh_n, order="C"), np.array(dc_n, order="C")  # become dh0, dc0 step by step
     dgates = np.empty(acts.shape, x.dtype)
     _lstm_backward(w_hh, cs, acts, d_out, bool(reverse), dh, dc, dgates)
     dx, dw_ih, dw_hh = _finish_backward(x, w_ih, w_hh, hs, dgates, dgates, reverse, need_dx)
-    return dx, dh, dc, dw_ih, dw_hh, _bias_grad(dgates)
+    db = _bias_grad(dgates)
+    return dx, dh, dc, dw_ih, dw_hh, db, db
 
 
 # ---- GRU --------------------------------------------------------------------------------------
 @jit
-def _gru_cell(gates, rec, b_hh, h_prev, h, hn):
-    """One step. gates holds x W_ih^T + b_ih on entry and r, z, n on exit; rec = h_prev W_hh^T.
-    In PyTorch's gate order r, z, n, with a = rec + b_hh:
+def _gru_cell(gates, rec, b_ih, b_hh, h_prev, h, hn):
+    """One step. gates holds x W_ih^T on entry and r, z, n on exit; rec = h_prev W_hh^T.
+    In PyTorch's gate order r, z, n, with gx = gates + b_ih and a = rec + b_hh:
         r = s(gx_r + a_r),  z = s(gx_z + a_z),  n = tanh(gx_n + r a_n),  h = (1 - z) n + z h_prev
     a_n goes to hn: backward needs it for dr."""
     B, H = h.shape
+    xbr, xbz, xbn = b_ih[:H], b_ih[H:2 * H], b_ih[2 * H:]
+    hbr, hbz, hbn = b_hh[:H], b_hh[H:2 * H], b_hh[2 * H:]
     for b in range(B):
         gr, gz, gn = gates[b, :H], gates[b, H:2 * H], gates[b, 2 * H:]
         ar, az, an = rec[b, :H], rec[b, H:2 * H], rec[b, 2 * H:]
-        br, bz, bn = b_hh[:H], b_hh[H:2 * H], b_hh[2 * H:]
         hp, hb, hnb = h_prev[b], h[b], hn[b]
         for j in range(H):
-            r = sigmoid(gr[j] + ar[j] + br[j])
-            z = sigmoid(gz[j] + az[j] + bz[j])
-            a_n = an[j] + bn[j]
-            n = tanh(gn[j] + r * a_n)
-            hb[j] = (1 - z) * n + z * hp[j]
+            r = sigmoid(gr[j] + xbr[j] + ar[j] + hbr[j])
+            z = sigmoid(gz[j] + xbz[j] + az[j] + hbz[j])
+            a_n = an[j] + hbn[j]
+            n = tanh(gn[j] + xbn[j] + r * a_n)
+            hb[j] = (ONE - z) * n + z * hp[j]
             gr[j], gz[j], gn[j], hnb[j] = r, z, n, a_n
 
 
@@ -309,9 +308,9 @@ def _gru_cell_backward(acts, hn, h_prev, d_out, dh, dgx, dgh):
         for j in range(H):
             r, z, n = ar[j], az[j], an[j]
             dh_t = dhb[j] + dob[j]
-            dn = dh_t * (1 - z) * (1 - n * n)
-            dr = dn * hnb[j] * r * (1 - r)
-            dz = dh_t * (hp[j] - n) * z * (1 - z)
+            dn = dh_t * (ONE - z) * (ONE - n * n)
+            dr = dn * hnb[j] * r * (ONE - r)
+            dz = dh_t * (hp[j] - n) * z * (ONE - z)
             xr[j], xz[j], xn[j] = dr, dz, dn
             hr[j], hz[j], hn_[j] = dr, dz, dn * r
             dhb[j] = dh_t * z
@@ -319,14 +318,14 @@ def _gru_cell_backward(acts, hn, h_prev, d_out, dh, dgx, dgh):
 
 @jit
 def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, hs, acts, hn):
-    _project(x, w_ih, b_ih, acts)
+    _project(x, w_ih, acts)
     rec = np.empty((h0.shape[0], w_hh.shape[0]), x.dtype)
     order = _steps(x.shape[0], reverse)
     _copy(h0, hs[order[0, 1]])
     for s in range(x.shape[0]):
         t, read, write = order[s, 0], order[s, 1], order[s, 2]
         np.dot(hs[read], w_hh.T, rec)
-        _gru_cell(acts[t], rec, b_hh, hs[read], hs[write], hn[t])
+        _gru_cell(acts[t], rec, b_ih, b_hh, hs[read], hs[write], hn[t])
 
 
 @jit
@@ -365,14 +364,14 @@ def gru_backward(x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, reverse, need_dx):
 
 # ---- Elman RNN (tanh or relu) -----------------------------------------------------------------
 @jit
-def _rnn_cell(pre, rec, h, relu):
-    """h = act(x W_ih^T + b + h_prev W_hh^T), act = tanh or relu; pre holds x W_ih^T + b."""
+def _rnn_cell(pre, rec, bias, h, relu):
+    """h = act(x W_ih^T + h_prev W_hh^T + b_ih + b_hh), act = tanh or relu; pre = x W_ih^T."""
     B, H = h.shape
     for b in range(B):
         pb, rb, hb = pre[b], rec[b], h[b]
         for j in range(H):
-            v = pb[j] + rb[j]
-            hb[j] = max(v, 0) if relu else tanh(v)
+            v = pb[j] + rb[j] + bias[j]
+            hb[j] = max(v, ZERO) if relu else tanh(v)
 
 
 @jit
@@ -382,20 +381,23 @@ def _rnn_cell_backward(h, d_out, dh, dpre, relu):
     for b in range(B):
         hb, dob, dhb, dpb = h[b], d_out[b], dh[b], dpre[b]
         for j in range(H):
-            slope = (hb[j] > 0) if relu else 1 - hb[j] * hb[j]
+            if relu:
+                slope = ONE if hb[j] > ZERO else ZERO
+            else:
+                slope = ONE - hb[j] * hb[j]
             dpb[j] = (dhb[j] + dob[j]) * slope
 
 
 @jit
 def _rnn_forward(x, h0, w_ih, w_hh, bias, relu, reverse, hs, pre):
-    _project(x, w_ih, bias, pre)
+    _project(x, w_ih, pre)
     rec = np.empty(h0.shape, x.dtype)
     order = _steps(x.shape[0], reverse)
     _copy(h0, hs[order[0, 1]])
     for s in range(x.shape[0]):
         t, read, write = order[s, 0], order[s, 1], order[s, 2]
         np.dot(hs[read], w_hh.T, rec)
-        _rnn_cell(pre[t], rec, hs[write], relu)
+        _rnn_cell(pre[t], rec, bias, hs[write], relu)
 
 
 @jit
@@ -407,22 +409,24 @@ def _rnn_backward(w_hh, hs, d_out, relu, reverse, dh, dpre):
         np.dot(dpre[t], w_hh, dh)  # dh_{t-1} = dpre_t W_hh
 
 
-def rnn_forward(x, h0, w_ih, w_hh, bias, relu, reverse):
-    """The whole sequence of one Elman RNN layer in one direction; bias = b_ih + b_hh.
+def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse):
+    """The whole sequence of one Elman RNN layer in one direction.
     Returns hs (T+1, B, H), all backward needs."""
-    x, h0, w_ih, w_hh, bias = _contiguous(x, h0, w_ih, w_hh, bias)
+    x, h0, w_ih, w_hh = _contiguous(x, h0, w_ih, w_hh)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     hs = np.empty((T + 1, B, H), x.dtype)
-    _rnn_forward(x, h0, w_ih, w_hh, bias, bool(relu), bool(reverse), hs, np.empty((T, B, H), x.dtype))
+    _rnn_forward(x, h0, w_ih, w_hh, b_ih + b_hh, bool(relu), bool(reverse), hs, np.empty((T, B, H), x.dtype))
     return hs
 
 
 def rnn_backward(x, w_ih, w_hh, hs, d_out, dh_n, relu, reverse, need_dx):
     """Backpropagation through time from the states rnn_forward returned.
-    Returns dx (None unless need_dx), dh0, dw_ih, dw_hh, dbias (for b_ih and b_hh alike)."""
+    Returns dx (None unless need_dx), dh0, dw_ih, dw_hh, db_ih, db_hh (one array: the
+    biases enter only as their sum)."""
     x, w_ih, w_hh, d_out = _contiguous(x, w_ih, w_hh, d_out)
     dh = np.array(dh_n, order="C")
     dpre = np.empty(d_out.shape, x.dtype)
     _rnn_backward(w_hh, hs, d_out, bool(relu), bool(reverse), dh, dpre)
     dx, dw_ih, dw_hh = _finish_backward(x, w_ih, w_hh, hs, dpre, dpre, reverse, need_dx)
-    return dx, dh, dw_ih, dw_hh, _bias_grad(dpre)
+    db = _bias_grad(dpre)
+    return dx, dh, dw_ih, dw_hh, db, db

@@ -14,9 +14,11 @@ gradient can arrive through any of them.
 from ..function import Function
 
 
-def _summed_bias(xp, b_ih, b_hh, size, dtype):
-    """b_ih + b_hh as one vector (the LSTM and the Elman RNN only ever use the sum)."""
-    return xp.zeros(size, dtype) if b_ih is None else b_ih + b_hh
+def _biases(xp, b_ih, b_hh, size, dtype):
+    """The two bias vectors; zeros for a layer without biases."""
+    if b_ih is None:
+        b_ih = b_hh = xp.zeros(size, dtype)
+    return b_ih, b_hh
 
 
 def _input_grads(has_bias, *grads):
@@ -35,8 +37,8 @@ class LSTMLayer(Function):
 
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
         ctx.has_bias, ctx.reverse = b_ih is not None, reverse
-        bias = _summed_bias(ctx.xp, b_ih, b_hh, w_ih.shape[0], x.dtype)
-        hs, cs, acts = ctx.kernel("lstm_forward")(x, h0, c0, w_ih, w_hh, bias, reverse)
+        b_ih, b_hh = _biases(ctx.xp, b_ih, b_hh, w_ih.shape[0], x.dtype)
+        hs, cs, acts = ctx.kernel("lstm_forward")(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
         ctx.save_for_backward(x, w_ih, w_hh, hs, cs, acts)
         if reverse:
             return hs[:-1], hs[0], cs[0]
@@ -44,9 +46,9 @@ class LSTMLayer(Function):
 
     def backward(ctx, d_out, dh_n, dc_n):
         x, w_ih, w_hh, hs, cs, acts = ctx.saved
-        dx, dh0, dc0, dw_ih, dw_hh, db = ctx.kernel("lstm_backward")(
+        grads = ctx.kernel("lstm_backward")(
             x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, ctx.reverse, ctx.needs_input_grad[0])
-        return _input_grads(ctx.has_bias, dx, dh0, dc0, dw_ih, dw_hh, db, db)
+        return _input_grads(ctx.has_bias, *grads)
 
 
 class GRULayer(Function):
@@ -61,17 +63,16 @@ class GRULayer(Function):
 
     def forward(ctx, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
         ctx.has_bias, ctx.reverse = b_ih is not None, reverse
-        if b_ih is None:
-            b_ih = b_hh = ctx.xp.zeros(w_ih.shape[0], x.dtype)
+        b_ih, b_hh = _biases(ctx.xp, b_ih, b_hh, w_ih.shape[0], x.dtype)
         hs, acts, hn = ctx.kernel("gru_forward")(x, h0, w_ih, w_hh, b_ih, b_hh, reverse)
         ctx.save_for_backward(x, w_ih, w_hh, hs, acts, hn)
         return (hs[:-1], hs[0]) if reverse else (hs[1:], hs[-1])
 
     def backward(ctx, d_out, dh_n):
         x, w_ih, w_hh, hs, acts, hn = ctx.saved
-        dx, dh0, dw_ih, dw_hh, db_ih, db_hh = ctx.kernel("gru_backward")(
+        grads = ctx.kernel("gru_backward")(
             x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, ctx.reverse, ctx.needs_input_grad[0])
-        return _input_grads(ctx.has_bias, dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
+        return _input_grads(ctx.has_bias, *grads)
 
 
 class RNNLayer(Function):
@@ -83,13 +84,13 @@ class RNNLayer(Function):
 
     def forward(ctx, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, relu=False, reverse=False):
         ctx.has_bias, ctx.relu, ctx.reverse = b_ih is not None, relu, reverse
-        bias = _summed_bias(ctx.xp, b_ih, b_hh, w_ih.shape[0], x.dtype)
-        hs = ctx.kernel("rnn_forward")(x, h0, w_ih, w_hh, bias, relu, reverse)
+        b_ih, b_hh = _biases(ctx.xp, b_ih, b_hh, w_ih.shape[0], x.dtype)
+        hs = ctx.kernel("rnn_forward")(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse)
         ctx.save_for_backward(x, w_ih, w_hh, hs)
         return (hs[:-1], hs[0]) if reverse else (hs[1:], hs[-1])
 
     def backward(ctx, d_out, dh_n):
         x, w_ih, w_hh, hs = ctx.saved
-        dx, dh0, dw_ih, dw_hh, db = ctx.kernel("rnn_backward")(
+        grads = ctx.kernel("rnn_backward")(
             x, w_ih, w_hh, hs, d_out, dh_n, ctx.relu, ctx.reverse, ctx.needs_input_grad[0])
-        return _input_grads(ctx.has_bias, dx, dh0, dw_ih, dw_hh, db, db)
+        return _input_grads(ctx.has_bias, *grads)
