@@ -11,8 +11,13 @@ from tinygrad_nb import cuda as tg_cuda
 if not tg_cuda.is_available():
     pytest.skip("no CUDA GPU and the simulator is off", allow_module_level=True)
 
+from tinygrad_nb.kernels import cpu, cuda  # noqa: E402
 from tinygrad_nb.kernels.cuda import matmul as mm  # noqa: E402
 from tinygrad_nb.kernels.cuda import xp  # noqa: E402
+
+
+def test_cuda_table_has_every_cpu_kernel():
+    assert set(cuda.KERNELS) == set(cpu.KERNELS)
 
 
 @pytest.mark.parametrize("tiles", [mm.SIMULATOR, mm.SMALL, mm.LARGE])
@@ -30,6 +35,15 @@ def test_matmul_split_along_k(rng, splits):
     """Partial products over parts of K, added up by a reduction (K = 10: parts of 5 or 4, 4, 2)."""
     a, b = rng.standard_normal((2, 3, 10)), rng.standard_normal((2, 10, 4))
     np.testing.assert_allclose(mm.matmul(xp.asarray(a), xp.asarray(b), splits=splits).get(), a @ b, rtol=1e-12)
+
+
+def test_matmul_into_a_given_array(rng):
+    a, b = rng.standard_normal((1, 3, 4)), rng.standard_normal((1, 4, 2))
+    out = xp.zeros((1, 3, 2))
+    assert mm.matmul(xp.asarray(a), xp.asarray(b), out=out) is out
+    np.testing.assert_allclose(out.get(), a @ b, rtol=1e-12)
+    with pytest.raises(ValueError, match="out must be a contiguous float64 array of shape"):
+        mm.matmul(xp.asarray(a), xp.asarray(b), out=xp.zeros((1, 2, 3)))
 
 
 def test_matmul_reads_strided_and_broadcast_views(rng):

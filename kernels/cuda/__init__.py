@@ -16,4 +16,10 @@ KERNELS = {
     "max_pool2d_backward": "pool",
     "avg_pool2d": "pool",
     "avg_pool2d_backward": "pool",
+    "lstm_forward": "rnn",
+    "lstm_backward": "rnn",
+    "gru_forward": "rnn",
+    "gru_backward": "rnn",
+    "rnn_forward": "rnn",
+    "rnn_backward": "rnn",
 }
