@@ -249,3 +249,22 @@ def test_bad_input_gets_clear_errors():
         nn.LSTM(3, 4, dropout=1.5)
     with pytest.raises(RuntimeError, match=r"GRUCell: expected input of shape \(B, 3\)"):
         nn.GRUCell(3, 4)(Tensor.zeros(2, 5))
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_reused_buffers_never_overwrite_what_a_caller_holds(rng, kind):
+    """The kernels take their arrays from a pool and reuse one only when nothing else
+    refers to it: outputs, final states and gradients of earlier steps must keep their values."""
+    module = MODULES[kind](3, 4, num_layers=2, bidirectional=True)
+    held = []
+    for _ in range(3):  # a new input each time, so a reused buffer would change held values
+        module.zero_grad()
+        x = Tensor(rng.standard_normal((5, 2, 3)).astype(np.float32), requires_grad=True)
+        out, final = module(x)
+        out.sum().backward()
+        arrays = [out, *(final if kind == "LSTM" else (final,)), x.grad] + [p.grad for p in module.parameters()]
+        held.append((arrays, [a.numpy().copy() for a in arrays]))
+    for arrays, values in held:
+        for a, v in zip(arrays, values):
+            np.testing.assert_array_equal(a.numpy(), v)
+    assert not np.shares_memory(module.bias_ih_l0.grad.numpy(), module.bias_hh_l0.grad.numpy())

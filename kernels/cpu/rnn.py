@@ -1,26 +1,36 @@
-"""Recurrent layers on the CPU: one call runs a layer's whole sequence, one call runs
-backpropagation through time.
+"""Recurrent layers on the CPU: one call runs a layer's whole sequence in one direction,
+one call runs backpropagation through time.
 
-Shapes (time-major, C-contiguous, one float dtype throughout):
-    x (T, B, I)   inputs           w_ih (G*H, I), w_hh (G*H, H)   PyTorch's weights, G gates
-    h0, c0 (B, H) initial states   hs, cs (T+1, B, H)              every state, saved for backward
+    lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)  -> hs, cs, acts
+    lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_dx)
+                                            -> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
+    gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse)       -> hs, acts, hn
+    gru_backward(x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, reverse, need_dx)
+                                            -> dx, dh0, dw_ih, dw_hh, db_ih, db_hh
+    rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse)  -> hs
+    rnn_backward(x, w_ih, w_hh, hs, d_out, dh_n, relu, reverse, need_dx)
+                                            -> dx, dh0, dw_ih, dw_hh, db_ih, db_hh
 
-`hs` holds the initial state and each step's new state in time order. Running forward
-in time, step t reads hs[t] and writes hs[t+1], so the outputs are hs[1:]; with
-`reverse` (the second direction of a bidirectional layer) step t reads hs[t+1] and
-writes hs[t], so the outputs are hs[:T]. Either way the states each step read form one
-contiguous block, which makes dW_hh a single matrix product.
+x is (T, B, I), time-major; states are (B, H); weights are PyTorch's, w_ih (G*H, I) and
+w_hh (G*H, H) for G gates. dx is None unless need_dx. hs and cs (T+1, B, H) hold the
+initial state and every step's new state in time order: running forward in time, step t
+reads state t and writes state t+1, so the outputs are hs[1:]; with `reverse` (the second
+direction of a bidirectional layer) step t reads state t+1 and writes state t, so the
+outputs are hs[:T]. acts and hn are whatever backward needs, in the layout it wants.
 
-Where the time goes, and how each part is done:
-  * x @ W_ih^T for every step at once: one BLAS product before the loop.
-  * h_{t-1} @ W_hh^T: one small BLAS product per step; the recurrence forces the order.
-  * the gate math: one fused loop per step over (batch, hidden) that LLVM vectorises.
-  * backward: the per-step loop only finds the gate gradients dgates_t and dh_{t-1};
-    dx = dgates @ W_ih, dW_ih = dgates^T x, dW_hh = dgates^T h_prev and the bias sums
-    run after it as four big products over all T*B rows (no accumulation inside loops).
+Layout: inside, every step works on (rows, B) blocks, batch along the row: the state h_t
+as an (H, B) block and the gates as (G*H, B). BLAS runs W_hh @ h (G*H x H times H x B)
+about 1.5x faster than h @ W_hh^T at these shapes, and the gate loops vectorise along B.
+The gates of the whole sequence live in one (G*H, T*B) matrix, step t in columns
+t*B..t*B+B, so that the products over all steps are single BLAS calls:
+    before the loop:  gates = W_ih @ X^T                          X = x as (T*B, I)
+    after the loop:   dW_ih = dG @ X,  dW_hh = dG @ H_read,  dx = dG^T @ W_ih
+with dG the gate gradients of every step and H_read the states the steps read, (T*B, H).
 BLAS brings its own threads and the loops here stay serial, so one thread pool runs the
-hot path (see PERFORMANCE.md on pools fighting for the cores).
+hot path (PERFORMANCE.md: pools fighting for 2 cores cost more than they give).
 """
+import sys
+
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
@@ -80,11 +90,56 @@ def sigmoid(x):
     return HALF + HALF * tanh(HALF * x)
 
 
+# ---- buffers ----------------------------------------------------------------------------------
+# A training step allocates the same large arrays every time, and the allocator hands back
+# fresh pages for each (a page fault per 4 KiB: ~3 ms of an 12 ms LSTM step). So arrays
+# come from a small pool and are reused once nothing outside the pool refers to them, not
+# even a view: an output a caller keeps, or a graph that still holds them for backward,
+# keeps its arrays out of reuse.
+_pool = {}
+_PER_SHAPE = 8  # arrays kept per (shape, dtype); more live at once are allocated afresh
+
+
+def _references_when_free():
+    """What sys.getrefcount reports inside _empty's loop for an array only the pool holds
+    (3 on CPython up to 3.13: the list, the loop's name, the call's argument); measured,
+    since interpreters that borrow references count differently."""
+    for array in [np.empty(0)]:
+        return sys.getrefcount(array)
+
+
+_FREE = _references_when_free()
+
+
+def _empty(shape, dtype):
+    """An uninitialised array, from the pool when one of this shape is free."""
+    key = (tuple(int(n) for n in shape), np.dtype(dtype))
+    arrays = _pool.setdefault(key, [])
+    for array in arrays:
+        if sys.getrefcount(array) == _FREE:
+            return array
+    array = np.empty(key[0], dtype)
+    if len(arrays) < _PER_SHAPE:
+        if len(_pool) > 64:
+            _pool.clear()
+        _pool.setdefault(key, arrays).append(array)
+    return array
+
+
+def _contiguous(array):
+    """array itself when C-contiguous, else a copy in a pooled buffer."""
+    if array.flags.c_contiguous:
+        return array
+    out = _empty(array.shape, array.dtype)
+    out[...] = array
+    return out
+
+
 # ---- pieces shared by the three cells ---------------------------------------------------------
 @jit
 def _steps(T, reverse):
     """The order the forward pass visits time steps in, one row (t, read, write) per step:
-    read and write index the states in hs/cs that step t reads and writes."""
+    read and write index the states step t reads and writes."""
     order = np.empty((T, 3), np.int64)
     for s in range(T):
         t = T - 1 - s if reverse else s
@@ -95,338 +150,367 @@ def _steps(T, reverse):
 
 
 @jit
-def _copy(src, dst):
-    for b in range(src.shape[0]):
+def _transpose(src, dst):
+    """dst = src^T for 2-D arrays."""
+    for i in range(src.shape[0]):
         for j in range(src.shape[1]):
-            dst[b, j] = src[b, j]
+            dst[j, i] = src[i, j]
 
 
 @jit
-def _add(src, dst):
-    for b in range(src.shape[0]):
-        for j in range(src.shape[1]):
-            dst[b, j] += src[b, j]
-
-
-@jit
-def _project(x, w_ih, out):
-    """out[t] = x[t] @ W_ih^T for every step, as one (T*B, I) @ (I, G*H) product
-    (the cells add the biases)."""
+def _project(x, w_ih, gates):
+    """gates = W_ih @ X^T, (G*H, T*B): every step's input part at once (the cells add the biases)."""
     rows = x.shape[0] * x.shape[1]
-    np.dot(x.reshape(rows, x.shape[2]), w_ih.T, out.reshape(rows, out.shape[2]))
+    np.dot(w_ih, x.reshape(rows, x.shape[2]).T, gates)
 
 
 @jit
-def _column_sums(a, out):
-    """out = a summed over its first two axes (a bias gradient: the sum over time and batch)."""
-    for k in range(out.shape[0]):
-        out[k] = 0
-    for t in range(a.shape[0]):
-        for b in range(a.shape[1]):
-            for k in range(a.shape[2]):
-                out[k] += a[t, b, k]
+def _step_block(seq, t, block):
+    """block = step t's columns of a whole-sequence matrix: a contiguous copy BLAS can read."""
+    B = block.shape[1]
+    for k in range(block.shape[0]):
+        row, out = seq[k, t * B:(t + 1) * B], block[k]
+        for b in range(B):
+            out[b] = row[b]
+
+
+@jit
+def _row_sums(a, out):
+    """out[k] = sum of row k (a bias gradient: the sum over every step and sample)."""
+    for k in range(a.shape[0]):
+        total = a[k, 0] - a[k, 0]
+        for c in range(a.shape[1]):
+            total += a[k, c]
+        out[k] = total
+
+
+@jit
+def _batch_major(states_t, out):
+    """out (T, B, H) from states_t (T, H, B): the states in the layout the products over all
+    steps read (rows t*B + b)."""
+    for t in range(states_t.shape[0]):
+        _transpose(states_t[t], out[t])
 
 
 @jit
 def _weight_grads(x, h_read, dgx, dgh, dw_ih, dw_hh):
-    """After the time loop, the weight gradients, which sum over all steps, each as one BLAS
-    product whose rows run over all T*B (time, batch) pairs:
-        dW_ih = dgx^T x,   dW_hh = dgh^T h_read
-    dgx, dgh: gradients of the gates' input part (x W_ih^T + b_ih) and recurrent part
-    (h W_hh^T + b_hh), the same array except in the GRU; h_read: the states the steps read."""
+    """After the time loop, the weight gradients, which sum over every step, each as one
+    BLAS product over all T*B (step, sample) columns:
+        dW_ih = dgx @ X,   dW_hh = dgh @ H_read
+    dgx, dgh: gradients of the gates' input part (W_ih x + b_ih) and recurrent part
+    (W_hh h + b_hh), the same matrix except in the GRU."""
     rows = x.shape[0] * x.shape[1]
-    np.dot(dgx.reshape(rows, dgx.shape[2]).T, x.reshape(rows, x.shape[2]), dw_ih)
-    np.dot(dgh.reshape(rows, dgh.shape[2]).T, h_read.reshape(rows, h_read.shape[2]), dw_hh)
+    np.dot(dgx, x.reshape(rows, x.shape[2]), dw_ih)
+    np.dot(dgh, h_read.reshape(rows, h_read.shape[2]), dw_hh)
 
 
 @jit
 def _input_grad(dgx, w_ih, dx):
-    """dx = dgx @ W_ih for all steps at once."""
+    """dx = dgx^T @ W_ih for every step at once."""
     rows = dx.shape[0] * dx.shape[1]
-    np.dot(dgx.reshape(rows, dgx.shape[2]), w_ih, dx.reshape(rows, dx.shape[2]))
+    np.dot(dgx.T, w_ih, dx.reshape(rows, dx.shape[2]))
 
 
-def _contiguous(*arrays):
-    return tuple(np.ascontiguousarray(a) for a in arrays)
+def _initial_state(h0, T, reverse):
+    """A (T+1, H, B) state array with h0 (B, H) in the slot the first step reads."""
+    B, H = h0.shape
+    states = _empty((T + 1, H, B), h0.dtype)
+    _transpose(np.ascontiguousarray(h0), states[T if reverse else 0])
+    return states
 
 
-def _h_read(hs, reverse):
-    """The states the steps read, in time order: hs[:T] forward in time, hs[1:] in reverse."""
-    return hs[1:] if reverse else hs[:-1]
-
-
-def _finish_backward(x, w_ih, w_hh, hs, dgx, dgh, reverse, need_dx):
-    """dx (None unless need_dx), dW_ih, dW_hh from the gate gradients of every step."""
-    dw_ih, dw_hh = np.empty(w_ih.shape, x.dtype), np.empty(w_hh.shape, x.dtype)
-    _weight_grads(x, _h_read(hs, reverse), dgx, dgh, dw_ih, dw_hh)
+def _finish_backward(x, w_ih, hs_t, dgx, dgh, reverse, need_dx):
+    """dx (or None), dW_ih, dW_hh from the gate gradients of every step."""
+    T = x.shape[0]
+    h_read = _empty((T, x.shape[1], hs_t.shape[1]), x.dtype)
+    _batch_major(hs_t[1:] if reverse else hs_t[:T], h_read)
+    dw_ih, dw_hh = _empty((dgx.shape[0], x.shape[2]), x.dtype), _empty((dgh.shape[0], hs_t.shape[1]), x.dtype)
+    _weight_grads(x, h_read, dgx, dgh, dw_ih, dw_hh)
     if not need_dx:
         return None, dw_ih, dw_hh
-    dx = np.empty(x.shape, x.dtype)
-    _input_grad(dgx, w_ih, dx)
+    dx = _empty(x.shape, x.dtype)
+    _input_grad(dgx, np.ascontiguousarray(w_ih), dx)
     return dx, dw_ih, dw_hh
 
 
-def _bias_grad(dgates):
-    out = np.empty(dgates.shape[2], dgates.dtype)
-    _column_sums(dgates, out)
+def _bias_grad(dg):
+    out = _empty((dg.shape[0],), dg.dtype)
+    _row_sums(dg, out)
     return out
+
+
+def _batch_minor(array):
+    """A (B, H) gradient as the (H, B) block the backward loop updates in place."""
+    out = _empty(array.shape[::-1], array.dtype)
+    _transpose(np.ascontiguousarray(array), out)
+    return out
+
+
+def _per_step(d_out):
+    """d_out (T, B, H) as (T, H, B): each step's output gradient as a block."""
+    return _contiguous(d_out.transpose(0, 2, 1))
+
+
+def _states_t(hs):
+    """The (T+1, H, B) state array behind hs (T+1, B, H), the transposed view forward returned."""
+    return np.ascontiguousarray(hs.transpose(0, 2, 1))
 
 
 # ---- LSTM -------------------------------------------------------------------------------------
 @jit
-def _lstm_cell(gates, rec, bias, c_prev, c, h):
-    """One step. gates holds x W_ih^T on entry and the activations (kept for backward) on
-    exit; rec = h_prev W_hh^T, bias = b_ih + b_hh. In PyTorch's gate order i, f, g, o:
+def _lstm_cell(gates, col, rec, bias, c_prev, c, h):
+    """One step, on columns col..col+B of gates, which hold W_ih x_t there on entry and the
+    activations (kept for backward) on exit; rec = W_hh h_prev (4H, B); c_prev, c, h (H, B).
+    In PyTorch's gate order i, f, g, o:
         i = s(.), f = s(.), g = tanh(.), o = s(.),   c = f c_prev + i g,   h = o tanh(c)"""
-    B, H = c.shape
-    bi, bf, bg, bo = bias[:H], bias[H:2 * H], bias[2 * H:3 * H], bias[3 * H:]
-    for b in range(B):
-        gi, gf, gg, go = gates[b, :H], gates[b, H:2 * H], gates[b, 2 * H:3 * H], gates[b, 3 * H:]
-        ri, rf, rg, ro = rec[b, :H], rec[b, H:2 * H], rec[b, 2 * H:3 * H], rec[b, 3 * H:]
-        cp, cb, hb = c_prev[b], c[b], h[b]
-        for j in range(H):
-            i = sigmoid(gi[j] + ri[j] + bi[j])
-            f = sigmoid(gf[j] + rf[j] + bf[j])
-            g = tanh(gg[j] + rg[j] + bg[j])
-            o = sigmoid(go[j] + ro[j] + bo[j])
-            c_new = f * cp[j] + i * g
-            cb[j] = c_new
-            hb[j] = o * tanh(c_new)
-            gi[j], gf[j], gg[j], go[j] = i, f, g, o
+    H, B = c.shape
+    end = col + B
+    for j in range(H):
+        gi, gf, gg, go = gates[j, col:end], gates[H + j, col:end], gates[2 * H + j, col:end], gates[3 * H + j, col:end]
+        ri, rf, rg, ro = rec[j], rec[H + j], rec[2 * H + j], rec[3 * H + j]
+        bi, bf, bg, bo = bias[j], bias[H + j], bias[2 * H + j], bias[3 * H + j]
+        cp, cj, hj = c_prev[j], c[j], h[j]
+        for b in range(B):
+            i = sigmoid(gi[b] + ri[b] + bi)
+            f = sigmoid(gf[b] + rf[b] + bf)
+            g = tanh(gg[b] + rg[b] + bg)
+            o = sigmoid(go[b] + ro[b] + bo)
+            c_new = f * cp[b] + i * g
+            cj[b] = c_new
+            hj[b] = o * tanh(c_new)
+            gi[b], gf[b], gg[b], go[b] = i, f, g, o
 
 
 @jit
-def _lstm_cell_backward(acts, c_prev, c, d_out, dh, dc, dgates):
-    """Backward through one step, from the activations i f g o and the cell states.
-    dh, dc hold dL/dh_t, dL/dc_t from the later steps; d_out is the output's own gradient:
+def _lstm_cell_backward(acts, col, c_prev, c, d_out, dh, dc, dgates):
+    """Backward through one step, from the activations i f g o (columns col..col+B of acts)
+    and the cell states. dh, dc (H, B) hold dL/dh_t, dL/dc_t from the later steps; d_out is
+    the output's own gradient:
         dh = dh + d_out,   dc = dc + dh o (1 - tanh^2 c)
         di = dc g,   df = dc c_prev,   dg = dc i,   do = dh tanh c,   dc_prev = dc f
-    and through the activations (s' = s (1 - s), tanh' = 1 - tanh^2) into dgates.
-    dc leaves as dL/dc_{t-1}; dh_{t-1} = dgates W_hh is the caller's BLAS product."""
-    B, H = c.shape
-    for b in range(B):
-        ai, af, ag, ao = acts[b, :H], acts[b, H:2 * H], acts[b, 2 * H:3 * H], acts[b, 3 * H:]
-        di, df, dg, do = dgates[b, :H], dgates[b, H:2 * H], dgates[b, 2 * H:3 * H], dgates[b, 3 * H:]
-        cp, cb, dob, dhb, dcb = c_prev[b], c[b], d_out[b], dh[b], dc[b]
-        for j in range(H):
-            i, f, g, o = ai[j], af[j], ag[j], ao[j]
-            tc = tanh(cb[j])
-            dh_t = dhb[j] + dob[j]
-            dc_t = dcb[j] + dh_t * o * (ONE - tc * tc)
-            di[j] = dc_t * g * i * (ONE - i)
-            df[j] = dc_t * cp[j] * f * (ONE - f)
-            dg[j] = dc_t * i * (ONE - g * g)
-            do[j] = dh_t * tc * o * (ONE - o)
-            dcb[j] = dc_t * f
+    and through the activations (s' = s (1 - s), tanh' = 1 - tanh^2) into the same columns
+    of dgates. dc leaves as dL/dc_{t-1}; dh_{t-1} = W_hh^T dgates_t is the caller's product."""
+    H, B = c.shape
+    end = col + B
+    for j in range(H):
+        ai, af, ag, ao = acts[j, col:end], acts[H + j, col:end], acts[2 * H + j, col:end], acts[3 * H + j, col:end]
+        di, df, dg, do = dgates[j, col:end], dgates[H + j, col:end], dgates[2 * H + j, col:end], dgates[3 * H + j, col:end]
+        cp, cj, dj, dhj, dcj = c_prev[j], c[j], d_out[j], dh[j], dc[j]
+        for b in range(B):
+            i, f, g, o = ai[b], af[b], ag[b], ao[b]
+            tc = tanh(cj[b])
+            dh_t = dhj[b] + dj[b]
+            dc_t = dcj[b] + dh_t * o * (ONE - tc * tc)
+            di[b] = dc_t * g * i * (ONE - i)
+            df[b] = dc_t * cp[b] * f * (ONE - f)
+            dg[b] = dc_t * i * (ONE - g * g)
+            do[b] = dh_t * tc * o * (ONE - o)
+            dcj[b] = dc_t * f
 
 
 @jit
-def _lstm_forward(x, h0, c0, w_ih, w_hh, bias, reverse, hs, cs, acts):
-    _project(x, w_ih, acts)  # each step turns its part into activations
-    rec = np.empty((h0.shape[0], w_hh.shape[0]), x.dtype)
-    order = _steps(x.shape[0], reverse)
-    _copy(h0, hs[order[0, 1]])
-    _copy(c0, cs[order[0, 1]])
-    for s in range(x.shape[0]):
+def _lstm_forward(w_hh, bias, reverse, hs, cs, gates):
+    B = hs.shape[2]
+    rec = np.empty((w_hh.shape[0], B), hs.dtype)
+    order = _steps(hs.shape[0] - 1, reverse)
+    for s in range(order.shape[0]):
         t, read, write = order[s, 0], order[s, 1], order[s, 2]
-        np.dot(hs[read], w_hh.T, rec)
-        _lstm_cell(acts[t], rec, bias, cs[read], cs[write], hs[write])
+        np.dot(w_hh, hs[read], rec)
+        _lstm_cell(gates, t * B, rec, bias, cs[read], cs[write], hs[write])
 
 
 @jit
-def _lstm_backward(w_hh, cs, acts, d_out, reverse, dh, dc, dgates):
+def _lstm_backward(w_hh_t, cs, acts, d_out, reverse, dh, dc, dgates):
     """The time loop of backpropagation: each step's gate gradients, and dh, dc carried back."""
-    order = _steps(acts.shape[0], reverse)
-    for s in range(acts.shape[0] - 1, -1, -1):  # the forward steps, last first
+    block = np.empty((acts.shape[0], dh.shape[1]), acts.dtype)
+    order = _steps(d_out.shape[0], reverse)
+    for s in range(order.shape[0] - 1, -1, -1):  # the forward steps, last first
         t, read, write = order[s, 0], order[s, 1], order[s, 2]
-        _lstm_cell_backward(acts[t], cs[read], cs[write], d_out[t], dh, dc, dgates[t])
-        np.dot(dgates[t], w_hh, dh)  # dh_{t-1} = dgates_t W_hh
+        _lstm_cell_backward(acts, t * dh.shape[1], cs[read], cs[write], d_out[t], dh, dc, dgates)
+        _step_block(dgates, t, block)
+        np.dot(w_hh_t, block, dh)  # dh_{t-1} = W_hh^T dgates_t
 
 
 def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
-    """The whole sequence of one LSTM layer in one direction.
-    Returns hs, cs (T+1, B, H) and the gate activations acts (T, B, 4H)."""
-    x, h0, c0, w_ih, w_hh = _contiguous(x, h0, c0, w_ih, w_hh)
+    x = _contiguous(x)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
-    hs, cs = np.empty((T + 1, B, H), x.dtype), np.empty((T + 1, B, H), x.dtype)
-    acts = np.empty((T, B, 4 * H), x.dtype)
-    _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih + b_hh, bool(reverse), hs, cs, acts)
-    return hs, cs, acts
+    acts = _empty((4 * H, T * B), x.dtype)
+    _project(x, np.ascontiguousarray(w_ih), acts)
+    hs, cs = _initial_state(h0, T, reverse), _initial_state(c0, T, reverse)
+    _lstm_forward(np.ascontiguousarray(w_hh), b_ih + b_hh, bool(reverse), hs, cs, acts)
+    return hs.transpose(0, 2, 1), cs.transpose(0, 2, 1), acts
 
 
 def lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_dx):
-    """Backpropagation through time from what lstm_forward saved, given the gradients of
-    the outputs d_out (T, B, H) and of the final states dh_n, dc_n (B, H).
-    Returns dx (None unless need_dx), dh0, dc0, dw_ih, dw_hh, db_ih, db_hh (b_ih and b_hh
-    enter only as their sum, so their gradients are one array)."""
-    x, w_ih, w_hh, d_out = _contiguous(x, w_ih, w_hh, d_out)
-    dh, dc = np.array(dh_n, order="C"), np.array(dc_n, order="C")  # become dh0, dc0 step by step
-    dgates = np.empty(acts.shape, x.dtype)
-    _lstm_backward(w_hh, cs, acts, d_out, bool(reverse), dh, dc, dgates)
-    dx, dw_ih, dw_hh = _finish_backward(x, w_ih, w_hh, hs, dgates, dgates, reverse, need_dx)
-    db = _bias_grad(dgates)
-    return dx, dh, dc, dw_ih, dw_hh, db, db
+    x, hs_t = _contiguous(x), _states_t(hs)
+    dh, dc = _batch_minor(dh_n), _batch_minor(dc_n)  # become dh0, dc0 step by step
+    dgates = _empty(acts.shape, x.dtype)
+    _lstm_backward(np.ascontiguousarray(w_hh.T), _states_t(cs), acts, _per_step(d_out), bool(reverse), dh, dc, dgates)
+    dx, dw_ih, dw_hh = _finish_backward(x, w_ih, hs_t, dgates, dgates, reverse, need_dx)
+    db = _bias_grad(dgates)  # b_ih and b_hh enter only as their sum, so their gradients are equal
+    return dx, dh.T, dc.T, dw_ih, dw_hh, db, db.copy()  # two arrays: one .grad scaled in place must not scale the other
 
 
 # ---- GRU --------------------------------------------------------------------------------------
 @jit
-def _gru_cell(gates, rec, b_ih, b_hh, h_prev, h, hn):
-    """One step. gates holds x W_ih^T on entry and r, z, n on exit; rec = h_prev W_hh^T.
-    In PyTorch's gate order r, z, n, with gx = gates + b_ih and a = rec + b_hh:
+def _gru_cell(gates, col, rec, b_ih, b_hh, h_prev, h, hn):
+    """One step, on columns col..col+B of gates, which hold W_ih x_t there on entry and
+    r, z, n on exit; rec = W_hh h_prev (3H, B). In PyTorch's gate order r, z, n, with
+    gx = W_ih x + b_ih and a = W_hh h_prev + b_hh:
         r = s(gx_r + a_r),  z = s(gx_z + a_z),  n = tanh(gx_n + r a_n),  h = (1 - z) n + z h_prev
-    a_n goes to hn: backward needs it for dr."""
-    B, H = h.shape
-    xbr, xbz, xbn = b_ih[:H], b_ih[H:2 * H], b_ih[2 * H:]
-    hbr, hbz, hbn = b_hh[:H], b_hh[H:2 * H], b_hh[2 * H:]
-    for b in range(B):
-        gr, gz, gn = gates[b, :H], gates[b, H:2 * H], gates[b, 2 * H:]
-        ar, az, an = rec[b, :H], rec[b, H:2 * H], rec[b, 2 * H:]
-        hp, hb, hnb = h_prev[b], h[b], hn[b]
-        for j in range(H):
-            r = sigmoid(gr[j] + xbr[j] + ar[j] + hbr[j])
-            z = sigmoid(gz[j] + xbz[j] + az[j] + hbz[j])
-            a_n = an[j] + hbn[j]
-            n = tanh(gn[j] + xbn[j] + r * a_n)
-            hb[j] = (ONE - z) * n + z * hp[j]
-            gr[j], gz[j], gn[j], hnb[j] = r, z, n, a_n
+    a_n goes to the same columns of hn: backward needs it for dr."""
+    H, B = h.shape
+    end = col + B
+    for j in range(H):
+        gr, gz, gn, hnj = gates[j, col:end], gates[H + j, col:end], gates[2 * H + j, col:end], hn[j, col:end]
+        ar, az, an = rec[j], rec[H + j], rec[2 * H + j]
+        br, bz = b_ih[j] + b_hh[j], b_ih[H + j] + b_hh[H + j]
+        bxn, bhn = b_ih[2 * H + j], b_hh[2 * H + j]
+        hp, hj = h_prev[j], h[j]
+        for b in range(B):
+            r = sigmoid(gr[b] + ar[b] + br)
+            z = sigmoid(gz[b] + az[b] + bz)
+            a_n = an[b] + bhn
+            n = tanh(gn[b] + bxn + r * a_n)
+            hj[b] = (ONE - z) * n + z * hp[b]
+            gr[b], gz[b], gn[b], hnj[b] = r, z, n, a_n
 
 
 @jit
-def _gru_cell_backward(acts, hn, h_prev, d_out, dh, dgx, dgh):
-    """Backward through one step. dh holds dL/dh_t from the later steps; d_out is the
-    output's own gradient:
+def _gru_cell_backward(acts, col, hn, h_prev, d_out, dh, dgx, dgh):
+    """Backward through one step (columns col..col+B of acts, hn, dgx, dgh). dh (H, B) holds
+    dL/dh_t from the later steps; d_out is the output's own gradient:
         dh = dh + d_out,   dn = dh (1 - z),   dz = dh (h_prev - n),   dr = dn (1 - n^2) a_n
     dgx gets the gradients of the input parts (dr s', dz s', dn tanh'), dgh those of the
     recurrent parts, the same but for the n gate, where r multiplies: dn tanh' r.
-    dh leaves holding dh z, the part of dL/dh_{t-1} that skips W_hh; the caller adds dgh W_hh."""
-    B, H = h_prev.shape
-    for b in range(B):
-        ar, az, an = acts[b, :H], acts[b, H:2 * H], acts[b, 2 * H:]
-        xr, xz, xn = dgx[b, :H], dgx[b, H:2 * H], dgx[b, 2 * H:]
-        hr, hz, hn_ = dgh[b, :H], dgh[b, H:2 * H], dgh[b, 2 * H:]
-        hp, hnb, dob, dhb = h_prev[b], hn[b], d_out[b], dh[b]
-        for j in range(H):
-            r, z, n = ar[j], az[j], an[j]
-            dh_t = dhb[j] + dob[j]
+    dh leaves holding dh z, the part of dL/dh_{t-1} that skips W_hh; the caller adds W_hh^T dgh."""
+    H, B = h_prev.shape
+    end = col + B
+    for j in range(H):
+        ar, az, an, hnj = acts[j, col:end], acts[H + j, col:end], acts[2 * H + j, col:end], hn[j, col:end]
+        xr, xz, xn = dgx[j, col:end], dgx[H + j, col:end], dgx[2 * H + j, col:end]
+        hr, hz, hn_ = dgh[j, col:end], dgh[H + j, col:end], dgh[2 * H + j, col:end]
+        hp, dj, dhj = h_prev[j], d_out[j], dh[j]
+        for b in range(B):
+            r, z, n = ar[b], az[b], an[b]
+            dh_t = dhj[b] + dj[b]
             dn = dh_t * (ONE - z) * (ONE - n * n)
-            dr = dn * hnb[j] * r * (ONE - r)
-            dz = dh_t * (hp[j] - n) * z * (ONE - z)
-            xr[j], xz[j], xn[j] = dr, dz, dn
-            hr[j], hz[j], hn_[j] = dr, dz, dn * r
-            dhb[j] = dh_t * z
+            dr = dn * hnj[b] * r * (ONE - r)
+            dz = dh_t * (hp[b] - n) * z * (ONE - z)
+            xr[b], xz[b], xn[b] = dr, dz, dn
+            hr[b], hz[b], hn_[b] = dr, dz, dn * r
+            dhj[b] = dh_t * z
 
 
 @jit
-def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, hs, acts, hn):
-    _project(x, w_ih, acts)
-    rec = np.empty((h0.shape[0], w_hh.shape[0]), x.dtype)
-    order = _steps(x.shape[0], reverse)
-    _copy(h0, hs[order[0, 1]])
-    for s in range(x.shape[0]):
+def _gru_forward(w_hh, b_ih, b_hh, reverse, hs, gates, hn):
+    B = hs.shape[2]
+    rec = np.empty((w_hh.shape[0], B), hs.dtype)
+    order = _steps(hs.shape[0] - 1, reverse)
+    for s in range(order.shape[0]):
         t, read, write = order[s, 0], order[s, 1], order[s, 2]
-        np.dot(hs[read], w_hh.T, rec)
-        _gru_cell(acts[t], rec, b_ih, b_hh, hs[read], hs[write], hn[t])
+        np.dot(w_hh, hs[read], rec)
+        _gru_cell(gates, t * B, rec, b_ih, b_hh, hs[read], hs[write], hn)
 
 
 @jit
-def _gru_backward(w_hh, hs, acts, hn, d_out, reverse, dh, dgx, dgh):
-    rec = np.empty(dh.shape, dh.dtype)
-    order = _steps(acts.shape[0], reverse)
-    for s in range(acts.shape[0] - 1, -1, -1):
+def _gru_backward(w_hh_t, hs, acts, hn, d_out, reverse, dh, dgx, dgh):
+    B = dh.shape[1]
+    block = np.empty((acts.shape[0], B), acts.dtype)
+    carried = np.empty(dh.shape, dh.dtype)
+    order = _steps(d_out.shape[0], reverse)
+    for s in range(order.shape[0] - 1, -1, -1):
         t, read = order[s, 0], order[s, 1]
-        _gru_cell_backward(acts[t], hn[t], hs[read], d_out[t], dh, dgx[t], dgh[t])
-        np.dot(dgh[t], w_hh, rec)
-        _add(rec, dh)  # dh_{t-1} = dh z + dgh_t W_hh
+        _gru_cell_backward(acts, t * B, hn, hs[read], d_out[t], dh, dgx, dgh)
+        _step_block(dgh, t, block)
+        np.dot(w_hh_t, block, carried)
+        dh += carried  # dh_{t-1} = dh z + W_hh^T dgh_t
 
 
 def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
-    """The whole sequence of one GRU layer in one direction.
-    Returns hs (T+1, B, H), the gate activations acts (T, B, 3H) and hn (T, B, H),
-    the n gate's recurrent part W_hn h + b_hn."""
-    x, h0, w_ih, w_hh, b_ih, b_hh = _contiguous(x, h0, w_ih, w_hh, b_ih, b_hh)
+    x = _contiguous(x)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
-    hs = np.empty((T + 1, B, H), x.dtype)
-    acts, hn = np.empty((T, B, 3 * H), x.dtype), np.empty((T, B, H), x.dtype)
-    _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, bool(reverse), hs, acts, hn)
-    return hs, acts, hn
+    acts, hn = _empty((3 * H, T * B), x.dtype), _empty((H, T * B), x.dtype)
+    _project(x, np.ascontiguousarray(w_ih), acts)
+    hs = _initial_state(h0, T, reverse)
+    _gru_forward(np.ascontiguousarray(w_hh), b_ih, b_hh, bool(reverse), hs, acts, hn)
+    return hs.transpose(0, 2, 1), acts, hn
 
 
 def gru_backward(x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, reverse, need_dx):
-    """Backpropagation through time from what gru_forward saved.
-    Returns dx (None unless need_dx), dh0, dw_ih, dw_hh, db_ih, db_hh."""
-    x, w_ih, w_hh, d_out = _contiguous(x, w_ih, w_hh, d_out)
-    dh = np.array(dh_n, order="C")
-    dgx, dgh = np.empty(acts.shape, x.dtype), np.empty(acts.shape, x.dtype)
-    _gru_backward(w_hh, hs, acts, hn, d_out, bool(reverse), dh, dgx, dgh)
-    dx, dw_ih, dw_hh = _finish_backward(x, w_ih, w_hh, hs, dgx, dgh, reverse, need_dx)
-    return dx, dh, dw_ih, dw_hh, _bias_grad(dgx), _bias_grad(dgh)
+    x, hs_t = _contiguous(x), _states_t(hs)
+    dh = _batch_minor(dh_n)
+    dgx, dgh = _empty(acts.shape, x.dtype), _empty(acts.shape, x.dtype)
+    _gru_backward(np.ascontiguousarray(w_hh.T), hs_t, acts, hn, _per_step(d_out), bool(reverse), dh, dgx, dgh)
+    dx, dw_ih, dw_hh = _finish_backward(x, w_ih, hs_t, dgx, dgh, reverse, need_dx)
+    return dx, dh.T, dw_ih, dw_hh, _bias_grad(dgx), _bias_grad(dgh)
 
 
 # ---- Elman RNN (tanh or relu) -----------------------------------------------------------------
 @jit
-def _rnn_cell(pre, rec, bias, h, relu):
-    """h = act(x W_ih^T + h_prev W_hh^T + b_ih + b_hh), act = tanh or relu; pre = x W_ih^T."""
-    B, H = h.shape
-    for b in range(B):
-        pb, rb, hb = pre[b], rec[b], h[b]
-        for j in range(H):
-            v = pb[j] + rb[j] + bias[j]
-            hb[j] = max(v, ZERO) if relu else tanh(v)
+def _rnn_cell(pre, col, rec, bias, h, relu):
+    """h = act(W_ih x + W_hh h_prev + b_ih + b_hh), act = tanh or relu;
+    columns col..col+B of pre hold W_ih x_t, rec = W_hh h_prev."""
+    H, B = h.shape
+    for j in range(H):
+        pj, rj, hj, bj = pre[j, col:col + B], rec[j], h[j], bias[j]
+        for b in range(B):
+            v = pj[b] + rj[b] + bj
+            hj[b] = max(v, ZERO) if relu else tanh(v)
 
 
 @jit
-def _rnn_cell_backward(h, d_out, dh, dpre, relu):
+def _rnn_cell_backward(h, d_out, dh, dpre, col, relu):
     """dpre = (dh + d_out) act'(.), read off the output: tanh' = 1 - h^2, relu' = [h > 0]."""
-    B, H = h.shape
-    for b in range(B):
-        hb, dob, dhb, dpb = h[b], d_out[b], dh[b], dpre[b]
-        for j in range(H):
+    H, B = h.shape
+    for j in range(H):
+        hj, dj, dhj, dpj = h[j], d_out[j], dh[j], dpre[j, col:col + B]
+        for b in range(B):
             if relu:
-                slope = ONE if hb[j] > ZERO else ZERO
+                slope = ONE if hj[b] > ZERO else ZERO
             else:
-                slope = ONE - hb[j] * hb[j]
-            dpb[j] = (dhb[j] + dob[j]) * slope
+                slope = ONE - hj[b] * hj[b]
+            dpj[b] = (dhj[b] + dj[b]) * slope
 
 
 @jit
-def _rnn_forward(x, h0, w_ih, w_hh, bias, relu, reverse, hs, pre):
-    _project(x, w_ih, pre)
-    rec = np.empty(h0.shape, x.dtype)
-    order = _steps(x.shape[0], reverse)
-    _copy(h0, hs[order[0, 1]])
-    for s in range(x.shape[0]):
+def _rnn_forward(w_hh, bias, relu, reverse, hs, pre):
+    B = hs.shape[2]
+    rec = np.empty((w_hh.shape[0], B), hs.dtype)
+    order = _steps(hs.shape[0] - 1, reverse)
+    for s in range(order.shape[0]):
         t, read, write = order[s, 0], order[s, 1], order[s, 2]
-        np.dot(hs[read], w_hh.T, rec)
-        _rnn_cell(pre[t], rec, bias, hs[write], relu)
+        np.dot(w_hh, hs[read], rec)
+        _rnn_cell(pre, t * B, rec, bias, hs[write], relu)
 
 
 @jit
-def _rnn_backward(w_hh, hs, d_out, relu, reverse, dh, dpre):
+def _rnn_backward(w_hh_t, hs, d_out, relu, reverse, dh, dpre):
+    B = dh.shape[1]
+    block = np.empty(dh.shape, dh.dtype)
     order = _steps(d_out.shape[0], reverse)
-    for s in range(d_out.shape[0] - 1, -1, -1):
+    for s in range(order.shape[0] - 1, -1, -1):
         t, write = order[s, 0], order[s, 2]
-        _rnn_cell_backward(hs[write], d_out[t], dh, dpre[t], relu)
-        np.dot(dpre[t], w_hh, dh)  # dh_{t-1} = dpre_t W_hh
+        _rnn_cell_backward(hs[write], d_out[t], dh, dpre, t * B, relu)
+        _step_block(dpre, t, block)
+        np.dot(w_hh_t, block, dh)  # dh_{t-1} = W_hh^T dpre_t
 
 
 def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse):
-    """The whole sequence of one Elman RNN layer in one direction.
-    Returns hs (T+1, B, H), all backward needs."""
-    x, h0, w_ih, w_hh = _contiguous(x, h0, w_ih, w_hh)
+    x = _contiguous(x)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
-    hs = np.empty((T + 1, B, H), x.dtype)
-    _rnn_forward(x, h0, w_ih, w_hh, b_ih + b_hh, bool(relu), bool(reverse), hs, np.empty((T, B, H), x.dtype))
-    return hs
+    pre = _empty((H, T * B), x.dtype)
+    _project(x, np.ascontiguousarray(w_ih), pre)
+    hs = _initial_state(h0, T, reverse)
+    _rnn_forward(np.ascontiguousarray(w_hh), b_ih + b_hh, bool(relu), bool(reverse), hs, pre)
+    return hs.transpose(0, 2, 1)
 
 
 def rnn_backward(x, w_ih, w_hh, hs, d_out, dh_n, relu, reverse, need_dx):
-    """Backpropagation through time from the states rnn_forward returned.
-    Returns dx (None unless need_dx), dh0, dw_ih, dw_hh, db_ih, db_hh (one array: the
-    biases enter only as their sum)."""
-    x, w_ih, w_hh, d_out = _contiguous(x, w_ih, w_hh, d_out)
-    dh = np.array(dh_n, order="C")
-    dpre = np.empty(d_out.shape, x.dtype)
-    _rnn_backward(w_hh, hs, d_out, bool(relu), bool(reverse), dh, dpre)
-    dx, dw_ih, dw_hh = _finish_backward(x, w_ih, w_hh, hs, dpre, dpre, reverse, need_dx)
-    db = _bias_grad(dpre)
-    return dx, dh, dw_ih, dw_hh, db, db
+    x, hs_t = _contiguous(x), _states_t(hs)
+    dh = _batch_minor(dh_n)
+    dpre = _empty((hs_t.shape[1], x.shape[0] * x.shape[1]), x.dtype)
+    _rnn_backward(np.ascontiguousarray(w_hh.T), hs_t, _per_step(d_out), bool(relu), bool(reverse), dh, dpre)
+    dx, dw_ih, dw_hh = _finish_backward(x, w_ih, hs_t, dpre, dpre, reverse, need_dx)
+    db = _bias_grad(dpre)  # b_ih and b_hh enter only as their sum, so their gradients are equal
+    return dx, dh.T, dw_ih, dw_hh, db, db.copy()
