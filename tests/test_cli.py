@@ -48,6 +48,20 @@ def test_same_seed_same_result(capsys):
     assert runs[0] == runs[1]
 
 
+@pytest.mark.parametrize("tqdm", [True, False], ids=["tqdm", "without_tqdm"])
+def test_train_shows_progress(tqdm, monkeypatch, capsys):
+    if tqdm:
+        pytest.importorskip("tqdm")
+    else:
+        monkeypatch.setitem(sys.modules, "tqdm", None)  # as if tqdm were not installed
+        monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    assert cli.main(["train", "--model", "mlp", "--epochs", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "Total params: 9,610" in captured.out and "test accuracy: " in captured.out
+    last = captured.err.rstrip("\n").split("\r")[-1]
+    assert last.startswith("epoch 1/1") and "45/45" in last and "val_acc=" in last
+
+
 def test_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--model", "transformer"])

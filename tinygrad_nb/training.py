@@ -7,6 +7,7 @@
 import time
 
 from .function import no_grad
+from .progress import progress_bar
 
 
 def _device(model):
@@ -44,10 +45,10 @@ def evaluate(model, loader, loss_fn=None):
 
 def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=None, progress=True):
     """Train for `epochs` passes over `loader` (batches of (inputs, targets)), stepping
-    `scheduler` once per epoch if given. Returns the history: per-epoch lists 'loss',
-    'accuracy' (classification only), 'val_loss', 'val_accuracy' (with val_loader), 'seconds'."""
-    from tqdm.auto import tqdm  # imported here, so that `import tinygrad_nb` stays fast
-
+    `scheduler` once per epoch if given, with a progress bar on stderr unless `progress`
+    is False (tqdm's if tqdm is installed, else a text one). Returns the history: per-epoch
+    lists 'loss', 'accuracy' (classification only), 'val_loss', 'val_accuracy' (with
+    val_loader), 'seconds'."""
     device = _device(model)
     history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "seconds": []}
     for epoch in range(epochs):
@@ -55,7 +56,7 @@ def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=Non
         model.train()
         total, correct, count = 0.0, 0, 0
         # Driven by hand rather than wrapping the loader, so it stays open to show validation.
-        bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, unit="batch")
+        bar = progress_bar(len(loader), f"epoch {epoch + 1}/{epochs}", disable=not progress)
         for inputs, target in loader:
             target = target.to(device)
             output = model(inputs.to(device))
