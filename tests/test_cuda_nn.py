@@ -20,12 +20,33 @@ LOSSES = {
     "nll_loss_sum": lambda x: F.nll_loss(x.log_softmax(1), np.array([1, 1, 0]), reduction="sum"),
     "mse_loss": lambda x: F.mse_loss(x, Tensor(np.ones((3, 3)), device=x.device)),
     "bce_with_logits": lambda x: F.binary_cross_entropy_with_logits(x, Tensor(np.eye(3), device=x.device), pos_weight=2.0),
+    # Targets given as arrays go to the input's device; labels on the device come back to index with.
+    "mse_loss_array_target": lambda x: F.mse_loss(x, np.ones((3, 3))),
+    "bce_with_logits_array_target": lambda x: F.binary_cross_entropy_with_logits(x, np.eye(3), weight=np.full(3, 0.5)),
+    "cross_entropy_array_probabilities": lambda x: F.cross_entropy(x, np.full((3, 3), 1 / 3), label_smoothing=0.1),
+    "cross_entropy_device_labels": lambda x: F.cross_entropy(
+        x, Tensor(np.array([0, 2, -100]), device=x.device), label_smoothing=0.1),
+    "nll_loss_device_labels_none": lambda x: F.nll_loss(
+        x.log_softmax(1), Tensor(np.array([1, 1, 0]), device=x.device), reduction="none"),
 }
 
 
 @pytest.mark.parametrize("name", LOSSES)
 def test_losses(rng, name):
     same_on_both(LOSSES[name], rng.standard_normal((3, 3)))
+
+
+TARGETS = {"mse_loss": np.ones((2, 2)), "binary_cross_entropy_with_logits": np.eye(2),
+           "cross_entropy": np.array([0, 1]), "nll_loss": np.array([1, 0])}
+
+
+@pytest.mark.parametrize("name", TARGETS)
+@pytest.mark.parametrize("input_device,target_device", [("cuda", "cpu"), ("cpu", "cuda")])
+def test_loss_target_tensor_on_another_device_is_an_error(name, input_device, target_device):
+    x = Tensor(np.zeros((2, 2)), device=input_device)
+    message = f"{name}: expected input and target on one device, got input on {input_device}, target on {target_device}"
+    with pytest.raises(RuntimeError, match=message):
+        getattr(F, name)(x, Tensor(TARGETS[name], device=target_device))
 
 
 def _layer_outputs(layer, x, device):

@@ -37,14 +37,15 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     of shape (C,), (N, C) or (N, C, d1, ...) and `target` of shape (), (N,) or (N, d1, ...).
     'mean' divides by the summed weights of the targets that are not ignore_index."""
     _check_reduction(reduction, "nll_loss")
-    target = target if isinstance(target, Tensor) else Tensor(np.asarray(target))
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"nll_loss: expected integer class targets, got dtype {target.dtype}")
+    _check_device(target, input, "nll_loss")
+    labels = _labels(target)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"nll_loss: expected integer class targets, got dtype {labels.dtype}")
     expected = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
-    if target.shape != expected:
-        raise ValueError(f"nll_loss: input of shape {input.shape} needs target of shape {expected}, got {target.shape}")
+    if labels.shape != expected:
+        raise ValueError(f"nll_loss: input of shape {input.shape} needs target of shape {expected}, got {labels.shape}")
     classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
-    labels = target.numpy().reshape(-1)
+    labels = labels.reshape(-1)
     keep = labels != ignore_index
     bad = labels[keep & ((labels < 0) | (labels >= classes))]
     if bad.size:
@@ -61,7 +62,26 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
         return loss.sum() / w.sum()
     if reduction == "sum":
         return loss.sum()
-    return loss.reshape(target.shape)
+    return loss.reshape(expected)
+
+
+def _labels(target):
+    """Class indices as a NumPy array: they pick the entries of input on the host, so
+    indices given as an array stay there and a Tensor's come back from its device."""
+    return target.numpy() if isinstance(target, Tensor) else np.asarray(target)
+
+
+def _check_device(target, input, op):
+    """A Tensor target must be on input's device, as in PyTorch: moving it here would hide
+    a copy in every step. Arrays and lists are not on a device and go where they are needed."""
+    if isinstance(target, Tensor) and target.device != input.device:
+        raise RuntimeError(f"{op}: expected input and target on one device, got input on {input.device}, target on {target.device}")
+
+
+def _target(target, input, op):
+    """`target` as a Tensor on input's device; an array or list becomes one of input's dtype."""
+    _check_device(target, input, op)
+    return _as_tensor(target, input)
 
 
 def _weights(weight, classes, op):
@@ -89,23 +109,25 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         raise ValueError("cross_entropy: input must have a class axis, got a 0-d tensor")
     class_axis = 1 if input.ndim >= 2 else 0
     classes = input.shape[class_axis]
+    _check_device(target, input, "cross_entropy")
+    target = target if isinstance(target, Tensor) else np.asarray(target)
     logp = input.log_softmax(class_axis)
-    target = target if isinstance(target, Tensor) else Tensor(np.asarray(target))
     w = None
     if weight is not None:
         w = Tensor(_weights(weight, classes, "cross_entropy").astype(input.dtype), device=input.device)
         w = w.reshape((-1,) + (1,) * (input.ndim - 1 - class_axis))
     if target.dtype.kind == "f":
         return _soft_cross_entropy(logp, target, w, class_axis, reduction, label_smoothing)
-    nll = nll_loss(logp, target, weight, ignore_index, reduction)
+    labels = _labels(target)
+    nll = nll_loss(logp, labels, weight, ignore_index, reduction)
     if label_smoothing == 0.0:
         return nll
     smooth = -(logp if w is None else logp * w).sum(class_axis)
-    keep = target.numpy() != ignore_index
+    keep = labels != ignore_index
     smooth = smooth * Tensor(keep.astype(input.dtype), device=input.device)
     if reduction == "mean":
-        labels = np.where(keep, target.numpy(), 0)
-        total = keep.sum() if weight is None else (_weights(weight, classes, "cross_entropy")[labels] * keep).sum()
+        safe = np.where(keep, labels, 0)
+        total = keep.sum() if weight is None else (_weights(weight, classes, "cross_entropy")[safe] * keep).sum()
         smooth = smooth.sum() / float(total)
     elif reduction == "sum":
         smooth = smooth.sum()
@@ -116,7 +138,7 @@ def _soft_cross_entropy(logp, target, w, class_axis, reduction, label_smoothing)
     if target.shape != logp.shape:
         raise ValueError(f"cross_entropy: probability targets must have the input's shape {logp.shape}, got {target.shape}")
     classes = logp.shape[class_axis]
-    target = target.cast(logp.dtype).to(logp.device)
+    target = _as_tensor(target, logp).cast(logp.dtype)
     if label_smoothing:
         target = target * (1 - label_smoothing) + label_smoothing / classes
     terms = logp * target if w is None else logp * target * w
@@ -125,7 +147,7 @@ def _soft_cross_entropy(logp, target, w, class_axis, reduction, label_smoothing)
 
 def mse_loss(input, target, reduction="mean"):
     """(input - target)^2, elementwise, then reduced."""
-    target = target if isinstance(target, Tensor) else Tensor(np.asarray(target, dtype=input.dtype))
+    target = _target(target, input, "mse_loss")
     if target.shape != input.shape:
         raise ValueError(f"mse_loss: input of shape {input.shape} and target of shape {target.shape} must match")
     diff = input - target
@@ -140,7 +162,7 @@ def _softplus(x):
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
     """-[p y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))] from the logits x, computed as
     (1 - y) x + (1 + (p - 1) y) softplus(-x) so that no sigmoid ever rounds to 0 or 1."""
-    target = target if isinstance(target, Tensor) else Tensor(np.asarray(target, dtype=input.dtype))
+    target = _target(target, input, "binary_cross_entropy_with_logits")
     if target.shape != input.shape:
         raise ValueError(
             f"binary_cross_entropy_with_logits: input of shape {input.shape} and target of shape {target.shape} must match"
