@@ -88,6 +88,48 @@ def test_conv2d_forward_and_gradients(rng, xs, ws, stride, padding, dilation, gr
     assert tg.gradcheck(fn, [t64(x), t64(w), t64(b)])
 
 
+STRIDE_ONE_CASES = [c for c in random_conv_cases(40, seed=3) if c[2] == (1, 1)][:5] + [
+    ((2, 3, 5, 5), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1),  # the common 3x3, pad 1
+    ((1, 4, 4, 6), (6, 2, 2, 3), (1, 1), (3, 2), (2, 1), 2),  # padding past the kernel, even kernel, groups
+    ((2, 3, 4, 4), (5, 3, 1, 1), (1, 1), (0, 0), (1, 1), 1),  # 1x1
+]
+
+
+@pytest.mark.parametrize("xs,ws,stride,padding,dilation,groups", STRIDE_ONE_CASES)
+def test_conv2d_by_shifted_products(rng, monkeypatch, xs, ws, stride, padding, dilation, groups):
+    """Stride 1 with channels to spare runs one product per tap out of the padded input;
+    with the channel thresholds lowered, the small geometries go that way too."""
+    from tinygrad_nb.kernels.cpu import conv as kernels
+
+    monkeypatch.setattr(kernels, "_SHIFTED_FROM", dict.fromkeys(kernels._SHIFTED_FROM, 1))
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    out = F.conv2d(Tensor(x.astype(np.float32)), Tensor(w.astype(np.float32)), Tensor(b.astype(np.float32)),
+                   stride, padding, dilation, groups)
+    np.testing.assert_allclose(out.numpy(), conv2d_reference(x, w, b, stride, padding, dilation, groups), rtol=1e-4, atol=1e-4)
+    fn = lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, groups)  # noqa: E731
+    assert tg.gradcheck(fn, [t64(x), t64(w), t64(b)])
+
+
+@pytest.mark.parametrize("channels", [2, 8, 40])
+def test_conv2d_backward_is_the_adjoint_of_forward_at_every_channel_count(rng, channels):
+    """Which of im2col and shifted products runs depends on the channel count; whichever it
+    is, dx and dw are the adjoints of the reference convolution: for every dy,
+    <conv(x, w), dy> = <x, dx(dy)> = <w, dw(x, dy)>, checked for random x, w, dy."""
+    x, w = rng.standard_normal((3, channels, 6, 5)), rng.standard_normal((7, channels, 3, 3))
+    dy = rng.standard_normal((3, 7, 6, 5))
+    xt, wt = t64(x), t64(w)
+    y = F.conv2d(xt, wt, padding=1)
+    y.backward(Tensor(dy))
+    reference = conv2d_reference(x, w, None, (1, 1), (1, 1), (1, 1), 1)
+    np.testing.assert_allclose(y.numpy(), reference, rtol=1e-10, atol=1e-10)
+    inner = (reference * dy).sum()
+    np.testing.assert_allclose((x * xt.grad.numpy()).sum(), inner, rtol=1e-10)
+    np.testing.assert_allclose((w * wt.grad.numpy()).sum(), inner, rtol=1e-10)
+    x2 = rng.standard_normal(x.shape)  # a second direction, so an error orthogonal to x would show
+    np.testing.assert_allclose((x2 * xt.grad.numpy()).sum(),
+                               (conv2d_reference(x2, w, None, (1, 1), (1, 1), (1, 1), 1) * dy).sum(), rtol=1e-10)
+
+
 def test_conv2d_without_bias_and_partial_gradients(rng):
     x, w = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3))
     np.testing.assert_allclose(F.conv2d(Tensor(x), Tensor(w), padding=1).numpy(),
@@ -223,7 +265,9 @@ def test_conv2d_without_threadpoolctl_runs_on_one_numba_thread(rng, monkeypatch)
     args = ((1, 1), (1, 1), (1, 1), 1)
     threaded = [kernels.conv2d(x, w, None, *args, (5, 5)), kernels.conv2d_backward_input(g, w, (5, 5), *args),
                 kernels.conv2d_backward_weight(x, g, (3, 3), *args)]
-    monkeypatch.setattr(kernels, "_blas", [None])
+    from tinygrad_nb.kernels.cpu import threads
+
+    monkeypatch.setitem(threads._state, "serial", False)
     serial = [kernels.conv2d(x, w, None, *args, (5, 5)), kernels.conv2d_backward_input(g, w, (5, 5), *args),
               kernels.conv2d_backward_weight(x, g, (3, 3), *args)]
     for a, b in zip(threaded, serial):

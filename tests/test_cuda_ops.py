@@ -109,3 +109,8 @@ def test_matmul(rng, sa, sb):
 def test_matmul_of_transposed_views(rng):
     a, b = rng.standard_normal((5, 3)), rng.standard_normal((4, 5))
     same_on_both(lambda x, y: x.T @ y.T, a, b)
+
+
+def test_relu_special_values(rng):
+    same_on_both(lambda x: x.relu(), np.array([-np.inf, -1.0, -0.0, 0.0, 2.0, np.inf]))
+    assert np.isnan(Tensor(np.array([np.nan]), device="cuda").relu().numpy()[0])

@@ -129,3 +129,14 @@ def test_broadcast_gradients_hypothesis(shape, ones, seed):
     other = [1 if o else n for n, o in zip(shape, ones)][int(ones[0]) :]
     a, b = rng.standard_normal(shape), rng.standard_normal(other)
     assert tg.gradcheck(lambda x, y: x * y + y, [t64(a), t64(b)])
+
+
+def test_relu_special_values_and_strided_input():
+    """PyTorch's relu: -inf and -0.0 give 0, inf and NaN pass through; the gradient is 1
+    where the output is positive. A transposed view is read like any array."""
+    x = Tensor(np.array([[-np.inf, -1.0, -0.0], [0.0, 2.0, np.inf]], np.float32), requires_grad=True)
+    y = x.T.relu()
+    np.testing.assert_array_equal(y.numpy(), [[0, 0], [0, 2], [0, np.inf]])
+    y.backward(Tensor(np.full((3, 2), 3.0, np.float32)))
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 0, 0], [0, 3, 3]])
+    assert np.isnan(Tensor(np.array([np.nan])).relu().numpy()[0])

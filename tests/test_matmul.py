@@ -47,3 +47,23 @@ def test_matmul_of_non_contiguous_views(rng):
 def test_matmul_mixed_precision_promotes(rng):
     a, b = rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal((3, 2))
     assert (Tensor(a) @ Tensor(b)).dtype == np.float64
+
+
+@pytest.mark.parametrize("batch,m,k,n", [(1, 70, 65, 90), (1, 90, 65, 70), (1, 2, 300, 1000), (3, 67, 64, 65), (2, 1, 1, 1)])
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)])
+def test_matmul_kernel_blocks_and_transposed_operands(rng, batch, m, k, n, trans_a, trans_b):
+    """Products large enough to be shared out over threads by rows or by columns, with
+    operands that are transposes of contiguous arrays (passed to BLAS without a copy)."""
+    from tinygrad_nb.kernels.cpu.matmul import matmul
+
+    a = rng.standard_normal((batch, k, m) if trans_a else (batch, m, k))
+    b = rng.standard_normal((batch, n, k) if trans_b else (batch, k, n))
+    a, b = (a.swapaxes(1, 2) if trans_a else a), (b.swapaxes(1, 2) if trans_b else b)
+    np.testing.assert_allclose(matmul(a, b), np.matmul(a, b), rtol=1e-10, atol=1e-10)
+
+
+def test_matmul_of_a_read_only_broadcast_view(rng):
+    from tinygrad_nb.kernels.cpu.matmul import matmul
+
+    a, b = rng.standard_normal((1, 4, 3)), np.broadcast_to(rng.standard_normal((3, 5)), (2, 3, 5))
+    np.testing.assert_allclose(matmul(np.broadcast_to(a, (2, 4, 3)), b), np.matmul(a, b), rtol=1e-12)

@@ -3,6 +3,8 @@
 KERNELS = {
     "matmul": "matmul",
     "erf": "elementwise",
+    "relu": "activation",
+    "relu_backward": "activation",
     "lstm_forward": "rnn",
     "lstm_backward": "rnn",
     "gru_forward": "rnn",

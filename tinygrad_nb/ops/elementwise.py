@@ -189,14 +189,15 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
-    """y = max(x, 0);   dx = g * [x > 0]"""
+    """y = max(x, 0);   dx = g * [y > 0]   (y > 0 exactly where x > 0, so y is all backward keeps)"""
 
     def forward(ctx, x):
-        ctx.save_for_backward(x > 0)
-        return x * ctx.saved[0]
+        y = ctx.kernel("relu")(x)
+        ctx.save_for_backward(y)
+        return y
 
     def backward(ctx, g):
-        return g * ctx.saved[0]
+        return ctx.kernel("relu_backward")(g, ctx.saved[0])
 
 
 class LeakyRelu(Function):

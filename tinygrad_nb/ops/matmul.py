@@ -24,9 +24,14 @@ class MatMul(Function):
 
 
 def _bmm(ctx, a, b):
-    xp = ctx.xp
-    batch = xp.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    a3 = xp.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
-    b3 = xp.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
-    out = ctx.kernel("matmul")(a3, b3)
+    batch = ctx.xp.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    out = ctx.kernel("matmul")(_batch_of_matrices(ctx.xp, a, batch), _batch_of_matrices(ctx.xp, b, batch))
     return out.reshape(batch + out.shape[-2:])
+
+
+def _batch_of_matrices(xp, x, batch):
+    """x as (B, rows, cols), broadcast over `batch` only where it has to be: a broadcast
+    view is read-only and strided, which the kernel would have to copy."""
+    if x.shape[:-2] != batch:
+        x = xp.broadcast_to(x, batch + x.shape[-2:])
+    return x.reshape((-1,) + x.shape[-2:])

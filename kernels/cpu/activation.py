@@ -1,0 +1,44 @@
+"""ReLU on the CPU. It sits between every convolution and pooling of a CNN, on its largest
+arrays. NumPy's x * (x > 0) makes a mask and then the product, in one thread, and backward
+another mask; here one pass over the array on every thread, and backward reads the saved
+output instead of a mask (measured on 64x32x28x28 float32: 0.64 -> 0.16 ms forward,
+0.80 -> 0.22 ms backward).
+"""
+import numpy as np
+from numba import njit, prange
+
+from .threads import numba_threads
+
+
+@njit(cache=True, fastmath=False, parallel=True)
+def _relu(x, out):
+    for i in prange(x.shape[0]):
+        v = x[i]
+        out[i] = 0 if v <= 0 else v  # NaN stays NaN, as in PyTorch
+
+
+@njit(cache=True, fastmath=False, parallel=True)
+def _relu_backward(g, y, out):
+    for i in prange(g.shape[0]):
+        out[i] = g[i] if y[i] > 0 else 0
+
+
+def _flat(a):
+    """a as a 1-D C-contiguous array (a copy only when a is a strided view)."""
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+def relu(x):
+    """max(x, 0), elementwise."""
+    out = np.empty(x.shape, x.dtype)
+    with numba_threads():
+        _relu(_flat(x), out.reshape(-1))
+    return out
+
+
+def relu_backward(g, y):
+    """g where y = relu(x) > 0, else 0."""
+    out = np.empty(g.shape, g.dtype)
+    with numba_threads():
+        _relu_backward(_flat(g), _flat(y), out.reshape(-1))
+    return out
