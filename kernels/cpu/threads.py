@@ -8,9 +8,11 @@ Numba's threads. So the kernels share out the work themselves (the samples of a
 convolution, the row blocks of a matrix product) and SciPy's BLAS is asked, once, to use
 one thread. That needs threadpoolctl (the `threads` extra). Without it BLAS keeps its
 threads and our kernels run their loops on one Numba thread (`numba_threads`), which
-measured 78 ms for the same step.
+measured 78 ms for the same step. Kernels that have no parallel loops of their own (the
+recurrent layers) give BLAS its threads back while they run (`blas_threaded`).
 """
 import contextlib
+import functools
 import os
 
 from numba import get_num_threads, set_num_threads
@@ -36,7 +38,8 @@ def _limit_scipy_blas():
     # only, so NumPy's products outside our kernels keep their threads. Where both share
     # one library (conda), limiting it is the only way.
     scipys = [lib for lib in libraries if os.path.basename(os.path.dirname(lib.filepath)).startswith("scipy")]
-    for lib in scipys or libraries:
+    _state["limited"] = scipys or libraries
+    for lib in _state["limited"]:
         lib.set_num_threads(1)
     return bool(libraries)
 
@@ -58,3 +61,22 @@ def numba_threads():
         yield
     finally:
         set_num_threads(before)
+
+
+def blas_threaded(kernel):
+    """Run `kernel` with BLAS on every core: for kernels whose own loops stay serial and
+    whose parallel work is all in BLAS (the recurrent layers: a loop over time steps around
+    products too small to split). Numba's pool sits idle meanwhile, so only one pool works."""
+
+    @functools.wraps(kernel)
+    def run(*args):
+        libraries = _state.get("limited", []) if serial_blas() else []
+        for lib in libraries:
+            lib.set_num_threads(get_num_threads())
+        try:
+            return kernel(*args)
+        finally:
+            for lib in libraries:
+                lib.set_num_threads(1)
+
+    return run
