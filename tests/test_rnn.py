@@ -150,6 +150,40 @@ def test_gradients_of_parameters_inputs_and_initial_states(rng, kind, config, T,
     assert tg.gradcheck(lambda *_: run(module, x, h0, c0), inputs)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_lstm_kernels_give_the_same_result_however_the_hidden_units_are_shared_out(rng, monkeypatch, threads):
+    """The LSTM kernels split every step over blocks of hidden units, one per thread: with
+    H = 7 the blocks are unequal (3 threads: 2, 2, 3 units); with H = 1 there are more
+    threads than units. Forward and backward, in either direction, must not depend on it."""
+    for H, reverse in ((7, False), (7, True), (1, False)):
+        T, B, I = 4, 3, 2
+        x = rng.standard_normal((T, B, I))
+        h0, c0 = rng.standard_normal((B, H)), rng.standard_normal((B, H))
+        w_ih, w_hh, b_ih, b_hh = (rng.standard_normal(shape) for shape in ((4 * H, I), (4 * H, H), (4 * H,), (4 * H,)))
+        d_out, dh_n, dc_n = rng.standard_normal((T, B, H)), rng.standard_normal((B, H)), rng.standard_normal((B, H))
+
+        def both_passes():
+            hs, cs, acts = kernels.lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
+            grads = kernels.lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, True)
+            return [np.array(a) for a in (hs, cs, *grads)]
+
+        monkeypatch.setattr(kernels, "threads_for_kernels", lambda: 1)
+        expected = both_passes()
+        monkeypatch.setattr(kernels, "threads_for_kernels", lambda: threads)
+        for got, want in zip(both_passes(), expected):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_lstm_with_a_single_hidden_unit(rng):
+    """Fewer hidden units than threads: forward against the reference, and gradients."""
+    lstm = nn.LSTM(2, 1)
+    x = rng.standard_normal((3, 2, 2)).astype(np.float32)
+    np.testing.assert_allclose(lstm(Tensor(x))[0].numpy(), reference(lstm, x)[0], rtol=1e-5, atol=2e-6)
+    lstm.double()
+    x64 = t64(x)
+    assert tg.gradcheck(lambda *_: run(lstm, x64), [x64] + list(lstm.parameters()))
+
+
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
 def test_gradient_through_the_final_state_alone(rng, kind):
     module = MODULES[kind](2, 3, num_layers=2).double()

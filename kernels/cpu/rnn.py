@@ -26,20 +26,32 @@ t*B..t*B+B, so that the products over all steps are single BLAS calls:
     before the loop:  gates = W_ih @ X^T                          X = x as (T*B, I)
     after the loop:   dW_ih = dG @ X,  dW_hh = dG @ H_read,  dx = dG^T @ W_ih
 with dG the gate gradients of every step and H_read the states the steps read, (T*B, H).
-BLAS brings its own threads and the loops here stay serial, so one thread pool runs the
-hot path (threads.py; PERFORMANCE.md: pools fighting for 2 cores cost more than they give).
+
+Threads: one pool runs the hot path (threads.py; PERFORMANCE.md: pools fighting for 2
+cores cost more than they give). The GRU and Elman kernels keep their loops serial and
+give BLAS its threads. The LSTM kernels use Numba's instead, with BLAS single-threaded:
+each time step is shared out over blocks of hidden units, one block per thread, and each
+block makes its own BLAS call (its units' gate rows of W_hh h, or in backward its part of
+W_hh^T dG), then runs its units' gate math; the threads meet once per step. The products
+before and after the loop are split by rows or columns the same way. BLAS's own threads
+gain little on products this small (T=50, B=32, I=64, H=128: one step's W_hh h is 512 x 128
+by 128 x 32), and the gate math ran on one core. Measured there, 2 cores: forward 3.8 ->
+3.0 ms, backward (without dx) 6.5 -> 5.3 ms; a training step about level with PyTorch's.
 """
 import sys
 
 import numpy as np
-from numba import njit, types
-from numba.extending import overload
+from numba import njit, prange, types
+from numba.extending import intrinsic, overload
 
-from .threads import blas_threaded
+from .blas import gemm
+from .matmul import _bmm  # the row- or column-split product over Numba's threads
+from .threads import blas_threaded, numba_threads, threads_for_kernels
 
 # error_model="numpy": a float division by zero gives inf rather than raising, which lets
 # LLVM vectorise loops that divide (the Python model adds a test before every division).
 jit = njit(cache=True, fastmath=False, error_model="numpy")
+parallel_jit = njit(cache=True, fastmath=False, error_model="numpy", parallel=True)
 
 
 # ---- activations ------------------------------------------------------------------------------
@@ -47,7 +59,23 @@ jit = njit(cache=True, fastmath=False, error_model="numpy")
 # an LSTM training step at T=50, B=32, H=128 evaluates a million of them. In float32 we
 # use instead the rational approximation of Eigen (and TensorFlow), which vectorises to
 # ~0.2 ns and stays within 4e-7 of the exact tanh (tests/test_rnn.py checks the bound).
+# Its polynomials are evaluated with fused multiply-adds, as Eigen does: one rounding per
+# term instead of two (measured error 2.6e-7 against 3.7e-7) and a third less time. Without
+# fastmath LLVM never fuses a * b + c itself, so we ask for the fused operation by name.
 # Float64, used for gradient checks, keeps libm's exact tanh.
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's fma: one instruction where the CPU has FMA)."""
+    if not (a == b == c and isinstance(a, types.Float)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
 
 _CLAMP = np.float32(7.90531110763549805)  # beyond this tanh rounds to +-1 in float32
 # Numerator x (a1 + a3 x^2 + ... + a13 x^12), denominator b0 + b2 x^2 + b4 x^4 + b6 x^6.
@@ -63,9 +91,9 @@ _B0, _B2, _B4, _B6 = np.float32(4.89352518554385e-03), np.float32(2.268434632439
 def _tanh_float32(x):
     x = min(max(x, -_CLAMP), _CLAMP)
     x2 = x * x
-    p = x * (((((((_A13 * x2 + _A11) * x2 + _A9) * x2 + _A7) * x2 + _A5) * x2 + _A3) * x2) + _A1)
-    q = ((_B6 * x2 + _B4) * x2 + _B2) * x2 + _B0
-    return p / q
+    p = _fma(x2, _fma(x2, _fma(x2, _fma(x2, _fma(x2, _fma(x2, _A13, _A11), _A9), _A7), _A5), _A3), _A1)
+    q = _fma(x2, _fma(x2, _fma(x2, _B6, _B4), _B2), _B0)
+    return x * p / q
 
 
 def tanh(x):
@@ -233,6 +261,11 @@ def _finish_backward(x, w_ih, hs_t, dgx, dgh, reverse, need_dx):
     return dx, dw_ih, dw_hh
 
 
+def _product(a, trans_a, b, trans_b, out, threads):
+    """out = op(a) @ op(b) for 2-D arrays, its rows (or columns, when fewer) split over threads."""
+    _bmm(a[None], trans_a, b[None], trans_b, out[None], threads, out.shape[0] >= out.shape[1])
+
+
 def _bias_grad(dg):
     out = _empty((dg.shape[0],), dg.dtype)
     _row_sums(dg, out)
@@ -257,44 +290,66 @@ def _states_t(hs):
 
 
 # ---- LSTM -------------------------------------------------------------------------------------
+# Inside these kernels the gate rows are unit-major: row 4j + g is gate g of hidden unit j
+# (PyTorch stores gate-major, row g*H + j). A block of units lo..hi then owns the adjacent
+# rows 4lo..4hi of the weights, the gates and their gradients, which is what lets each
+# thread run its units' share of a step as one BLAS call on its own rows.
+def _unit_major(w):
+    """w's rows from PyTorch's gate-major order (g*H + j) to unit-major (4j + g)."""
+    out = _empty(w.shape, w.dtype)
+    H = w.shape[0] // 4
+    out.reshape(H, 4, -1)[...] = w.reshape(4, H, -1).transpose(1, 0, 2)
+    return out
+
+
+def _gate_major(w):
+    """The inverse of _unit_major: rows 4j + g back to g*H + j."""
+    out = _empty(w.shape, w.dtype)
+    H = w.shape[0] // 4
+    out.reshape(4, H, -1)[...] = w.reshape(H, 4, -1).transpose(1, 0, 2)
+    return out
+
+
 @jit
-def _lstm_cell(gates, col, rec, bias, c_prev, c, h):
-    """One step, on columns col..col+B of gates, which hold W_ih x_t there on entry and the
-    activations (kept for backward) on exit; rec = W_hh h_prev (4H, B); c_prev, c, h (H, B).
-    In PyTorch's gate order i, f, g, o:
+def _lstm_cell(gates, col, rec, bias, c_prev, c, h, lo, hi):
+    """One step for hidden units lo..hi, on columns col..col+B of gates, which hold W_ih x_t
+    there on entry and the activations (kept for backward) on exit; rec = W_hh h_prev
+    (4H, B); bias in PyTorch's order; c_prev, c, h (H, B). With gates i, f, g, o:
         i = s(.), f = s(.), g = tanh(.), o = s(.),   c = f c_prev + i g,   h = o tanh(c)"""
     H, B = c.shape
     end = col + B
-    for j in range(H):
-        gi, gf, gg, go = gates[j, col:end], gates[H + j, col:end], gates[2 * H + j, col:end], gates[3 * H + j, col:end]
-        ri, rf, rg, ro = rec[j], rec[H + j], rec[2 * H + j], rec[3 * H + j]
+    for j in range(lo, hi):
+        gi, gf, gg, go = gates[4 * j, col:end], gates[4 * j + 1, col:end], gates[4 * j + 2, col:end], gates[4 * j + 3, col:end]
+        ri, rf, rg, ro = rec[4 * j], rec[4 * j + 1], rec[4 * j + 2], rec[4 * j + 3]
         bi, bf, bg, bo = bias[j], bias[H + j], bias[2 * H + j], bias[3 * H + j]
         cp, cj, hj = c_prev[j], c[j], h[j]
+        # Two loops: one body holding all five tanh chains overflows the registers and is
+        # bound by their latency; split, the chains of successive iterations overlap (-12%).
         for b in range(B):
             i = sigmoid(gi[b] + ri[b] + bi)
             f = sigmoid(gf[b] + rf[b] + bf)
             g = tanh(gg[b] + rg[b] + bg)
-            o = sigmoid(go[b] + ro[b] + bo)
-            c_new = f * cp[b] + i * g
-            cj[b] = c_new
-            hj[b] = o * tanh(c_new)
-            gi[b], gf[b], gg[b], go[b] = i, f, g, o
+            gi[b], gf[b], gg[b] = i, f, g
+            go[b] = sigmoid(go[b] + ro[b] + bo)
+            cj[b] = f * cp[b] + i * g
+        for b in range(B):
+            hj[b] = go[b] * tanh(cj[b])
 
 
 @jit
-def _lstm_cell_backward(acts, col, c_prev, c, d_out, dh, dc, dgates):
-    """Backward through one step, from the activations i f g o (columns col..col+B of acts)
-    and the cell states. dh, dc (H, B) hold dL/dh_t, dL/dc_t from the later steps; d_out is
-    the output's own gradient:
+def _lstm_cell_backward(acts, col, c_prev, c, d_out, dh, dc, dgates, lo, hi):
+    """Backward through one step for hidden units lo..hi, from the activations i f g o
+    (columns col..col+B of acts) and the cell states. dh, dc (H, B) hold dL/dh_t, dL/dc_t
+    from the later steps; d_out is the output's own gradient:
         dh = dh + d_out,   dc = dc + dh o (1 - tanh^2 c)
         di = dc g,   df = dc c_prev,   dg = dc i,   do = dh tanh c,   dc_prev = dc f
     and through the activations (s' = s (1 - s), tanh' = 1 - tanh^2) into the same columns
     of dgates. dc leaves as dL/dc_{t-1}; dh_{t-1} = W_hh^T dgates_t is the caller's product."""
-    H, B = c.shape
+    B = c.shape[1]
     end = col + B
-    for j in range(H):
-        ai, af, ag, ao = acts[j, col:end], acts[H + j, col:end], acts[2 * H + j, col:end], acts[3 * H + j, col:end]
-        di, df, dg, do = dgates[j, col:end], dgates[H + j, col:end], dgates[2 * H + j, col:end], dgates[3 * H + j, col:end]
+    for j in range(lo, hi):
+        ai, af, ag, ao = acts[4 * j, col:end], acts[4 * j + 1, col:end], acts[4 * j + 2, col:end], acts[4 * j + 3, col:end]
+        di, df, dg, do = dgates[4 * j, col:end], dgates[4 * j + 1, col:end], dgates[4 * j + 2, col:end], dgates[4 * j + 3, col:end]
         cp, cj, dj, dhj, dcj = c_prev[j], c[j], d_out[j], dh[j], dc[j]
         for b in range(B):
             i, f, g, o = ai[b], af[b], ag[b], ao[b]
@@ -308,49 +363,118 @@ def _lstm_cell_backward(acts, col, c_prev, c, d_out, dh, dc, dgates):
             dcj[b] = dc_t * f
 
 
-@jit
-def _lstm_forward(w_hh, bias, reverse, hs, cs, gates):
-    B = hs.shape[2]
-    rec = np.empty((w_hh.shape[0], B), hs.dtype)
+@parallel_jit
+def _lstm_forward(w_hh, bias, reverse, hs, cs, gates, w_rows, blocks):
+    """The time loop, each step shared out over `blocks` blocks of hidden units, one per
+    thread: a block's rows of W_hh h_prev (its units' four gates), then its units' cell.
+    A step reads the whole state the step before wrote, so the steps wait for each other
+    at the end of each parallel loop (about 2 us). w_rows receives W_hh in unit-major rows."""
+    H, B = hs.shape[1], hs.shape[2]
+    rec = np.empty((4 * H, B), hs.dtype)
+    wf, rf, hf = w_rows.reshape(-1), rec.reshape(-1), hs.reshape(-1)
+    for k in prange(blocks):
+        for j in range(k * H // blocks, (k + 1) * H // blocks):
+            for g in range(4):
+                w_rows[4 * j + g] = w_hh[g * H + j]
     order = _steps(hs.shape[0] - 1, reverse)
     for s in range(order.shape[0]):
         t, read, write = order[s, 0], order[s, 1], order[s, 2]
-        np.dot(w_hh, hs[read], rec)
-        _lstm_cell(gates, t * B, rec, bias, cs[read], cs[write], hs[write])
+        for k in prange(blocks):
+            lo, hi = k * H // blocks, (k + 1) * H // blocks
+            gemm(False, False, 4 * (hi - lo), B, H, 1.0, wf[4 * lo * H:], H, hf[read * H * B:], B, 0.0, rf[4 * lo * B:], B)
+            _lstm_cell(gates, t * B, rec, bias, cs[read], cs[write], hs[write], lo, hi)
 
 
 @jit
-def _lstm_backward(w_hh_t, cs, acts, d_out, reverse, dh, dc, dgates):
-    """The time loop of backpropagation: each step's gate gradients, and dh, dc carried back."""
-    block = np.empty((acts.shape[0], dh.shape[1]), acts.dtype)
+def _sum_parts(parts, lo, hi, out):
+    """out[lo:hi] = the sum of parts[k][lo:hi] over k, in a fixed order."""
+    for j in range(lo, hi):
+        row, first = out[j], parts[0, j]
+        for b in range(row.shape[0]):
+            row[b] = first[b]
+        for k in range(1, parts.shape[0]):
+            part = parts[k, j]
+            for b in range(row.shape[0]):
+                row[b] += part[b]
+
+
+@parallel_jit
+def _lstm_backward(w_hh, hs, cs, acts, d_out, reverse, dh, dc, dgates, h_read, w_cols, blocks):
+    """The time loop of backpropagation, each step shared out over blocks of hidden units.
+    A block runs its units' cell backward, which writes its own rows of dgates_t, and then
+    its part of dh_{t-1} = W_hh^T dgates_t: the product over its rows only, all H rows of
+    dh (a product of H x 4(hi-lo) by 4(hi-lo) x B: at these sizes BLAS takes 13% less time
+    over it than over a block's rows of dh and every gate). The parts meet at the next step,
+    where each block adds up its own rows of them. They alternate between two slots by
+    the parity of the step, so no block overwrites a part another still reads.
+    On the way, each block copies its rows of the state the step read into h_read (T, B, H),
+    the layout of the product for dW_hh after the loop. w_cols receives W_hh^T with its
+    columns in unit-major order."""
+    H, B = dh.shape
+    rows, cols = acts.shape
+    parts = np.empty((2, blocks, H, B), dh.dtype)
+    wf, gf, pf = w_cols.reshape(-1), dgates.reshape(-1), parts.reshape(-1)
+    for k in prange(blocks):
+        lo, hi = k * H // blocks, (k + 1) * H // blocks
+        for i in range(H):
+            for j in range(lo, hi):
+                for g in range(4):
+                    w_cols[i, 4 * j + g] = w_hh[g * H + j, i]
     order = _steps(d_out.shape[0], reverse)
-    for s in range(order.shape[0] - 1, -1, -1):  # the forward steps, last first
-        t, read, write = order[s, 0], order[s, 1], order[s, 2]
-        _lstm_cell_backward(acts, t * dh.shape[1], cs[read], cs[write], d_out[t], dh, dc, dgates)
-        _step_block(dgates, t, block)
-        np.dot(w_hh_t, block, dh)  # dh_{t-1} = W_hh^T dgates_t
+    T = order.shape[0]
+    for s in range(T - 1, -2, -1):  # the forward steps, last first; s = -1 only sums dh0
+        for k in prange(blocks):
+            lo, hi = k * H // blocks, (k + 1) * H // blocks
+            if s + 1 < T:  # dh_t from the parts the step after made
+                _sum_parts(parts[(s + 1) % 2], lo, hi, dh)
+            if s >= 0:
+                t, read, write = order[s, 0], order[s, 1], order[s, 2]
+                _lstm_cell_backward(acts, t * B, cs[read], cs[write], d_out[t], dh, dc, dgates, lo, hi)
+                gemm(False, False, H, B, 4 * (hi - lo), 1.0, wf[4 * lo:], rows, gf[4 * lo * cols + t * B:], cols,
+                     0.0, pf[((s % 2) * blocks + k) * H * B:], B)
+                _transpose(hs[read, lo:hi], h_read[t, :, lo:hi])
 
 
-@blas_threaded
+def _lstm_input_and_weight_grads(x, w_ih, h_read, dg, need_dx, threads):
+    """dx (or None), dW_ih, dW_hh (unit-major rows) from the gate gradients of every step
+    (unit-major rows), as products split over Numba's threads; h_read (T, B, H) holds the
+    states the steps read."""
+    T, B, I = x.shape
+    dw_ih, dw_hh = _empty((dg.shape[0], I), x.dtype), _empty((dg.shape[0], h_read.shape[2]), x.dtype)
+    _product(dg, False, x.reshape(T * B, I), False, dw_ih, threads)
+    _product(dg, False, h_read.reshape(T * B, -1), False, dw_hh, threads)
+    if not need_dx:
+        return None, dw_ih, dw_hh
+    dx = _empty(x.shape, x.dtype)
+    _product(dg, True, _unit_major(w_ih), False, dx.reshape(T * B, I), threads)
+    return dx, dw_ih, dw_hh
+
+
 def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
     x = _contiguous(x)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     acts = _empty((4 * H, T * B), x.dtype)
-    _project(x, np.ascontiguousarray(w_ih), acts)
     hs, cs = _initial_state(h0, T, reverse), _initial_state(c0, T, reverse)
-    _lstm_forward(np.ascontiguousarray(w_hh), b_ih + b_hh, bool(reverse), hs, cs, acts)
+    with numba_threads():
+        threads = threads_for_kernels()
+        _product(_unit_major(w_ih), False, x.reshape(T * B, -1), True, acts, threads)
+        _lstm_forward(np.ascontiguousarray(w_hh), b_ih + b_hh, bool(reverse), hs, cs, acts,
+                      _empty(w_hh.shape, x.dtype), min(threads, H))
     return hs.transpose(0, 2, 1), cs.transpose(0, 2, 1), acts
 
 
-@blas_threaded
 def lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_dx):
-    x, hs_t = _contiguous(x), _states_t(hs)
+    x = _contiguous(x)
+    T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     dh, dc = _batch_minor(dh_n), _batch_minor(dc_n)  # become dh0, dc0 step by step
-    dgates = _empty(acts.shape, x.dtype)
-    _lstm_backward(np.ascontiguousarray(w_hh.T), _states_t(cs), acts, _per_step(d_out), bool(reverse), dh, dc, dgates)
-    dx, dw_ih, dw_hh = _finish_backward(x, w_ih, hs_t, dgates, dgates, reverse, need_dx)
-    db = _bias_grad(dgates)  # b_ih and b_hh enter only as their sum, so their gradients are equal
-    return dx, dh.T, dc.T, dw_ih, dw_hh, db, db.copy()  # two arrays: one .grad scaled in place must not scale the other
+    dgates, h_read = _empty(acts.shape, x.dtype), _empty((T, B, H), x.dtype)
+    with numba_threads():
+        threads = threads_for_kernels()
+        _lstm_backward(np.ascontiguousarray(w_hh), _states_t(hs), _states_t(cs), acts, _per_step(d_out), bool(reverse),
+                       dh, dc, dgates, h_read, _empty((H, 4 * H), x.dtype), min(threads, H))
+        dx, dw_ih, dw_hh = _lstm_input_and_weight_grads(x, w_ih, h_read, dgates, need_dx, threads)
+    db = _gate_major(_bias_grad(dgates)[:, None])[:, 0]  # b_ih and b_hh enter only as their sum: equal gradients
+    return dx, dh.T, dc.T, _gate_major(dw_ih), _gate_major(dw_hh), db, db.copy()  # two arrays: one .grad scaled in place must not scale the other
 
 
 # ---- GRU --------------------------------------------------------------------------------------
