@@ -72,3 +72,36 @@ def cuda_kernel(name):
     from tinygrad_nb.device import get_device
 
     return get_device("cuda").kernel(name)
+
+
+def test_simulated_threads_of_a_block_share_one_shared_array(monkeypatch):
+    """The simulator's cuda.shared.array creates a block's array on first use; threads that
+    switch during that creation must still all get the same array (launch.py patches it)."""
+    import threading
+    import time
+
+    from tinygrad_nb.kernels.cuda.launch import SIMULATED
+
+    if not SIMULATED:
+        pytest.skip("a real GPU has real shared memory")
+    from numba.cuda.simulator.kernelapi import FakeCUDAShared
+
+    empty = np.empty
+
+    def slow_empty(*args, **kwargs):
+        time.sleep(0.01)  # a thread switch inside the creation, every time
+        return empty(*args, **kwargs)
+
+    monkeypatch.setattr(np, "empty", slow_empty)
+    shared, barrier, got = FakeCUDAShared(0), threading.Barrier(8), []
+
+    def thread():
+        barrier.wait()
+        got.append(shared.array(4, np.float32))
+
+    threads = [threading.Thread(target=thread) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 8 and all(a is got[0] for a in got)

@@ -7,8 +7,10 @@ rest of the data, so the same kernels are tested on machines without a GPU.
 import functools
 import math
 import sys
+import threading
 import warnings
 
+import numpy as np
 from numba.core import config
 
 if "numba.cuda" not in sys.modules:
@@ -44,6 +46,38 @@ def launch(kernel, blocks, threads, *args):
         _simulate(kernel, blocks, threads, args)
     else:
         _configured(kernel, blocks, threads)(*args)
+
+
+def _thread_safe_shared_arrays():
+    """Patch the simulator's cuda.shared.array, which looks a block's array up by the
+    calling line and creates it on a miss without a lock: a thread switch between the
+    lookup and the store gives two threads of one block two different "shared" arrays,
+    and the block computes garbage. Under load that happened in about one test run in
+    ten (wrong LSTM gradients, a wrong maximum). Here the lookup and the store are one step."""
+    from numba.core import types
+    from numba.cuda.simulator import kernelapi
+    from numba.np import numpy_support
+
+    lock = threading.Lock()
+    dynamic = kernelapi.FakeCUDAShared.array
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:  # dynamic shared memory: no lookup to race
+            return dynamic(self, shape, dtype, alignment)
+        caller = sys._getframe(1)
+        key = (caller.f_code.co_filename, caller.f_lineno)  # the simulator's own key
+        if isinstance(dtype, types.Type):
+            dtype = numpy_support.as_dtype(dtype)
+        with lock:
+            if key not in self._allocations:
+                self._allocations[key] = np.empty(shape, dtype)
+            return self._allocations[key]
+
+    kernelapi.FakeCUDAShared.array = array
+
+
+if SIMULATED:
+    _thread_safe_shared_arrays()
 
 
 def _simulate(kernel, blocks, threads, args):
