@@ -214,7 +214,7 @@ def lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_
         _carry_back(dgates[t], w_hh, dh)
     dx, dw_ih, dw_hh = _finish_backward(x, w_ih, hs, dgates, dgates, reverse, need_dx)
     db = dgates.sum(axis=(0, 1))
-    return dx, dh, dc, dw_ih, dw_hh, db, db
+    return dx, dh, dc, dw_ih, dw_hh, db, db.copy()  # two arrays, as on the CPU: b_ih and b_hh own their .grad
 
 
 def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
@@ -274,4 +274,4 @@ def rnn_backward(x, w_ih, w_hh, hs, d_out, dh_n, relu, reverse, need_dx):
         _carry_back(dpre[t], w_hh, dh)
     dx, dw_ih, dw_hh = _finish_backward(x, w_ih, hs, dpre, dpre, reverse, need_dx)
     db = dpre.sum(axis=(0, 1))
-    return dx, dh, dw_ih, dw_hh, db, db
+    return dx, dh, dw_ih, dw_hh, db, db.copy()
