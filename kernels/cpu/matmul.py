@@ -17,7 +17,7 @@ from .threads import numba_threads, threads_for_kernels
 
 
 @njit(cache=True, fastmath=False, parallel=True)
-def _bmm(a, trans_a, b, trans_b, out, blocks, split_rows):
+def batched_products(a, trans_a, b, trans_b, out, blocks, split_rows):
     """out[i] = op(a[i]) @ op(b[i]), op = transpose when the flag is set; `blocks` parts per
     product, over rows of out when split_rows, else over its columns."""
     batch, m, n = out.shape
@@ -60,7 +60,7 @@ def matmul(a, b):
     threads = threads_for_kernels()
     blocks = 1 if batch >= threads or m * n * k < _SMALL else threads
     with numba_threads():
-        return _bmm(a, trans_a, b, trans_b, out, blocks, m >= n)
+        return batched_products(a, trans_a, b, trans_b, out, blocks, m >= n)
 
 
 def _as_blas_operand(x):

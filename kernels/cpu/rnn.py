@@ -45,7 +45,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
 from .blas import gemm
-from .matmul import _bmm  # the row- or column-split product over Numba's threads
+from .matmul import batched_products  # the row- or column-split product over Numba's threads
 from .threads import blas_threaded, numba_threads, threads_for_kernels
 
 # error_model="numpy": a float division by zero gives inf rather than raising, which lets
@@ -263,7 +263,7 @@ def _finish_backward(x, w_ih, hs_t, dgx, dgh, reverse, need_dx):
 
 def _product(a, trans_a, b, trans_b, out, threads):
     """out = op(a) @ op(b) for 2-D arrays, its rows (or columns, when fewer) split over threads."""
-    _bmm(a[None], trans_a, b[None], trans_b, out[None], threads, out.shape[0] >= out.shape[1])
+    batched_products(a[None], trans_a, b[None], trans_b, out[None], threads, out.shape[0] >= out.shape[1])
 
 
 def _bias_grad(dg):
