@@ -44,7 +44,7 @@ class Linear(Module):
 
 
 class Identity(Module):
-    """Returns its input (a placeholder where a layer is optional)."""
+    """y = x: stands where a model has no layer to put (for example, a skipped projection)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__()
