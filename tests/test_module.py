@@ -53,3 +53,15 @@ def test_to_double_keeps_parameter_identity():
     p = m.weight
     m.double()
     assert m.weight is p and p.dtype == np.float64
+
+
+def test_slicing_keeps_the_container_and_its_names():
+    a, b, c = Affine(2), Affine(2), Affine(2)
+    seq = nn.Sequential({"first": a, "second": b, "third": c})
+    head = seq[:2]
+    assert isinstance(head, nn.Sequential) and [n for n, _ in head.named_children()] == ["first", "second"]
+    assert head[1] is b and seq[-1] is c
+    x = tg.ones(2)
+    np.testing.assert_array_equal(seq[1:](a(x)).numpy(), seq(x).numpy())
+    modules = nn.ModuleList([a, b, c])[1:]
+    assert isinstance(modules, nn.ModuleList) and list(modules) == [b, c]

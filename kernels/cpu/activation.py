@@ -7,6 +7,7 @@ output instead of a mask (measured on 64x32x28x28 float32: 0.64 -> 0.16 ms forwa
 import numpy as np
 from numba import njit, prange
 
+from .buffers import empty
 from .threads import numba_threads
 
 
@@ -30,7 +31,7 @@ def _flat(a):
 
 def relu(x):
     """max(x, 0), elementwise."""
-    out = np.empty(x.shape, x.dtype)
+    out = empty(x.shape, x.dtype)
     with numba_threads():
         _relu(_flat(x), out.reshape(-1))
     return out
@@ -38,7 +39,7 @@ def relu(x):
 
 def relu_backward(g, y):
     """g where y = relu(x) > 0, else 0."""
-    out = np.empty(g.shape, g.dtype)
+    out = empty(g.shape, g.dtype)
     with numba_threads():
         _relu_backward(_flat(g), _flat(y), out.reshape(-1))
     return out

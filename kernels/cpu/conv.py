@@ -30,22 +30,12 @@ import numpy as np
 from numba import config, get_thread_id, njit, prange
 
 from .blas import gemm
+from .buffers import empty, workspace
 from .threads import numba_threads
 
 
-_workspaces = {}
 _SLOTS = config.NUMBA_NUM_THREADS  # one scratch slot per thread id get_thread_id() can return
 
-
-def workspace(name, shape, dtype):
-    """A scratch array reused across calls with the same shape (a training step repeats its
-    shapes): fresh large buffers cost thousands of page faults each."""
-    key = (name, shape, np.dtype(dtype))
-    if key not in _workspaces:
-        if len(_workspaces) > 32:
-            _workspaces.clear()
-        _workspaces[key] = np.empty(shape, dtype)
-    return _workspaces[key]
 
 # ---- im2col / col2im for one sample and one group -------------------------------------
 
@@ -438,7 +428,7 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups, out_hw):
     x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
     n, c = x.shape[:2]
     k, cg, kh, kw = weight.shape
-    out = np.empty((n, k) + tuple(out_hw), x.dtype)
+    out = empty((n, k) + tuple(out_hw), x.dtype)
     if n == 0:
         return out
     b = _bias_array(bias, x.dtype)
@@ -459,7 +449,7 @@ def conv2d_backward_input(grad_y, weight, input_hw, stride, padding, dilation, g
     grad_y, weight = np.ascontiguousarray(grad_y), np.ascontiguousarray(weight)
     n, k, oh, ow = grad_y.shape
     cg, kh, kw = weight.shape[1:]
-    dx = np.empty((n, cg * groups) + tuple(input_hw), grad_y.dtype)
+    dx = empty((n, cg * groups) + tuple(input_hw), grad_y.dtype)
     if n == 0:
         return dx
     if _is_depthwise(cg * groups, groups):

@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from .blas import gemm
+from .buffers import empty
 from .threads import numba_threads, threads_for_kernels
 
 
@@ -50,7 +51,7 @@ def matmul(a, b):
         return np.matmul(a, b)  # integer or mixed products: rare, and BLAS has no kernel for them
     batch, m, k = a.shape
     n = b.shape[2]
-    out = np.empty((batch, m, n), dtype=a.dtype)
+    out = empty((batch, m, n), a.dtype)
     if m == 0 or n == 0:
         return out
     if k == 0:

@@ -18,6 +18,8 @@ the backward scatters (where overlapping windows add into one input) never race.
 import numpy as np
 from numba import njit, prange
 
+from .buffers import empty
+
 
 @njit(cache=True, fastmath=False, parallel=True)
 def _max_pool(x, kh, kw, sh, sw, ph, pw, dh, dw, y, argmax):
@@ -128,7 +130,7 @@ def _avg_pool_backward(grad_y, row_start, row_end, col_start, col_end, scale, dx
 def max_pool2d(x, kernel_hw, stride, padding, dilation, out_hw):
     x = np.ascontiguousarray(x)
     shape = x.shape[:2] + tuple(out_hw)
-    y, argmax = np.empty(shape, x.dtype), np.empty(shape, np.int64)
+    y, argmax = empty(shape, x.dtype), empty(shape, np.int64)
     last_row, last_col = ((o - 1) * s + k for o, s, k in zip(out_hw, stride, kernel_hw))
     if tuple(padding) == (0, 0) and tuple(dilation) == (1, 1) and last_row <= x.shape[2] and last_col <= x.shape[3]:
         return _max_pool_inside(x, *kernel_hw, *stride, y, argmax)
@@ -137,16 +139,16 @@ def max_pool2d(x, kernel_hw, stride, padding, dilation, out_hw):
 
 def max_pool2d_backward(grad_y, argmax, input_hw):
     grad_y = np.ascontiguousarray(grad_y)
-    return _max_pool_backward(grad_y, argmax, np.empty(grad_y.shape[:2] + tuple(input_hw), grad_y.dtype))
+    return _max_pool_backward(grad_y, argmax, empty(grad_y.shape[:2] + tuple(input_hw), grad_y.dtype))
 
 
 def avg_pool2d(x, row_start, row_end, col_start, col_end, scale):
     x = np.ascontiguousarray(x)
-    y = np.empty(x.shape[:2] + scale.shape, x.dtype)
+    y = empty(x.shape[:2] + scale.shape, x.dtype)
     return _avg_pool(x, row_start, row_end, col_start, col_end, scale.astype(x.dtype), y)
 
 
 def avg_pool2d_backward(grad_y, row_start, row_end, col_start, col_end, scale, input_hw):
     grad_y = np.ascontiguousarray(grad_y)
-    dx = np.empty(grad_y.shape[:2] + tuple(input_hw), grad_y.dtype)
+    dx = empty(grad_y.shape[:2] + tuple(input_hw), grad_y.dtype)
     return _avg_pool_backward(grad_y, row_start, row_end, col_start, col_end, scale.astype(grad_y.dtype), dx)

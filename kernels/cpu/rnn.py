@@ -38,13 +38,12 @@ gain little on products this small (T=50, B=32, I=64, H=128: one step's W_hh h i
 by 128 x 32), and the gate math ran on one core. Measured there, 2 cores: forward 3.8 ->
 3.0 ms, backward (without dx) 6.5 -> 5.3 ms; a training step about level with PyTorch's.
 """
-import sys
-
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
 from .blas import gemm
+from .buffers import empty
 from .matmul import batched_products  # the row- or column-split product over Numba's threads
 from .threads import blas_threaded, numba_threads, threads_for_kernels
 
@@ -120,47 +119,11 @@ def sigmoid(x):
     return HALF + HALF * tanh(HALF * x)
 
 
-# ---- buffers ----------------------------------------------------------------------------------
-# A training step allocates the same large arrays every time, and the allocator hands back
-# fresh pages for each (a page fault per 4 KiB: ~3 ms of an 12 ms LSTM step). So arrays
-# come from a small pool and are reused once nothing outside the pool refers to them, not
-# even a view: an output a caller keeps, or a graph that still holds them for backward,
-# keeps its arrays out of reuse.
-_pool = {}
-_PER_SHAPE = 8  # arrays kept per (shape, dtype); more live at once are allocated afresh
-
-
-def _references_when_free():
-    """What sys.getrefcount reports inside _empty's loop for an array only the pool holds
-    (3 on CPython up to 3.13: the list, the loop's name, the call's argument); measured,
-    since interpreters that borrow references count differently."""
-    for array in [np.empty(0)]:
-        return sys.getrefcount(array)
-
-
-_FREE = _references_when_free()
-
-
-def _empty(shape, dtype):
-    """An uninitialised array, from the pool when one of this shape is free."""
-    key = (tuple(int(n) for n in shape), np.dtype(dtype))
-    arrays = _pool.setdefault(key, [])
-    for array in arrays:
-        if sys.getrefcount(array) == _FREE:
-            return array
-    array = np.empty(key[0], dtype)
-    if len(arrays) < _PER_SHAPE:
-        if len(_pool) > 64:
-            _pool.clear()
-        _pool.setdefault(key, arrays).append(array)
-    return array
-
-
 def _contiguous(array):
     """array itself when C-contiguous, else a copy in a pooled buffer."""
     if array.flags.c_contiguous:
         return array
-    out = _empty(array.shape, array.dtype)
+    out = empty(array.shape, array.dtype)
     out[...] = array
     return out
 
@@ -242,7 +205,7 @@ def _input_grad(dgx, w_ih, dx):
 def _initial_state(h0, T, reverse):
     """A (T+1, H, B) state array with h0 (B, H) in the slot the first step reads."""
     B, H = h0.shape
-    states = _empty((T + 1, H, B), h0.dtype)
+    states = empty((T + 1, H, B), h0.dtype)
     _transpose(np.ascontiguousarray(h0), states[T if reverse else 0])
     return states
 
@@ -250,13 +213,13 @@ def _initial_state(h0, T, reverse):
 def _finish_backward(x, w_ih, hs_t, dgx, dgh, reverse, need_dx):
     """dx (or None), dW_ih, dW_hh from the gate gradients of every step."""
     T = x.shape[0]
-    h_read = _empty((T, x.shape[1], hs_t.shape[1]), x.dtype)
+    h_read = empty((T, x.shape[1], hs_t.shape[1]), x.dtype)
     _batch_major(hs_t[1:] if reverse else hs_t[:T], h_read)
-    dw_ih, dw_hh = _empty((dgx.shape[0], x.shape[2]), x.dtype), _empty((dgh.shape[0], hs_t.shape[1]), x.dtype)
+    dw_ih, dw_hh = empty((dgx.shape[0], x.shape[2]), x.dtype), empty((dgh.shape[0], hs_t.shape[1]), x.dtype)
     _weight_grads(x, h_read, dgx, dgh, dw_ih, dw_hh)
     if not need_dx:
         return None, dw_ih, dw_hh
-    dx = _empty(x.shape, x.dtype)
+    dx = empty(x.shape, x.dtype)
     _input_grad(dgx, np.ascontiguousarray(w_ih), dx)
     return dx, dw_ih, dw_hh
 
@@ -267,14 +230,14 @@ def _product(a, trans_a, b, trans_b, out, threads):
 
 
 def _bias_grad(dg):
-    out = _empty((dg.shape[0],), dg.dtype)
+    out = empty((dg.shape[0],), dg.dtype)
     _row_sums(dg, out)
     return out
 
 
 def _batch_minor(array):
     """A (B, H) gradient as the (H, B) block the backward loop updates in place."""
-    out = _empty(array.shape[::-1], array.dtype)
+    out = empty(array.shape[::-1], array.dtype)
     _transpose(np.ascontiguousarray(array), out)
     return out
 
@@ -296,7 +259,7 @@ def _states_t(hs):
 # thread run its units' share of a step as one BLAS call on its own rows.
 def _unit_major(w):
     """w's rows from PyTorch's gate-major order (g*H + j) to unit-major (4j + g)."""
-    out = _empty(w.shape, w.dtype)
+    out = empty(w.shape, w.dtype)
     H = w.shape[0] // 4
     out.reshape(H, 4, -1)[...] = w.reshape(4, H, -1).transpose(1, 0, 2)
     return out
@@ -304,7 +267,7 @@ def _unit_major(w):
 
 def _gate_major(w):
     """The inverse of _unit_major: rows 4j + g back to g*H + j."""
-    out = _empty(w.shape, w.dtype)
+    out = empty(w.shape, w.dtype)
     H = w.shape[0] // 4
     out.reshape(4, H, -1)[...] = w.reshape(H, 4, -1).transpose(1, 0, 2)
     return out
@@ -440,12 +403,12 @@ def _lstm_input_and_weight_grads(x, w_ih, h_read, dg, need_dx, threads):
     (unit-major rows), as products split over Numba's threads; h_read (T, B, H) holds the
     states the steps read."""
     T, B, I = x.shape
-    dw_ih, dw_hh = _empty((dg.shape[0], I), x.dtype), _empty((dg.shape[0], h_read.shape[2]), x.dtype)
+    dw_ih, dw_hh = empty((dg.shape[0], I), x.dtype), empty((dg.shape[0], h_read.shape[2]), x.dtype)
     _product(dg, False, x.reshape(T * B, I), False, dw_ih, threads)
     _product(dg, False, h_read.reshape(T * B, -1), False, dw_hh, threads)
     if not need_dx:
         return None, dw_ih, dw_hh
-    dx = _empty(x.shape, x.dtype)
+    dx = empty(x.shape, x.dtype)
     _product(dg, True, _unit_major(w_ih), False, dx.reshape(T * B, I), threads)
     return dx, dw_ih, dw_hh
 
@@ -453,13 +416,13 @@ def _lstm_input_and_weight_grads(x, w_ih, h_read, dg, need_dx, threads):
 def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
     x = _contiguous(x)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
-    acts = _empty((4 * H, T * B), x.dtype)
+    acts = empty((4 * H, T * B), x.dtype)
     hs, cs = _initial_state(h0, T, reverse), _initial_state(c0, T, reverse)
     with numba_threads():
         threads = threads_for_kernels()
         _product(_unit_major(w_ih), False, x.reshape(T * B, -1), True, acts, threads)
         _lstm_forward(np.ascontiguousarray(w_hh), b_ih + b_hh, bool(reverse), hs, cs, acts,
-                      _empty(w_hh.shape, x.dtype), min(threads, H))
+                      empty(w_hh.shape, x.dtype), min(threads, H))
     return hs.transpose(0, 2, 1), cs.transpose(0, 2, 1), acts
 
 
@@ -467,11 +430,11 @@ def lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_
     x = _contiguous(x)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     dh, dc = _batch_minor(dh_n), _batch_minor(dc_n)  # become dh0, dc0 step by step
-    dgates, h_read = _empty(acts.shape, x.dtype), _empty((T, B, H), x.dtype)
+    dgates, h_read = empty(acts.shape, x.dtype), empty((T, B, H), x.dtype)
     with numba_threads():
         threads = threads_for_kernels()
         _lstm_backward(np.ascontiguousarray(w_hh), _states_t(hs), _states_t(cs), acts, _per_step(d_out), bool(reverse),
-                       dh, dc, dgates, h_read, _empty((H, 4 * H), x.dtype), min(threads, H))
+                       dh, dc, dgates, h_read, empty((H, 4 * H), x.dtype), min(threads, H))
         dx, dw_ih, dw_hh = _lstm_input_and_weight_grads(x, w_ih, h_read, dgates, need_dx, threads)
     db = _gate_major(_bias_grad(dgates)[:, None])[:, 0]  # b_ih and b_hh enter only as their sum: equal gradients
     return dx, dh.T, dc.T, _gate_major(dw_ih), _gate_major(dw_hh), db, db.copy()  # two arrays: one .grad scaled in place must not scale the other
@@ -557,7 +520,7 @@ def _gru_backward(w_hh_t, hs, acts, hn, d_out, reverse, dh, dgx, dgh):
 def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
     x = _contiguous(x)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
-    acts, hn = _empty((3 * H, T * B), x.dtype), _empty((H, T * B), x.dtype)
+    acts, hn = empty((3 * H, T * B), x.dtype), empty((H, T * B), x.dtype)
     _project(x, np.ascontiguousarray(w_ih), acts)
     hs = _initial_state(h0, T, reverse)
     _gru_forward(np.ascontiguousarray(w_hh), b_ih, b_hh, bool(reverse), hs, acts, hn)
@@ -568,7 +531,7 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
 def gru_backward(x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, reverse, need_dx):
     x, hs_t = _contiguous(x), _states_t(hs)
     dh = _batch_minor(dh_n)
-    dgx, dgh = _empty(acts.shape, x.dtype), _empty(acts.shape, x.dtype)
+    dgx, dgh = empty(acts.shape, x.dtype), empty(acts.shape, x.dtype)
     _gru_backward(np.ascontiguousarray(w_hh.T), hs_t, acts, hn, _per_step(d_out), bool(reverse), dh, dgx, dgh)
     dx, dw_ih, dw_hh = _finish_backward(x, w_ih, hs_t, dgx, dgh, reverse, need_dx)
     return dx, dh.T, dw_ih, dw_hh, _bias_grad(dgx), _bias_grad(dgh)
@@ -628,7 +591,7 @@ def _rnn_backward(w_hh_t, hs, d_out, relu, reverse, dh, dpre):
 def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse):
     x = _contiguous(x)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
-    pre = _empty((H, T * B), x.dtype)
+    pre = empty((H, T * B), x.dtype)
     _project(x, np.ascontiguousarray(w_ih), pre)
     hs = _initial_state(h0, T, reverse)
     _rnn_forward(np.ascontiguousarray(w_hh), b_ih + b_hh, bool(relu), bool(reverse), hs, pre)
@@ -639,7 +602,7 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse):
 def rnn_backward(x, w_ih, w_hh, hs, d_out, dh_n, relu, reverse, need_dx):
     x, hs_t = _contiguous(x), _states_t(hs)
     dh = _batch_minor(dh_n)
-    dpre = _empty((hs_t.shape[1], x.shape[0] * x.shape[1]), x.dtype)
+    dpre = empty((hs_t.shape[1], x.shape[0] * x.shape[1]), x.dtype)
     _rnn_backward(np.ascontiguousarray(w_hh.T), hs_t, _per_step(d_out), bool(relu), bool(reverse), dh, dpre)
     dx, dw_ih, dw_hh = _finish_backward(x, w_ih, hs_t, dpre, dpre, reverse, need_dx)
     db = _bias_grad(dpre)  # b_ih and b_hh enter only as their sum, so their gradients are equal

@@ -168,7 +168,9 @@ class ModuleList(Module):
         return self
 
     def __getitem__(self, i):
-        return list(self.children())[i]
+        """One module, or for a slice a ModuleList of those modules (as in PyTorch)."""
+        children = list(self.children())
+        return ModuleList(children[i]) if isinstance(i, slice) else children[i]
 
     def __len__(self):
         return len(list(self.children()))
@@ -189,6 +191,12 @@ class Sequential(ModuleList):
         else:
             for module in modules:
                 self.append(module)
+
+    def __getitem__(self, i):
+        """One module, or for a slice a Sequential of those modules under their names."""
+        if isinstance(i, slice):
+            return Sequential(dict(list(self.named_children())[i]))
+        return super().__getitem__(i)
 
     def forward(self, x):
         for module in self.children():
