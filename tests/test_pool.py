@@ -167,16 +167,21 @@ def test_pool_modules(rng):
 
 @pytest.mark.parametrize("kernel,stride", [((2, 2), (2, 2)), ((3, 2), (1, 2)), ((2, 3), (3, 1))])
 def test_max_pool_fast_path_agrees_with_the_general_kernel(rng, kernel, stride):
-    """Windows inside the image take a branch-free kernel; ties (first maximum wins) and
-    NaNs (the last NaN wins) must come out as in the general one."""
+    """Windows inside the image take a branch-free kernel (2x2 windows at stride 2 one of
+    their own); ties (first maximum wins) and NaNs (the last NaN wins) must come out as in
+    the general one."""
     from tinygrad_nb.kernels.cpu import pool as kernels
 
     x = rng.integers(-2, 3, (2, 3, 7, 8)).astype(np.float32)  # small integers: many ties
     x[rng.random(x.shape) < 0.05] = np.nan
     out_hw = tuple((s - k) // st + 1 for s, k, st in zip(x.shape[2:], kernel, stride))
     shape = x.shape[:2] + out_hw
-    fast = kernels._max_pool_inside(x, *kernel, *stride, np.empty(shape, np.float32), np.empty(shape, np.int64))
     general = kernels._max_pool(x, *kernel, *stride, 0, 0, 1, 1, np.empty(shape, np.float32), np.empty(shape, np.int64))
-    assert np.isnan(fast[0]).any()
-    np.testing.assert_array_equal(fast[0], general[0])
-    np.testing.assert_array_equal(fast[1], general[1])
+    fast = [kernels._max_pool_inside(x, *kernel, *stride, np.empty(shape, np.float32), np.empty(shape, np.int64)),
+            kernels.max_pool2d(x, kernel, stride, (0, 0), (1, 1), out_hw)]
+    if kernel == stride == (2, 2):
+        fast.append(kernels._max_pool_2x2(x, np.empty(shape, np.float32), np.empty(shape, np.int64)))
+    assert np.isnan(general[0]).any()
+    for y, argmax in fast:
+        np.testing.assert_array_equal(y, general[0])
+        np.testing.assert_array_equal(argmax, general[1])
