@@ -50,12 +50,12 @@ _FREE = _references_when_free()
 
 def empty(shape, dtype):
     """An uninitialised array, from the pool when one of this shape is free."""
+    global _held
     key = (tuple(int(n) for n in shape), np.dtype(dtype))
     arrays = _pool.setdefault(key, [])
     for array in arrays:
         if sys.getrefcount(array) == _FREE:
             return array
-    global _held
     array = np.empty(key[0], dtype)
     if len(arrays) < _PER_SHAPE:
         if len(_pool) > _SHAPES or _held + array.nbytes > _BYTES:

@@ -16,11 +16,11 @@ Two ways to turn a convolution into BLAS products, and a direct loop:
     (0 outside), and the convolution is one product per sample, W (K, C*kh*kw) @ cols.
     Backward runs the same product the other way round: W^T @ dY gives columns that col2im
     adds back into dx, and dW = sum over samples of dY @ cols^T.
-  * shifted products (stride 1, enough channels): one product per tap straight out of the
-    zero-padded input, no im2col copy (see the section below). At the benchmark's conv
-    (32x64x32x32, 64 filters 3x3) forward and both backward products each took about 30%
-    less time than with im2col; with few input channels each product is too thin, and
-    im2col wins.
+  * shifted products (stride 1, enough channels): one product per kernel row out of the
+    zero-padded input laid out once per kernel column, no im2col copy (see the section
+    below). At the benchmark's conv (32x64x32x32, 64 filters 3x3) forward and both
+    backward products each took about 30% less time than with im2col; with few input
+    channels each product is too thin, and im2col wins.
   * depthwise (one input channel per group): a direct loop, as a product would be thin.
 
 Parallelism: `prange` spreads the samples over Numba's threads, each with its own scratch
@@ -203,9 +203,9 @@ def _backward_weight_gemm(x, grad_y, kh, kw, sh, sw, ph, pw, dh, dw, groups, par
 #     Y_ext = sum_ij W_ij (K x C) @ Xpad[:, shift_ij : shift_ij + OH*Wp]
 # A product over C channels alone is thin and kh*kw of them pay BLAS's fixed cost per call
 # (one core, 64 x 224 outputs: 57 GFLOP/s at an inner size of 32, 62 at 96), so the taps of
-# one kernel row go into one product: the
-# padded sample is laid out kw times, copy j shifted left by j*dw ("stacked", rows (j, c)),
-# and kernel row i is one product with inner size kw*C:
+# one kernel row go into one product: the padded sample is laid out kw times, copy j
+# shifted left by j*dw ("stacked", rows (j, c)), and kernel row i is one product with inner
+# size kw*C:
 #     Y_ext = sum_i W_i (K x kw*C) @ Xs[:, i*dh*Wp : i*dh*Wp + OH*Wp]
 # That copies the input kw times where im2col copies it kh*kw times, and the stacked sample
 # stays in cache across the kh products. The scratch columns cost (Wp - OW) / OW extra work.
