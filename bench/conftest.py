@@ -16,12 +16,15 @@ runs one iteration; it imports what it needs itself (torch is never imported her
 
     def test_conv(benchmark, torch_ref):
         benchmark(torch_ref(torch_conv, n=32))
+
+`fresh_process` times a first call in a new process (start, import, compile or cache load).
 """
 import importlib
 import importlib.util
 import inspect
 import multiprocessing
 import os
+import subprocess
 import sys
 import traceback
 
@@ -110,6 +113,28 @@ def torch_ref():
     yield start
     for w in workers:
         w.close()
+
+
+@pytest.fixture
+def fresh_process(benchmark):
+    """`fresh_process(imports, workload)` times a new Python process that runs `imports` and
+    then `workload` (Python source) once, the way a user's script meets its first call. A
+    first run fills the Numba cache if it was empty, so the rounds measure a warm cache;
+    `extra_info` splits the time into import_s and first_call_s."""
+
+    def run_timed(imports, workload):
+        script = (f"import time\nstart = time.perf_counter()\n{imports}\nimported = time.perf_counter()\n"
+                  f"{workload}\nprint(imported - start, time.perf_counter() - imported)\n")
+
+        def run():
+            return subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True, env=os.environ)
+
+        run()
+        benchmark.pedantic(run, rounds=3, iterations=1)
+        import_s, first_call_s = (float(v) for v in run().stdout.split())
+        benchmark.extra_info.update(import_s=round(import_s, 3), first_call_s=round(first_call_s, 3))
+
+    return run_timed
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

@@ -4,10 +4,6 @@ Each group times one workload three ways; tinygrad_nb runs in this process, the 
 in worker processes (see conftest.py). Read the ratios off the group tables (the fastest is
 1.0). Run with:  pytest bench/ --benchmark-only
 """
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -261,23 +257,10 @@ def test_cnn(benchmark, request, group, impl):
         benchmark(request.getfixturevalue("torch_ref")(builders[2], **kwargs))
 
 
-FIRST_CALL = """
-import time
-start = time.perf_counter()
-import numpy as np, tinygrad_nb as tg, tinygrad_nb.nn.functional as F
-imported = time.perf_counter()
-x = tg.Tensor(np.ones((32, 64, 32, 32), np.float32), requires_grad=True)
-w = tg.Tensor(np.ones((64, 64, 3, 3), np.float32), requires_grad=True)
-F.conv2d(x, w, padding=1).sum().backward()
-print(imported - start, time.perf_counter() - imported)
-"""
-
-
-def test_first_call_in_fresh_process(benchmark):
+def test_first_call_in_fresh_process(benchmark, fresh_process):
     """conv2d forward+backward, first call in a new process with a warm Numba cache."""
     benchmark.group = "first conv2d forward+backward in a fresh process (warm cache)"
-    run = lambda: subprocess.run([sys.executable, "-c", FIRST_CALL], check=True, capture_output=True, text=True, env=os.environ)  # noqa: E731
-    run()  # fills the cache if it was empty
-    benchmark.pedantic(run, rounds=3, iterations=1)
-    import_s, first_call_s = (float(v) for v in run().stdout.split())
-    benchmark.extra_info.update(import_s=round(import_s, 3), first_call_s=round(first_call_s, 3))
+    fresh_process("import numpy as np, tinygrad_nb as tg, tinygrad_nb.nn.functional as F", """
+x = tg.Tensor(np.ones((32, 64, 32, 32), np.float32), requires_grad=True)
+w = tg.Tensor(np.ones((64, 64, 3, 3), np.float32), requires_grad=True)
+F.conv2d(x, w, padding=1).sum().backward()""")

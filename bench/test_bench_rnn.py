@@ -10,10 +10,6 @@ The input is data (it needs no gradient), as for a model's first layer; the para
 gradients are cleared before each step. Read the ratios off the group tables (the fastest
 is 1.0). Run with:  pytest bench/test_bench_rnn.py --benchmark-only
 """
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -130,24 +126,10 @@ def test_torch(benchmark, torch_ref, cell):
     benchmark(torch_ref(torch_layer, cell=cell, **SIZES))
 
 
-FIRST_CALL = """
-import time
-start = time.perf_counter()
-import numpy as np, tinygrad_nb as tg
-from tinygrad_nb import nn
-imported = time.perf_counter()
-lstm = nn.LSTM(64, 128)
-out, _ = lstm(tg.Tensor(np.ones((50, 32, 64), np.float32)))
-out.sum().backward()
-print(imported - start, time.perf_counter() - imported)
-"""
-
-
-def test_first_call_in_fresh_process(benchmark):
+def test_first_call_in_fresh_process(benchmark, fresh_process):
     """LSTM forward+backward, first call in a new process with a warm Numba cache."""
     benchmark.group = "first LSTM forward+backward in a fresh process (warm cache)"
-    run = lambda: subprocess.run([sys.executable, "-c", FIRST_CALL], check=True, capture_output=True, text=True, env=os.environ)  # noqa: E731
-    run()  # fills the cache if it was empty
-    benchmark.pedantic(run, rounds=3, iterations=1)
-    import_s, first_call_s = (float(v) for v in run().stdout.split())
-    benchmark.extra_info.update(import_s=round(import_s, 3), first_call_s=round(first_call_s, 3))
+    fresh_process("import numpy as np, tinygrad_nb as tg\nfrom tinygrad_nb import nn", """
+lstm = nn.LSTM(64, 128)
+out, _ = lstm(tg.Tensor(np.ones((50, 32, 64), np.float32)))
+out.sum().backward()""")
