@@ -110,6 +110,60 @@ def test_conv2d_by_shifted_products(rng, monkeypatch, xs, ws, stride, padding, d
     assert tg.gradcheck(fn, [t64(x), t64(w), t64(b)])
 
 
+WINOGRAD_CASES = [
+    ((2, 3, 5, 5), (4, 3, 3, 3), (1, 1)),  # odd output: the last tile row and column half outside
+    ((1, 2, 6, 8), (3, 2, 3, 3), (1, 1)),  # even output, batch 1
+    ((3, 2, 7, 4), (2, 2, 3, 3), (0, 0)),  # no padding
+    ((2, 1, 3, 5), (5, 1, 3, 3), (2, 1)),  # padding past the kernel: outputs larger than the input
+    ((5, 2, 4, 4), (3, 2, 3, 3), (0, 2)),  # more samples than threads
+]
+
+
+@pytest.mark.parametrize("xs,ws,padding", WINOGRAD_CASES)
+def test_conv2d_by_winograd(rng, monkeypatch, xs, ws, padding):
+    """3x3 at stride 1 with channels to spare runs by Winograd's F(2x2, 3x3); with the channel
+    threshold lowered, the small geometries go that way too."""
+    from tinygrad_nb.kernels.cpu import conv as kernels
+
+    monkeypatch.setattr(kernels, "_WINOGRAD_FROM", 1)
+    ran = []
+    monkeypatch.setattr(kernels.winograd, "_forward", _spy(kernels.winograd._forward, ran))
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    expected = conv2d_reference(x, w, b, (1, 1), padding, (1, 1), 1)
+    out = F.conv2d(Tensor(x.astype(np.float32)), Tensor(w.astype(np.float32)), Tensor(b.astype(np.float32)), padding=padding)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-5)
+    assert ran
+    assert tg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=padding), [t64(x), t64(w), t64(b)])
+
+
+def _spy(function, calls):
+    def spy(*args):
+        calls.append(function.__name__)
+        return function(*args)
+
+    return spy
+
+
+def test_winograd_runs_from_8_channels_and_only_for_3x3_at_stride_1(rng, monkeypatch):
+    from tinygrad_nb.kernels.cpu import conv as kernels
+
+    ran = []
+    for name in ("_forward", "_backward_input", "_backward_weight"):
+        monkeypatch.setattr(kernels.winograd, name, _spy(getattr(kernels.winograd, name), ran))
+    for channels, filters, kernel, stride, dilation, used in [
+        (8, 8, 3, 1, 1, True), (7, 8, 3, 1, 1, False), (8, 7, 3, 1, 1, False),
+        (8, 8, 3, 2, 1, False), (8, 8, 3, 1, 2, False), (8, 8, 5, 1, 1, False),
+    ]:
+        ran.clear()
+        x, w = rng.standard_normal((2, channels, 6, 6)), rng.standard_normal((filters, channels, kernel, kernel))
+        xt, wt = t64(x), t64(w)
+        y = F.conv2d(xt, wt, padding=1, stride=stride, dilation=dilation)
+        y.sum().backward()
+        assert ran == (["_forward", "_backward_input", "_backward_weight"] if used else [])
+        expected = conv2d_reference(x, w, None, (stride,) * 2, (1, 1), (dilation,) * 2, 1)
+        np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("channels", [2, 8, 40])
 def test_conv2d_backward_is_the_adjoint_of_forward_at_every_channel_count(rng, channels):
     """Which of im2col and shifted products runs depends on the channel count; whichever it

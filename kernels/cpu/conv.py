@@ -22,6 +22,8 @@ Two ways to turn a convolution into BLAS products, and a direct loop:
     backward products each took about 30% less time than with im2col; with few input
     channels each product is too thin, and im2col wins.
   * depthwise (one input channel per group): a direct loop, as a product would be thin.
+And 3x3 filters at stride 1 with 8 or more channels in and out go to winograd.py, which
+does 2.25x fewer multiplies than either product form.
 
 Parallelism: `prange` spreads the samples over Numba's threads, each with its own scratch
 buffers, and each calls BLAS single-threaded (threads.py: one thread pool at a time).
@@ -31,22 +33,15 @@ from numba import config, get_thread_id, njit, prange
 
 from .blas import gemm
 from .buffers import empty, workspace
+from .padding import crop_into, pad_into, valid_range
 from .threads import numba_threads
+from . import winograd
 
 
 _SLOTS = config.NUMBA_NUM_THREADS  # one scratch slot per thread id get_thread_id() can return
 
 
 # ---- im2col / col2im for one sample and one group -------------------------------------
-
-
-@njit(cache=True, fastmath=False)
-def _valid_range(offset, stride, size, n_out):
-    """The output indices o in [lo, hi) with 0 <= o*stride + offset < size."""
-    lo = 0 if offset >= 0 else (-offset + stride - 1) // stride
-    hi = (size - offset + stride - 1) // stride if size > offset else 0
-    hi = min(hi, n_out)
-    return min(lo, hi), hi
 
 
 # Row helpers: o runs over the output columns [lo, hi) whose input column o*stride + offset
@@ -108,7 +103,7 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, oh_n, ow_n, cols):
             for j in range(kw):
                 row = (c * kh + i) * kw + j
                 offset = j * dw - pw
-                lo, hi = _valid_range(offset, sw, width, ow_n)
+                lo, hi = valid_range(offset, sw, width, ow_n)
                 for oh in range(oh_n):
                     dst = cols[row, oh * ow_n : (oh + 1) * ow_n]
                     ih = oh * sh - ph + i * dh
@@ -129,7 +124,7 @@ def _col2im_add(cols, kh, kw, sh, sw, ph, pw, dh, dw, oh_n, ow_n, dx):
             for j in range(kw):
                 row = (c * kh + i) * kw + j
                 offset = j * dw - pw
-                lo, hi = _valid_range(offset, sw, width, ow_n)
+                lo, hi = valid_range(offset, sw, width, ow_n)
                 for oh in range(oh_n):
                     ih = oh * sh - ph + i * dh
                     if ih < 0 or ih >= height:
@@ -217,36 +212,15 @@ def _backward_weight_gemm(x, grad_y, kh, kw, sh, sw, ph, pw, dh, dw, groups, par
 
 
 @njit(cache=True, fastmath=False)
-def _pad_into(x, ph, pw, xpad):
-    """xpad[c, r, q] = x[c, r - ph, q - pw], 0 where that is outside x."""
-    channels, height, width = x.shape
-    rows, width_p = xpad.shape[1], xpad.shape[2]
-    lo, hi = _valid_range(-pw, 1, width, width_p)
-    for c in range(channels):
-        for r in range(rows):
-            ih = r - ph
-            if ih < 0 or ih >= height:
-                for q in range(width_p):
-                    xpad[c, r, q] = 0
-                continue
-            for q in range(lo):
-                xpad[c, r, q] = 0
-            for q in range(lo, hi):
-                xpad[c, r, q] = x[c, ih, q - pw]
-            for q in range(hi, width_p):
-                xpad[c, r, q] = 0
-
-
-@njit(cache=True, fastmath=False)
 def _stack(x, ph, pw, dw, xs):
-    """xs[g, j, c] = group g's channel c zero-padded (as _pad_into), its flat (Hp*Wp) plane
+    """xs[g, j, c] = group g's channel c zero-padded (as pad_into), its flat (Hp*Wp) plane
     shifted left by j*dw, zeros shifted in at the end: each group's padded channels once per
     kernel column j. Within a row the shift moves the image left by j*dw columns; past the
     row's end it reads the next row's start, which only the scratch columns read."""
     groups, kw, cg = xs.shape[0], xs.shape[1], xs.shape[2]
     plane = xs.shape[3] * xs.shape[4]
     for g in range(groups):
-        _pad_into(x[g * cg : (g + 1) * cg], ph, pw, xs[g, 0])
+        pad_into(x[g * cg : (g + 1) * cg], ph, pw, xs[g, 0])
         for j in range(1, kw):
             shift = j * dw
             for c in range(cg):
@@ -263,7 +237,6 @@ def _unstack(dxs, ph, pw, dw, dx):
     padding is then cropped off into dx."""
     groups, kw, cg, rows, width_p = dxs.shape
     plane = rows * width_p
-    height, width = dx.shape[1], dx.shape[2]
     for g in range(groups):
         for j in range(1, kw):
             shift = j * dw
@@ -271,15 +244,7 @@ def _unstack(dxs, ph, pw, dw, dx):
                 src, dst = dxs[g, j, c].reshape(-1), dxs[g, 0, c].reshape(-1)
                 for p in range(plane - shift):
                     dst[p + shift] += src[p]
-        for c in range(cg):  # rows past the padded block got nothing
-            for h in range(height):
-                dst = dx[g * cg + c, h]
-                if h + ph >= rows:
-                    dst[:] = 0
-                    continue
-                src = dxs[g, 0, c, h + ph]
-                for w in range(width):
-                    dst[w] = src[w + pw] if w + pw < width_p else 0.0
+        crop_into(dxs[g, 0], ph, pw, dx[g * cg : (g + 1) * cg])
 
 
 @njit(cache=True, fastmath=False)
@@ -385,7 +350,7 @@ def _forward_depthwise(x, w, bias, sh, sw, ph, pw, dh, dw, out):
             for j in range(kw):
                 wij = w[k, 0, i, j]
                 offset = j * dw - pw
-                lo, hi = _valid_range(offset, sw, width, ow_n)
+                lo, hi = valid_range(offset, sw, width, ow_n)
                 for oh in range(oh_n):
                     ih = oh * sh - ph + i * dh
                     if 0 <= ih < height:
@@ -409,7 +374,7 @@ def _backward_input_depthwise(grad_y, w, sh, sw, ph, pw, dh, dw, dx):
                 for j in range(kw):
                     wij = w[k, 0, i, j]
                     offset = j * dw - pw
-                    lo, hi = _valid_range(offset, sw, width, ow_n)
+                    lo, hi = valid_range(offset, sw, width, ow_n)
                     for oh in range(oh_n):
                         ih = oh * sh - ph + i * dh
                         if 0 <= ih < height:
@@ -427,7 +392,7 @@ def _backward_weight_depthwise(x, grad_y, sh, sw, ph, pw, dh, dw, dw_out):
         for i in range(kh):
             for j in range(kw):
                 offset = j * dw - pw
-                lo, hi = _valid_range(offset, sw, width, ow_n)
+                lo, hi = valid_range(offset, sw, width, ow_n)
                 acc = 0.0
                 for n in range(n_samples):
                     src, gy = x[n, k // multiplier], grad_y[n, k]
@@ -461,6 +426,19 @@ def _shifted(stride, channels, product):
     return tuple(stride) == (1, 1) and channels >= _SHIFTED_FROM[product]
 
 
+# Winograd's F(2x2, 3x3) (winograd.py) for 3x3 filters at stride 1, from this many input and
+# output channels on: with 8 to 128 of each, images 7x7 to 32x32, it took 0.55-1.0 of the
+# other paths' time for each of the three products; with 1 to 4 input channels its
+# products are too thin and it took up to 3x theirs.
+_WINOGRAD_FROM = 8
+
+
+def _winograd(kernel_hw, stride, dilation, groups, channels, filters):
+    """Whether this convolution runs by Winograd's minimal filtering."""
+    return (tuple(kernel_hw) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+            and groups == 1 and min(channels, filters) >= _WINOGRAD_FROM)
+
+
 def _padded_hw(out_hw, kernel_hw, dilation):
     """The padded block a stride-1 convolution reads: just large enough for every tap."""
     return tuple(o + (k - 1) * d for o, k, d in zip(out_hw, kernel_hw, dilation))
@@ -483,6 +461,8 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups, out_hw):
     b = _bias_array(bias, x.dtype)
     if _is_depthwise(c, groups):
         return _forward_depthwise(x, weight, b, *stride, *padding, *dilation, out)
+    if _winograd((kh, kw), stride, dilation, groups, cg, k):
+        return winograd.conv2d(x, weight, b, padding, out)
     if _shifted(stride, cg, "forward"):
         hp, wp = _padded_hw(out_hw, (kh, kw), dilation)
         with numba_threads():
@@ -503,6 +483,8 @@ def conv2d_backward_input(grad_y, weight, input_hw, stride, padding, dilation, g
         return dx
     if _is_depthwise(cg * groups, groups):
         return _backward_input_depthwise(grad_y, weight, *stride, *padding, *dilation, dx)
+    if _winograd((kh, kw), stride, dilation, groups, cg, k):
+        return winograd.conv2d_backward_input(grad_y, weight, padding, dx)
     if _shifted(stride, cg, "input"):
         hp, wp = _padded_hw((oh, ow), (kh, kw), dilation)
         with numba_threads():
@@ -524,6 +506,8 @@ def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, grou
         return np.zeros((k, cg, kh, kw), x.dtype)
     if _is_depthwise(c, groups):
         return _backward_weight_depthwise(x, grad_y, *stride, *padding, *dilation, np.empty((k, 1, kh, kw), x.dtype))
+    if _winograd(kernel_hw, stride, dilation, groups, cg, k):
+        return winograd.conv2d_backward_weight(x, grad_y, padding)
     if _shifted(stride, cg, "weight"):
         hp, wp = _padded_hw((oh, ow), (kh, kw), dilation)
         with numba_threads():

@@ -1,0 +1,56 @@
+"""Zero padding and its adjoint, for the convolution kernels (conv.py, winograd.py).
+
+    valid_range(offset, stride, size, n_out)  the outputs o whose input o*stride + offset is inside
+    pad_into(x, ph, pw, xpad)                  x zero-padded into the block xpad
+    crop_into(xpad, ph, pw, x)                 the adjoint: the block's window over x, copied back
+"""
+from numba import njit
+
+
+@njit(cache=True, fastmath=False)
+def valid_range(offset, stride, size, n_out):
+    """The output indices o in [lo, hi) with 0 <= o*stride + offset < size."""
+    lo = 0 if offset >= 0 else (-offset + stride - 1) // stride
+    hi = (size - offset + stride - 1) // stride if size > offset else 0
+    hi = min(hi, n_out)
+    return min(lo, hi), hi
+
+
+@njit(cache=True, fastmath=False)
+def pad_into(x, ph, pw, xpad):
+    """xpad[c, r, q] = x[c, r - ph, q - pw], 0 where that is outside x."""
+    channels, height, width = x.shape
+    rows, width_p = xpad.shape[1], xpad.shape[2]
+    lo, hi = valid_range(-pw, 1, width, width_p)
+    for c in range(channels):
+        for r in range(rows):
+            ih = r - ph
+            if ih < 0 or ih >= height:
+                for q in range(width_p):
+                    xpad[c, r, q] = 0
+                continue
+            for q in range(lo):
+                xpad[c, r, q] = 0
+            for q in range(lo, hi):
+                xpad[c, r, q] = x[c, ih, q - pw]
+            for q in range(hi, width_p):
+                xpad[c, r, q] = 0
+
+
+@njit(cache=True, fastmath=False)
+def crop_into(xpad, ph, pw, x):
+    """x[c, h, w] = xpad[c, h + ph, w + pw], 0 where that is outside xpad (pixels of x no
+    output read, past a block that ends early)."""
+    channels, height, width = x.shape
+    rows, width_p = xpad.shape[1], xpad.shape[2]
+    lo, hi = valid_range(pw, 1, width_p, width)
+    for c in range(channels):
+        for h in range(height):
+            dst = x[c, h]
+            if h + ph >= rows:
+                dst[:] = 0
+                continue
+            src = xpad[c, h + ph]
+            for w in range(lo, hi):
+                dst[w] = src[w + pw]
+            dst[hi:] = 0
