@@ -12,6 +12,7 @@ import tinygrad_nb.nn.functional as F
 from tinygrad_nb import Tensor, nn, optim
 
 CONV = dict(n=32, c=64, size=32, filters=64)
+DEPTHWISE = dict(CONV, groups=64)  # one filter per channel, as in MobileNet's blocks
 POOL = dict(n=32, c=64, size=32)
 LENET_BATCH = 64
 
@@ -51,6 +52,27 @@ def np_conv_backward(gy, w, cols, x_shape):
     return dxp[:, :, kh // 2 : kh // 2 + h, kw // 2 : kw // 2 + wd], dw, db
 
 
+def np_depthwise_forward(xp, w, b):
+    """Depthwise 3x3 ('same' padding) on the padded input: one broadcast multiply-add per tap."""
+    n, c, hp, wp = xp.shape
+    h, wd = hp - 2, wp - 2
+    y = np.broadcast_to(b.reshape(1, c, 1, 1), (n, c, h, wd)).copy()
+    for i in range(3):
+        for j in range(3):
+            y += w[:, 0, i, j].reshape(1, c, 1, 1) * xp[:, :, i : i + h, j : j + wd]
+    return y
+
+
+def np_depthwise_backward(gy, w, xp):
+    n, c, h, wd = gy.shape
+    dxp, dw = np.zeros_like(xp), np.empty_like(w)
+    for i in range(3):
+        for j in range(3):
+            dxp[:, :, i : i + h, j : j + wd] += w[:, 0, i, j].reshape(1, c, 1, 1) * gy
+            dw[:, 0, i, j] = np.einsum("nchw,nchw->c", gy, xp[:, :, i : i + h, j : j + wd])
+    return dxp[:, :, 1:-1, 1:-1], dw, gy.sum(axis=(0, 2, 3))
+
+
 def np_pool_forward(x):
     """2x2 max pooling, stride 2, through a (..., 4) view of every window."""
     n, c, h, w = x.shape
@@ -66,9 +88,17 @@ def np_pool_backward(gy, arg, x_shape):
     return dwin.reshape(n, c, h // 2, w // 2, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(x_shape)
 
 
-def numpy_conv(n, c, size, filters, backward):
-    x, w, b = _data(n, c, size, size), _data(filters, c, 3, 3, seed=1) * 0.05, _data(filters, seed=2)
+def numpy_conv(n, c, size, filters, backward, groups=1):
+    x, w, b = _data(n, c, size, size), _data(filters, c // groups, 3, 3, seed=1) * 0.05, _data(filters, seed=2)
     gy = _data(n, filters, size, size, seed=3)
+    if groups > 1:  # depthwise, the only grouped workload
+        def depthwise():
+            xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+            np_depthwise_forward(xp, w, b)
+            if backward:
+                np_depthwise_backward(gy, w, xp)
+
+        return depthwise
 
     def step():
         y, cols = np_conv_forward(x, w, b)
@@ -126,15 +156,15 @@ def numpy_lenet(batch):
 # ---- the PyTorch reference (imported only in its worker process) ---------------------
 
 
-def torch_conv(n, c, size, filters, backward):
+def torch_conv(n, c, size, filters, backward, groups=1):
     import torch
 
-    x, w, b = (torch.from_numpy(a) for a in (_data(n, c, size, size), _data(filters, c, 3, 3, seed=1) * 0.05, _data(filters, seed=2)))
+    x, w, b = (torch.from_numpy(a) for a in (_data(n, c, size, size), _data(filters, c // groups, 3, 3, seed=1) * 0.05, _data(filters, seed=2)))
     gy = torch.from_numpy(_data(n, filters, size, size, seed=3))
     if not backward:
         def forward():
             with torch.no_grad():
-                torch.nn.functional.conv2d(x, w, b, padding=1)
+                torch.nn.functional.conv2d(x, w, b, padding=1, groups=groups)
 
         return forward
     for t in (x, w, b):
@@ -143,7 +173,7 @@ def torch_conv(n, c, size, filters, backward):
     def step():
         for t in (x, w, b):
             t.grad = None
-        torch.nn.functional.conv2d(x, w, b, padding=1).backward(gy)
+        torch.nn.functional.conv2d(x, w, b, padding=1, groups=groups).backward(gy)
 
     return step
 
@@ -184,18 +214,18 @@ def torch_lenet(batch):
 # ---- tinygrad_nb (this process) -----------------------------------------------------
 
 
-def tinygrad_conv(n, c, size, filters, backward):
-    x, w, b = Tensor(_data(n, c, size, size)), Tensor(_data(filters, c, 3, 3, seed=1) * 0.05), Tensor(_data(filters, seed=2))
+def tinygrad_conv(n, c, size, filters, backward, groups=1):
+    x, w, b = Tensor(_data(n, c, size, size)), Tensor(_data(filters, c // groups, 3, 3, seed=1) * 0.05), Tensor(_data(filters, seed=2))
     gy = Tensor(_data(n, filters, size, size, seed=3))
     if not backward:
-        return tg.no_grad()(lambda: F.conv2d(x, w, b, padding=1))
+        return tg.no_grad()(lambda: F.conv2d(x, w, b, padding=1, groups=groups))
     for t in (x, w, b):
         t.requires_grad_(True)
 
     def step():
         for t in (x, w, b):
             t.grad = None
-        F.conv2d(x, w, b, padding=1).backward(gy)
+        F.conv2d(x, w, b, padding=1, groups=groups).backward(gy)
 
     return step
 
@@ -237,6 +267,7 @@ def _run_here(benchmark, step):
 WORKLOADS = {
     "conv2d forward": (dict(CONV, backward=False), tinygrad_conv, numpy_conv, torch_conv),
     "conv2d forward+backward": (dict(CONV, backward=True), tinygrad_conv, numpy_conv, torch_conv),
+    "depthwise conv2d forward+backward": (dict(DEPTHWISE, backward=True), tinygrad_conv, numpy_conv, torch_conv),
     "max_pool2d 2x2 forward+backward": (POOL, tinygrad_pool, numpy_pool, torch_pool),
     "LeNet training step": (dict(batch=LENET_BATCH), tinygrad_lenet, numpy_lenet, torch_lenet),
 }

@@ -73,6 +73,8 @@ CONV_CASES = random_conv_cases(10, seed=1) + [
     ((1, 4, 6, 5), (4, 1, 3, 3), (2, 1), (1, 1), (1, 1), 4),  # depthwise
     ((2, 2, 5, 4), (6, 1, 3, 2), (1, 2), (2, 0), (2, 1), 2),  # depthwise with multiplier 3
     ((2, 3, 4, 4), (5, 3, 1, 1), (1, 1), (0, 0), (1, 1), 1),  # 1x1
+    ((5, 3, 7, 6), (3, 1, 3, 3), (1, 1), (1, 1), (1, 1), 3),  # depthwise at stride 1 (flat passes), batch > threads
+    ((2, 2, 6, 7), (4, 1, 3, 2), (1, 1), (2, 1), (2, 2), 2),  # ... with dilation, padding past the kernel, multiplier 2
 ]
 
 

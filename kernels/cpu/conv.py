@@ -1,4 +1,4 @@
-"""2-D convolution on the CPU: im2col or shifted products in BLAS, and a direct kernel for depthwise convolution.
+"""2-D convolution on the CPU: im2col or shifted products in BLAS; Winograd and depthwise in their own files.
 
 Three kernels, each taking and returning NumPy arrays (NCHW, weight (K, C/groups, kh, kw)):
 
@@ -21,7 +21,8 @@ Two ways to turn a convolution into BLAS products, and a direct loop:
     below). At the benchmark's conv (32x64x32x32, 64 filters 3x3) forward and both
     backward products each took about 30% less time than with im2col; with few input
     channels each product is too thin, and im2col wins.
-  * depthwise (one input channel per group): a direct loop, as a product would be thin.
+  * depthwise (one input channel per group): direct loops in depthwise.py, as a product
+    would be thin.
 And 3x3 filters at stride 1 with 8 or more channels in and out go to winograd.py, which
 does 2.25x fewer multiplies than either product form.
 
@@ -33,9 +34,9 @@ from numba import config, get_thread_id, njit, prange
 
 from .blas import gemm
 from .buffers import empty, workspace
-from .padding import crop_into, pad_into, valid_range
+from .padding import crop_into, extend_rows, pad_into, valid_range
 from .threads import numba_threads
-from . import winograd
+from . import depthwise, winograd
 
 
 _SLOTS = config.NUMBA_NUM_THREADS  # one scratch slot per thread id get_thread_id() can return
@@ -68,30 +69,6 @@ def _scatter_add(dst, src, lo, hi, stride, offset, alpha):
     else:
         for o in range(lo, hi):
             dst[o * stride + offset] += alpha * src[o]
-
-
-@njit(cache=True, fastmath=False)
-def _gather_add(dst, src, lo, hi, stride, offset, alpha):
-    """dst[o] += alpha * src[o*stride + offset]"""
-    if stride == 1:
-        for o in range(lo, hi):
-            dst[o] += alpha * src[o + offset]
-    else:
-        for o in range(lo, hi):
-            dst[o] += alpha * src[o * stride + offset]
-
-
-@njit(cache=True, fastmath=False)
-def _gather_dot(a, src, lo, hi, stride, offset):
-    """sum_o a[o] * src[o*stride + offset]"""
-    acc = 0.0
-    if stride == 1:
-        for o in range(lo, hi):
-            acc += a[o] * src[o + offset]
-    else:
-        for o in range(lo, hi):
-            acc += a[o] * src[o * stride + offset]
-    return acc
 
 
 @njit(cache=True, fastmath=False)
@@ -248,19 +225,6 @@ def _unstack(dxs, ph, pw, dw, dx):
 
 
 @njit(cache=True, fastmath=False)
-def _extend(y, y_ext):
-    """y_ext[k, oh*Wp + ow] = y[k, oh, ow], zero in the scratch columns ow >= OW."""
-    n_out, oh_n, ow_n = y.shape
-    width_p = y_ext.shape[1] // oh_n
-    for k in range(n_out):
-        for oh in range(oh_n):
-            dst, src = y_ext[k, oh * width_p : (oh + 1) * width_p], y[k, oh]
-            for ow in range(ow_n):
-                dst[ow] = src[ow]
-            dst[ow_n:] = 0
-
-
-@njit(cache=True, fastmath=False)
 def _row_products(w_rows, dh, xs, y_ext, mode):
     """For every group and kernel row i one BLAS product between the row's weights
     w_rows[i] (K, kw*C/groups; column j*C/groups + c holds W[k, c, i, j]) and the stacked
@@ -309,7 +273,7 @@ def _forward_shifted(x, w_rows, bias, ph, pw, dh, dw, out, xs, y_ext):
 def _backward_input_shifted(grad_y, w_rows, ph, pw, dh, dw, dx, dxs, gy_ext):
     for n in prange(dx.shape[0]):
         t = get_thread_id()
-        _extend(grad_y[n], gy_ext[t])
+        extend_rows(grad_y[n], gy_ext[t])
         dxs[t] = 0
         _row_products(w_rows, dh, dxs[t], gy_ext[t], 1)
         _unstack(dxs[t], ph, pw, dw, dx[n])
@@ -323,85 +287,12 @@ def _backward_weight_shifted(x, grad_y, ph, pw, dh, dw, partial, xs, gy_ext):
     for n in prange(x.shape[0]):
         t = get_thread_id()
         _stack(x[n], ph, pw, dw, xs[t])
-        _extend(grad_y[n], gy_ext[t])
+        extend_rows(grad_y[n], gy_ext[t])
         _row_products(partial[t], dh, xs[t], gy_ext[t], 2)
     total = partial[0].copy()
     for t in range(1, partial.shape[0]):
         total += partial[t]
     return total
-
-
-# ---- direct kernels for depthwise convolution (one input channel per group) -----------
-# A GEMM with a single input channel is mostly im2col copying; looping directly is faster.
-
-
-@njit(cache=True, fastmath=False, parallel=True)
-def _forward_depthwise(x, w, bias, sh, sw, ph, pw, dh, dw, out):
-    n_samples, k_out, oh_n, ow_n = out.shape
-    height, width = x.shape[2], x.shape[3]
-    kh, kw = w.shape[2], w.shape[3]
-    multiplier = k_out // x.shape[1]
-    for nk in prange(n_samples * k_out):
-        n, k = nk // k_out, nk % k_out
-        y = out[n, k]
-        y[:] = bias[k] if bias.shape[0] else 0
-        src = x[n, k // multiplier]
-        for i in range(kh):
-            for j in range(kw):
-                wij = w[k, 0, i, j]
-                offset = j * dw - pw
-                lo, hi = valid_range(offset, sw, width, ow_n)
-                for oh in range(oh_n):
-                    ih = oh * sh - ph + i * dh
-                    if 0 <= ih < height:
-                        _gather_add(y[oh], src[ih], lo, hi, sw, offset, wij)
-    return out
-
-
-@njit(cache=True, fastmath=False, parallel=True)
-def _backward_input_depthwise(grad_y, w, sh, sw, ph, pw, dh, dw, dx):
-    n_samples, channels, height, width = dx.shape
-    oh_n, ow_n = grad_y.shape[2], grad_y.shape[3]
-    kh, kw = w.shape[2], w.shape[3]
-    multiplier = grad_y.shape[1] // channels
-    for nc in prange(n_samples * channels):
-        n, c = nc // channels, nc % channels
-        dst = dx[n, c]
-        dst[:] = 0
-        for k in range(c * multiplier, (c + 1) * multiplier):
-            gy = grad_y[n, k]
-            for i in range(kh):
-                for j in range(kw):
-                    wij = w[k, 0, i, j]
-                    offset = j * dw - pw
-                    lo, hi = valid_range(offset, sw, width, ow_n)
-                    for oh in range(oh_n):
-                        ih = oh * sh - ph + i * dh
-                        if 0 <= ih < height:
-                            _scatter_add(dst[ih], gy[oh], lo, hi, sw, offset, wij)
-    return dx
-
-
-@njit(cache=True, fastmath=False, parallel=True)
-def _backward_weight_depthwise(x, grad_y, sh, sw, ph, pw, dh, dw, dw_out):
-    n_samples, k_out, oh_n, ow_n = grad_y.shape
-    height, width = x.shape[2], x.shape[3]
-    kh, kw = dw_out.shape[2], dw_out.shape[3]
-    multiplier = k_out // x.shape[1]
-    for k in prange(k_out):  # each thread owns whole filters: no two threads add into one entry
-        for i in range(kh):
-            for j in range(kw):
-                offset = j * dw - pw
-                lo, hi = valid_range(offset, sw, width, ow_n)
-                acc = 0.0
-                for n in range(n_samples):
-                    src, gy = x[n, k // multiplier], grad_y[n, k]
-                    for oh in range(oh_n):
-                        ih = oh * sh - ph + i * dh
-                        if 0 <= ih < height:
-                            acc += _gather_dot(gy[oh], src[ih], lo, hi, sw, offset)
-                dw_out[k, 0, i, j] = acc
-    return dw_out
 
 
 # ---- entry points ---------------------------------------------------------------------
@@ -460,7 +351,7 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups, out_hw):
         return out
     b = _bias_array(bias, x.dtype)
     if _is_depthwise(c, groups):
-        return _forward_depthwise(x, weight, b, *stride, *padding, *dilation, out)
+        return depthwise.conv2d(x, weight, b, stride, padding, dilation, out)
     if _winograd((kh, kw), stride, dilation, groups, cg, k):
         return winograd.conv2d(x, weight, b, padding, out)
     if _shifted(stride, cg, "forward"):
@@ -482,7 +373,7 @@ def conv2d_backward_input(grad_y, weight, input_hw, stride, padding, dilation, g
     if n == 0:
         return dx
     if _is_depthwise(cg * groups, groups):
-        return _backward_input_depthwise(grad_y, weight, *stride, *padding, *dilation, dx)
+        return depthwise.conv2d_backward_input(grad_y, weight, stride, padding, dilation, dx)
     if _winograd((kh, kw), stride, dilation, groups, cg, k):
         return winograd.conv2d_backward_input(grad_y, weight, padding, dx)
     if _shifted(stride, cg, "input"):
@@ -505,7 +396,7 @@ def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, grou
     if n == 0:
         return np.zeros((k, cg, kh, kw), x.dtype)
     if _is_depthwise(c, groups):
-        return _backward_weight_depthwise(x, grad_y, *stride, *padding, *dilation, np.empty((k, 1, kh, kw), x.dtype))
+        return depthwise.conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation)
     if _winograd(kernel_hw, stride, dilation, groups, cg, k):
         return winograd.conv2d_backward_weight(x, grad_y, padding)
     if _shifted(stride, cg, "weight"):

@@ -3,6 +3,7 @@
     valid_range(offset, stride, size, n_out)  the outputs o whose input o*stride + offset is inside
     pad_into(x, ph, pw, xpad)                  x zero-padded into the block xpad
     crop_into(xpad, ph, pw, x)                 the adjoint: the block's window over x, copied back
+    extend_rows(y, y_ext)                      rows laid out wider, zeros in the extra columns
 """
 from numba import njit
 
@@ -31,8 +32,9 @@ def pad_into(x, ph, pw, xpad):
                 continue
             for q in range(lo):
                 xpad[c, r, q] = 0
-            for q in range(lo, hi):
-                xpad[c, r, q] = x[c, ih, q - pw]
+            dst, src = xpad[c, r, lo:hi], x[c, ih, lo - pw : hi - pw]  # sliced: an index q - pw
+            for q in range(hi - lo):  # might be negative, and Numba's test for that stops LLVM vectorising
+                dst[q] = src[q]
             for q in range(hi, width_p):
                 xpad[c, r, q] = 0
 
@@ -50,7 +52,21 @@ def crop_into(xpad, ph, pw, x):
             if h + ph >= rows:
                 dst[:] = 0
                 continue
-            src = xpad[c, h + ph]
-            for w in range(lo, hi):
-                dst[w] = src[w + pw]
+            src = xpad[c, h + ph, lo + pw : hi + pw]
+            for w in range(hi - lo):
+                dst[lo + w] = src[w]
             dst[hi:] = 0
+
+
+@njit(cache=True, fastmath=False)
+def extend_rows(y, y_ext):
+    """y_ext[k, oh*Wp + ow] = y[k, oh, ow], zero in the scratch columns ow >= OW: an output
+    (gradient) in the layout of a padded block's rows, Wp = y_ext.shape[1] // OH wide."""
+    n_out, oh_n, ow_n = y.shape
+    width_p = y_ext.shape[1] // oh_n
+    for k in range(n_out):
+        for oh in range(oh_n):
+            dst, src = y_ext[k, oh * width_p : (oh + 1) * width_p], y[k, oh]
+            for ow in range(ow_n):
+                dst[ow] = src[ow]
+            dst[ow_n:] = 0
