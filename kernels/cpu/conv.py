@@ -46,29 +46,25 @@ _SLOTS = config.NUMBA_NUM_THREADS  # one scratch slot per thread id get_thread_i
 
 
 # Row helpers: o runs over the output columns [lo, hi) whose input column o*stride + offset
-# lies inside the image. The stride-1 branch is a plain contiguous loop that LLVM vectorises.
+# lies inside the image. They index a slice by the loop counter, never by o + offset: Numba
+# tests every computed index for a negative value to wrap, and that test keeps LLVM from
+# vectorising the loop.
 
 
 @njit(cache=True, fastmath=False)
 def _gather(dst, src, lo, hi, stride, offset):
     """dst[o] = src[o*stride + offset]"""
-    if stride == 1:
-        for o in range(lo, hi):
-            dst[o] = src[o + offset]
-    else:
-        for o in range(lo, hi):
-            dst[o] = src[o * stride + offset]
+    taps = src[lo * stride + offset :: stride]
+    for o in range(hi - lo):
+        dst[lo + o] = taps[o]
 
 
 @njit(cache=True, fastmath=False)
 def _scatter_add(dst, src, lo, hi, stride, offset, alpha):
     """dst[o*stride + offset] += alpha * src[o]"""
-    if stride == 1:
-        for o in range(lo, hi):
-            dst[o + offset] += alpha * src[o]
-    else:
-        for o in range(lo, hi):
-            dst[o * stride + offset] += alpha * src[o]
+    taps = dst[lo * stride + offset :: stride]
+    for o in range(hi - lo):
+        taps[o] += alpha * src[lo + o]
 
 
 @njit(cache=True, fastmath=False)
@@ -201,9 +197,9 @@ def _stack(x, ph, pw, dw, xs):
         for j in range(1, kw):
             shift = j * dw
             for c in range(cg):
-                src, dst = xs[g, 0, c].reshape(-1), xs[g, j, c].reshape(-1)
+                src, dst = xs[g, 0, c].reshape(-1)[shift:], xs[g, j, c].reshape(-1)
                 for p in range(plane - shift):
-                    dst[p] = src[p + shift]
+                    dst[p] = src[p]
                 for p in range(plane - shift, plane):
                     dst[p] = 0
 
@@ -218,9 +214,9 @@ def _unstack(dxs, ph, pw, dw, dx):
         for j in range(1, kw):
             shift = j * dw
             for c in range(cg):
-                src, dst = dxs[g, j, c].reshape(-1), dxs[g, 0, c].reshape(-1)
+                src, dst = dxs[g, j, c].reshape(-1), dxs[g, 0, c].reshape(-1)[shift:]
                 for p in range(plane - shift):
-                    dst[p + shift] += src[p]
+                    dst[p] += src[p]
         crop_into(dxs[g, 0], ph, pw, dx[g * cg : (g + 1) * cg])
 
 
