@@ -12,8 +12,7 @@ the whole plane at a fixed offset into P, flat:
 a loop about a thousand long that LLVM turns into vector multiply-adds. (Passes along each
 output row instead, 32 long at 32x32, took 3.7 us for a plane's forward against 1.5: much
 of their time goes to starting and ending loops.) Other strides run the passes row by row.
-Backward
-runs the passes reversed:
+Backward runs the passes reversed:
     dP_flat[q + off_ij] += w_ij dy_ext[q],   then dx = dP cropped
     dw_ij = sum over samples and q of dy_ext[q] P_flat[q + off_ij]
 the weight gradient summed first into kh*kw vectors of partial sums (a scalar running sum
