@@ -32,11 +32,11 @@ buffers, and each calls BLAS single-threaded (threads.py: one thread pool at a t
 import numpy as np
 from numba import config, get_thread_id, njit, prange
 
+from . import depthwise, winograd
 from .blas import gemm
 from .buffers import empty, workspace
 from .padding import crop_into, extend_rows, pad_into, valid_range
 from .threads import numba_threads
-from . import depthwise, winograd
 
 
 _SLOTS = config.NUMBA_NUM_THREADS  # one scratch slot per thread id get_thread_id() can return
