@@ -18,10 +18,10 @@ the 4x4 transform:
 The products do 16 / 36 = 1/2.25 of direct convolution's multiplies; the transforms are
 additions, a few per value.
 
-The whole map x -> y is linear, and backward is its adjoint, step by step in reverse order,
-with the same 16 products transposed:
+The input gradient is a convolution too (conv2d_backward_input: dy with the filters turned
+round), so it runs through the same kernel. The weight gradient is the adjoint of the map
+g -> y, step by step in reverse order, with the 16 products transposed:
     dM       = A dY A^T                 (the 2x2 output gradient spread over a 4x4 tile)
-    dV[xi]   = U[xi]^T @ dM[xi]         ->  dd = B dV B^T, added into dx tile by tile
     dU[xi]  += dM[xi] @ V[xi]^T         ->  dg = G^T dU G
 Outputs past the image (the last tile row or column when OH or OW is odd) are computed and
 dropped; their gradient is zero, so they add nothing going back.
@@ -33,18 +33,19 @@ each product reads and writes plain row-major matrices. Each Numba thread takes 
 samples, with its own scratch (threads.py: BLAS single-threaded).
 
 Measured, 2 threads, against the shifted products of conv.py: the benchmark's convolution
-(32x64x32x32, 64 filters, pad 1) forward 22 -> 13 ms, input gradient 19 -> 15 ms, weight
-gradient 22 -> 13 ms; LeNet's second (64x32x14x14, 64 filters) 4.9 -> 3.4, 4.7 -> 4.2, 4.9 ->
-3.3 ms. The input-gradient pass gains least; its adjoint transform, which adds into
-overlapping tiles, takes twice the input transform's time (one benchmark sample: 206
-against 100 us).
+(32x64x32x32, 64 filters, pad 1) forward 22 -> 13 ms, input gradient 19 -> 12.6 ms, weight
+gradient 22 -> 13 ms; LeNet's second (64x32x14x14, 64 filters) 4.9 -> 3.4, 4.7 -> 3.8, 4.9 ->
+3.3 ms. The input gradient first ran as the adjoint of the forward map, like the weight
+gradient; as a convolution it takes 10-18% less time (at the benchmark's size 14.5 -> 12.6
+ms), since the adjoint of the input transform adds into overlapping tiles and took twice
+the input transform's time.
 """
 import numpy as np
 from numba import config, get_thread_id, njit, prange
 
 from .blas import gemm
 from .buffers import empty, workspace
-from .padding import crop_into, pad_into
+from .padding import pad_into
 from .threads import numba_threads
 
 _SLOTS = config.NUMBA_NUM_THREADS
@@ -121,29 +122,6 @@ def _tiles(xpad, tw, v):
 
 
 @jit
-def _tiles_adjoint(dv, tw, dxpad):
-    """dxpad = the adjoint of _tiles: each tile's B dV B^T added into its 4x4 window."""
-    channels, th = dxpad.shape[0], (dxpad.shape[1] - 2) // 2
-    dxpad[:] = 0
-    s = np.empty((4, 4), dxpad.dtype)
-    for c in range(channels):
-        p = dxpad[c]
-        for ty in range(th):
-            r = 2 * ty
-            for tx in range(tw):
-                q, at = 2 * tx, (c * th + ty) * tw + tx
-                for i in range(4):  # dV B^T: the columns of row i combined
-                    a0, a1, a2, a3 = dv[4 * i, at], dv[4 * i + 1, at], dv[4 * i + 2, at], dv[4 * i + 3, at]
-                    s[i, 0], s[i, 1], s[i, 2], s[i, 3] = a0, a1 - a2 + a3, a1 + a2 - a0, -a3
-                for j in range(4):  # B (dV B^T): the rows combined
-                    a0, a1, a2, a3 = s[0, j], s[1, j], s[2, j], s[3, j]
-                    p[r, q + j] += a0
-                    p[r + 1, q + j] += a1 - a2 + a3
-                    p[r + 2, q + j] += a1 + a2 - a0
-                    p[r + 3, q + j] -= a3
-
-
-@jit
 def _untile(m, bias, y):
     """y[k] = A^T M A tile by tile (+ bias[k]), the tiles' rows and columns past y dropped."""
     k_out, oh_n, ow_n = y.shape
@@ -198,20 +176,17 @@ def _untile_adjoint(dy, dm):
 
 
 @jit
-def _products(u, v, m, tiles, mode):
+def _products(u, v, m, tiles, forward):
     """The 16 products, one per transform position xi, on one sample's rows v[xi] (C x T,
     row stride T) and m[xi] (K x T):
-        mode 0 (forward):          M[xi]  = U[xi] @ V[xi]
-        mode 1 (input gradient):   V[xi]  = U[xi]^T @ M[xi]       (v holds dV, m holds dM)
-        mode 2 (weight gradient):  U[xi] += M[xi] @ V[xi]^T       (u holds dU)"""
+        forward:          M[xi]  = U[xi] @ V[xi]
+        weight gradient:  U[xi] += M[xi] @ V[xi]^T       (u holds dU, m holds dM)"""
     k_out, channels = u.shape[1], u.shape[2]
     uf = u.reshape(-1)
     for xi in range(16):
         ui = uf[xi * k_out * channels:]
-        if mode == 0:
+        if forward:
             gemm(False, False, k_out, tiles, channels, 1.0, ui, channels, v[xi], tiles, 0.0, m[xi], tiles)
-        elif mode == 1:
-            gemm(True, False, channels, tiles, k_out, 1.0, ui, channels, m[xi], tiles, 0.0, v[xi], tiles)
         else:
             gemm(False, True, k_out, channels, tiles, 1.0, m[xi], tiles, v[xi], tiles, 1.0, ui, channels)
 
@@ -223,21 +198,9 @@ def _forward(x, u, bias, ph, pw, out, xpad, v, m):
         s = get_thread_id()
         pad_into(x[n], ph, pw, xpad[s])
         _tiles(xpad[s], tw, v[s])
-        _products(u, v[s], m[s], th * tw, 0)
+        _products(u, v[s], m[s], th * tw, True)
         _untile(m[s], bias, out[n])
     return out
-
-
-@parallel_jit
-def _backward_input(grad_y, u, ph, pw, dx, dxpad, dv, dm):
-    th, tw = (grad_y.shape[2] + 1) // 2, (grad_y.shape[3] + 1) // 2
-    for n in prange(dx.shape[0]):
-        s = get_thread_id()
-        _untile_adjoint(grad_y[n], dm[s])
-        _products(u, dv[s], dm[s], th * tw, 1)
-        _tiles_adjoint(dv[s], tw, dxpad[s])
-        crop_into(dxpad[s], ph, pw, dx[n])
-    return dx
 
 
 @parallel_jit
@@ -250,7 +213,7 @@ def _backward_weight(x, grad_y, ph, pw, partial, xpad, v, dm):
         pad_into(x[n], ph, pw, xpad[s])
         _tiles(xpad[s], tw, v[s])
         _untile_adjoint(grad_y[n], dm[s])
-        _products(partial[s], v[s], dm[s], th * tw, 2)
+        _products(partial[s], v[s], dm[s], th * tw, False)
     total = partial[0].copy()
     for s in range(1, partial.shape[0]):
         total += partial[s]
@@ -293,14 +256,13 @@ def conv2d(x, weight, bias, padding, out):
 
 
 def conv2d_backward_input(grad_y, weight, padding, dx):
-    """dx = the gradient of conv2d's input for the output gradient grad_y."""
-    k, c = weight.shape[:2]
-    th, tw, padded = _geometry(grad_y.shape[2:])
-    with numba_threads():
-        dxpad = workspace("winograd_xpad", (_SLOTS, c) + padded, grad_y.dtype)
-        dv = workspace("winograd_v", _planes(c, th * tw), grad_y.dtype)
-        dm = workspace("winograd_m", _planes(k, th * tw), grad_y.dtype)
-        return _backward_input(grad_y, _transformed(weight), *padding, dx, dxpad, dv, dm)
+    """dx = the gradient of conv2d's input for the output gradient grad_y: at stride 1 the
+    transposed convolution is a convolution of grad_y, padded by 2 - p, with the filters
+    turned 180 degrees and their input and output channels swapped,
+        dx[c, h, w] = sum_(k, i, j) W[k, c, i, j] dy[k, h + p - i, w + p - j],
+    so it runs through the forward kernel (padding past 2 becomes a negative padding: a crop)."""
+    turned = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    return conv2d(grad_y, turned, np.zeros(0, grad_y.dtype), (2 - padding[0], 2 - padding[1]), dx)
 
 
 def conv2d_backward_weight(x, grad_y, padding):
