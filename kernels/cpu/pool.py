@@ -48,6 +48,19 @@ def _max_pool(x, kh, kw, sh, sw, ph, pw, dh, dw, y, argmax):
     return y, argmax
 
 
+@njit(cache=True, fastmath=False)
+def _last_nan(src, top, left, kh, kw, best, where):
+    """_max_pool's NaN rule for a window inside the image (rows top.., columns left..): its
+    last NaN and that NaN's flat index, or (best, where) when it holds none. The fast
+    kernels below call it only for a row or window they saw a NaN in."""
+    width = src.shape[1]
+    for i in range(top, top + kh):
+        for j in range(left, left + kw):
+            if src[i, j] != src[i, j]:
+                best, where = src[i, j], i * width + j
+    return best, where
+
+
 @njit(cache=True, fastmath=False, parallel=True)
 def _max_pool_inside(x, kh, kw, sh, sw, y, argmax):
     """_max_pool for windows that lie inside the image (no padding, no dilation, floor
@@ -71,10 +84,7 @@ def _max_pool_inside(x, kh, kw, sh, sw, y, argmax):
                             best, where = v, i * width + j
                         nan |= v != v
                 if nan:  # rare, so tested apart: the loop above stays branch-free and 5x faster
-                    for i in range(top, top + kh):
-                        for j in range(left, left + kw):
-                            if src[i, j] != src[i, j]:  # as _max_pool: the last NaN wins
-                                best, where = src[i, j], i * width + j
+                    best, where = _last_nan(src, top, left, kh, kw, best, where)
                 dst[oh, ow] = best
                 arg[oh, ow] = where
     return y, argmax
@@ -108,10 +118,7 @@ def _max_pool_2x2(x, y, argmax):
                 nan |= (a != a) | (b != b) | (c2 != c2) | (d != d)
             if nan:  # rare: redo the row's windows by the general rule, the last NaN wins
                 for ow in range(ow_n):
-                    for i in range(2 * oh, 2 * oh + 2):
-                        for j in range(2 * ow, 2 * ow + 2):
-                            if src[i, j] != src[i, j]:
-                                best[ow], where[ow] = src[i, j], i * width + j
+                    best[ow], where[ow] = _last_nan(src, 2 * oh, 2 * ow, 2, 2, best[ow], where[ow])
     return y, argmax
 
 
