@@ -36,7 +36,7 @@ from . import depthwise, winograd
 from .blas import gemm
 from .buffers import empty, workspace
 from .padding import crop_into, extend_rows, pad_into, valid_range
-from .threads import numba_threads
+from .threads import numba_threads, sum_of_slots
 
 
 _SLOTS = config.NUMBA_NUM_THREADS  # one scratch slot per thread id get_thread_id() can return
@@ -155,10 +155,7 @@ def _backward_weight_gemm(x, grad_y, kh, kw, sh, sw, ph, pw, dh, dw, groups, par
             _im2col(x[n, g * cg : (g + 1) * cg], kh, kw, sh, sw, ph, pw, dh, dw, oh_n, ow_n, cols[t])
             np.dot(gy[g * kg : (g + 1) * kg], cols[t].T, step[t, :kg])
             partial[t, g * kg : (g + 1) * kg] += step[t, :kg]
-    total = partial[0].copy()
-    for t in range(1, partial.shape[0]):
-        total += partial[t]
-    return total
+    return sum_of_slots(partial)
 
 
 # ---- stride 1: shifted products, no im2col ----------------------------------------------
@@ -285,10 +282,7 @@ def _backward_weight_shifted(x, grad_y, ph, pw, dh, dw, partial, xs, gy_ext):
         _stack(x[n], ph, pw, dw, xs[t])
         extend_rows(grad_y[n], gy_ext[t])
         _row_products(partial[t], dh, xs[t], gy_ext[t], 2)
-    total = partial[0].copy()
-    for t in range(1, partial.shape[0]):
-        total += partial[t]
-    return total
+    return sum_of_slots(partial)
 
 
 # ---- entry points ---------------------------------------------------------------------

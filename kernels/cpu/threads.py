@@ -15,7 +15,7 @@ import contextlib
 import functools
 import os
 
-from numba import get_num_threads, set_num_threads
+from numba import get_num_threads, njit, set_num_threads
 
 _state = {}
 
@@ -80,3 +80,15 @@ def blas_threaded(kernel):
                 lib.set_num_threads(1)
 
     return run
+
+
+@njit(cache=True, fastmath=False)
+def sum_of_slots(partial):
+    """partial[0] + partial[1] + ..., in that order, as a new array. A kernel whose threads
+    would add into one array (a weight gradient summed over samples) gives each thread its
+    own slot partial[t] instead, and adds the slots up after its parallel loop: a shared
+    `+=` inside `prange` races."""
+    total = partial[0].copy()
+    for t in range(1, partial.shape[0]):
+        total += partial[t]
+    return total

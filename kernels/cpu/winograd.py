@@ -46,7 +46,7 @@ from numba import config, get_thread_id, njit, prange
 from .blas import gemm
 from .buffers import empty, workspace
 from .padding import pad_into
-from .threads import numba_threads
+from .threads import numba_threads, sum_of_slots
 
 _SLOTS = config.NUMBA_NUM_THREADS
 jit = njit(cache=True, fastmath=False)
@@ -214,10 +214,7 @@ def _backward_weight(x, grad_y, ph, pw, partial, xpad, v, dm):
         _tiles(xpad[s], tw, v[s])
         _untile_adjoint(grad_y[n], dm[s])
         _products(partial[s], v[s], dm[s], th * tw, False)
-    total = partial[0].copy()
-    for s in range(1, partial.shape[0]):
-        total += partial[s]
-    return total
+    return sum_of_slots(partial)
 
 
 # ---- entry points (called from conv.py for 3x3, stride 1, dilation 1, one group) -------
