@@ -35,7 +35,7 @@ from numba import config, get_thread_id, njit, prange
 from . import depthwise, winograd
 from .blas import gemm
 from .buffers import empty, workspace
-from .padding import crop_into, extend_rows, pad_into, valid_range
+from .padding import crop_into, extend_rows, pad_into, padded_hw, valid_range
 from .threads import numba_threads, sum_of_slots
 
 
@@ -320,11 +320,6 @@ def _winograd(kernel_hw, stride, dilation, groups, channels, filters):
             and groups == 1 and min(channels, filters) >= _WINOGRAD_FROM)
 
 
-def _padded_hw(out_hw, kernel_hw, dilation):
-    """The padded block a stride-1 convolution reads: just large enough for every tap."""
-    return tuple(o + (k - 1) * d for o, k, d in zip(out_hw, kernel_hw, dilation))
-
-
 def _rows(weight):
     """weight (K, C/groups, kh, kw) as (kh, K, kw*C/groups): one matrix per kernel row, its
     columns (j, c) in the order of the stacked input's rows."""
@@ -345,7 +340,7 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups, out_hw):
     if _winograd((kh, kw), stride, dilation, groups, cg, k):
         return winograd.conv2d(x, weight, b, padding, out)
     if _shifted(stride, cg, "forward"):
-        hp, wp = _padded_hw(out_hw, (kh, kw), dilation)
+        hp, wp = padded_hw(out_hw, (kh, kw), stride, dilation)
         with numba_threads():
             xs = workspace("conv_xs", (_SLOTS, groups, kw, cg, hp, wp), x.dtype)
             y_ext = workspace("conv_y_ext", (_SLOTS, k, out_hw[0] * wp), x.dtype)
@@ -367,7 +362,7 @@ def conv2d_backward_input(grad_y, weight, input_hw, stride, padding, dilation, g
     if _winograd((kh, kw), stride, dilation, groups, cg, k):
         return winograd.conv2d_backward_input(grad_y, weight, padding, dx)
     if _shifted(stride, cg, "input"):
-        hp, wp = _padded_hw((oh, ow), (kh, kw), dilation)
+        hp, wp = padded_hw((oh, ow), (kh, kw), stride, dilation)
         with numba_threads():
             dxs = workspace("conv_xs", (_SLOTS, groups, kw, cg, hp, wp), grad_y.dtype)
             gy_ext = workspace("conv_y_ext", (_SLOTS, k, oh * wp), grad_y.dtype)
@@ -390,7 +385,7 @@ def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, grou
     if _winograd(kernel_hw, stride, dilation, groups, cg, k):
         return winograd.conv2d_backward_weight(x, grad_y, padding)
     if _shifted(stride, cg, "weight"):
-        hp, wp = _padded_hw((oh, ow), (kh, kw), dilation)
+        hp, wp = padded_hw((oh, ow), (kh, kw), stride, dilation)
         with numba_threads():
             xs = workspace("conv_xs", (_SLOTS, groups, kw, cg, hp, wp), x.dtype)
             gy_ext = workspace("conv_y_ext", (_SLOTS, k, oh * wp), x.dtype)

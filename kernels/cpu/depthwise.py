@@ -30,7 +30,7 @@ import numpy as np
 from numba import config, get_thread_id, njit, prange
 
 from .buffers import workspace
-from .padding import crop_into, extend_rows, pad_into
+from .padding import crop_into, extend_rows, pad_into, padded_hw
 
 _SLOTS = config.NUMBA_NUM_THREADS
 
@@ -173,7 +173,7 @@ def _scratch(out_hw, kernel_hw, stride, dilation, dtype):
     """Per thread slot: the padded plane, (1, Hp + 1, Wp) with Hp = (OH-1)*sh + (kh-1)*dh + 1
     rows (the last an output reads; one more so that the flat passes of stride 1 stay inside
     at the scratch columns' end), and an extended output row (1, OH*Wp)."""
-    hp, wp = ((o - 1) * s + (k - 1) * d + 1 for o, k, s, d in zip(out_hw, kernel_hw, stride, dilation))
+    hp, wp = padded_hw(out_hw, kernel_hw, stride, dilation)
     planes = workspace("depthwise_plane", (_SLOTS, 1, hp + 1, wp), dtype)
     return planes, workspace("depthwise_ext", (_SLOTS, 1, out_hw[0] * wp), dtype)
 

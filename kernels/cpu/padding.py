@@ -1,11 +1,18 @@
-"""Zero padding and its adjoint, for the convolution kernels (conv.py, winograd.py).
+"""Zero padding and its adjoint, for the convolution kernels (conv.py, winograd.py, depthwise.py).
 
-    valid_range(offset, stride, size, n_out)  the outputs o whose input o*stride + offset is inside
-    pad_into(x, ph, pw, xpad)                  x zero-padded into the block xpad
-    crop_into(xpad, ph, pw, x)                 the adjoint: the block's window over x, copied back
-    extend_rows(y, y_ext)                      rows laid out wider, zeros in the extra columns
+    padded_hw(out_hw, kernel_hw, stride, dilation)  the padded block every window fits in
+    valid_range(offset, stride, size, n_out)        outputs o whose input o*stride + offset is inside
+    pad_into(x, ph, pw, xpad)                       x zero-padded into the block xpad
+    crop_into(xpad, ph, pw, x)                      the adjoint: the block's window over x, copied back
+    extend_rows(y, y_ext)                           rows laid out wider, zeros in the extra columns
 """
 from numba import njit
+
+
+def padded_hw(out_hw, kernel_hw, stride, dilation):
+    """(rows, columns) of the padded block a convolution reads: just large enough for every
+    window, the last one starting at (OH-1)*sh and reaching (kh-1)*dh further."""
+    return tuple((o - 1) * s + (k - 1) * d + 1 for o, k, s, d in zip(out_hw, kernel_hw, stride, dilation))
 
 
 @njit(cache=True, fastmath=False)
