@@ -154,9 +154,11 @@ def test_gradients_of_parameters_inputs_and_initial_states(rng, kind, config, T,
 def test_lstm_kernels_give_the_same_result_however_the_hidden_units_are_shared_out(rng, monkeypatch, threads):
     """The LSTM kernels split every step over blocks of hidden units, one per thread: with
     H = 7 the blocks are unequal (3 threads: 2, 2, 3 units); with H = 1 there are more
-    threads than units. Forward and backward, in either direction, must not depend on it."""
-    for H, reverse in ((7, False), (7, True), (1, False)):
-        T, B, I = 4, 3, 2
+    threads than units. Forward and backward, in either direction, must not depend on it.
+    With B = 9 the steps' products run through small_gemm's tiles (8 float64 columns) as
+    well as BLAS."""
+    for H, reverse, B in ((7, False, 3), (7, True, 9), (1, False, 3)):
+        T, I = 4, 2
         x = rng.standard_normal((T, B, I))
         h0, c0 = rng.standard_normal((B, H)), rng.standard_normal((B, H))
         w_ih, w_hh, b_ih, b_hh = (rng.standard_normal(shape) for shape in ((4 * H, I), (4 * H, H), (4 * H,), (4 * H,)))
@@ -182,6 +184,21 @@ def test_lstm_with_a_single_hidden_unit(rng):
     lstm.double()
     x64 = t64(x)
     assert tg.gradcheck(lambda *_: run(lstm, x64), [x64] + list(lstm.parameters()))
+
+
+def test_lstm_with_a_batch_wide_enough_for_register_tiles(rng):
+    """The LSTM's step products run in 4-row tiles of 16 float32 (8 float64) columns, and
+    BLAS takes the columns and rows left over: B = 37 and 9, H = 6 (backward's products
+    have H rows, one tile and two rows left)."""
+    lstm = nn.LSTM(3, 6)
+    x = rng.standard_normal((5, 37, 3)).astype(np.float32)
+    h0, c0 = (rng.standard_normal((1, 37, 6)).astype(np.float32) for _ in range(2))
+    got, expected = run(lstm, Tensor(x), Tensor(h0), Tensor(c0)), reference(lstm, x, h0, c0)
+    for g, want in zip(got, expected):
+        np.testing.assert_allclose(g.numpy(), want, rtol=1e-5, atol=2e-6)
+    lstm.double()
+    x64, h64, c64 = t64(x[:3, :9]), t64(h0[:, :9]), t64(c0[:, :9])
+    assert tg.gradcheck(lambda *_: run(lstm, x64, h64, c64), [x64, h64, c64] + list(lstm.parameters()))
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])

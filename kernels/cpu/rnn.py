@@ -31,18 +31,21 @@ Threads: one pool runs the hot path (threads.py; PERFORMANCE.md: pools fighting 
 cores cost more than they give). The GRU and Elman kernels keep their loops serial and
 give BLAS its threads. The LSTM kernels use Numba's instead, with BLAS single-threaded:
 each time step is shared out over blocks of hidden units, one block per thread, and each
-block makes its own BLAS call (its units' gate rows of W_hh h, or in backward its part of
+block makes its own product (its units' gate rows of W_hh h, or in backward its part of
 W_hh^T dG), then runs its units' gate math; the threads meet once per step. The products
 before and after the loop are split by rows or columns the same way. BLAS's own threads
 gain little on products this small (T=50, B=32, I=64, H=128: one step's W_hh h is 512 x 128
 by 128 x 32), and the gate math ran on one core. Measured there, 2 cores: forward 3.8 ->
 3.0 ms, backward (without dx) 6.5 -> 5.3 ms; a training step about level with PyTorch's.
+The step products and the input projection (K = 64) then moved from BLAS to small_gemm's
+register tiles, on weights packed once per call: forward loop 2.25 -> 1.93 ms, backward
+loop 2.8 -> 2.4 ms, a training step 0.96 -> 0.87 of PyTorch's time.
 """
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-from .blas import gemm
+from . import small_gemm
 from .buffers import empty
 from .matmul import batched_products  # the row- or column-split product over Numba's threads
 from .threads import blas_threaded, numba_threads, threads_for_kernels
@@ -326,25 +329,46 @@ def _lstm_cell_backward(acts, col, c_prev, c, d_out, dh, dc, dgates, lo, hi):
             dcj[b] = dc_t * f
 
 
+@jit
+def _pack_units(w, lo, hi, rows, panels):
+    """Hidden units lo..hi of w (4H, n), whose rows are gate-major, into rows (unit-major,
+    row 4j + g) and into panels (H, n, 4) as small_gemm reads them: a unit's four gates."""
+    H = w.shape[0] // 4
+    for j in range(lo, hi):
+        for g in range(4):
+            rows[4 * j + g] = w[g * H + j]
+    small_gemm.pack_rows(rows[4 * lo:4 * hi], panels[lo:hi])
+
+
 @parallel_jit
-def _lstm_forward(w_hh, bias, reverse, hs, cs, gates, w_rows, blocks):
-    """The time loop, each step shared out over `blocks` blocks of hidden units, one per
-    thread: a block's rows of W_hh h_prev (its units' four gates), then its units' cell.
+def _lstm_forward(x, w_ih, w_hh, bias, reverse, hs, cs, gates, scratch, blocks):
+    """The whole forward pass, shared out over `blocks` blocks of hidden units, one per
+    thread. First each block packs its units' rows of W_ih and W_hh and computes its rows
+    of gates = W_ih X^T for every step (x is X, (T*B, I)). Then the time loop: in each
+    step, a block's rows of W_hh h_prev (its units' four gates), then its units' cell.
     A step reads the whole state the step before wrote, so the steps wait for each other
-    at the end of each parallel loop (about 2 us). w_rows receives W_hh in unit-major rows."""
+    at the end of each parallel loop (about 2 us). scratch: X^T, then W_ih's rows and
+    panels, then W_hh's (see _pack_units)."""
+    xt, ih_rows, ih_panels, hh_rows, hh_panels = scratch
     H, B = hs.shape[1], hs.shape[2]
+    N, I = x.shape
     rec = np.empty((4 * H, B), hs.dtype)
-    wf, rf, hf = w_rows.reshape(-1), rec.reshape(-1), hs.reshape(-1)
     for k in prange(blocks):
-        for j in range(k * H // blocks, (k + 1) * H // blocks):
-            for g in range(4):
-                w_rows[4 * j + g] = w_hh[g * H + j]
+        _pack_units(w_ih, k * H // blocks, (k + 1) * H // blocks, ih_rows, ih_panels)
+        _pack_units(w_hh, k * H // blocks, (k + 1) * H // blocks, hh_rows, hh_panels)
+        _transpose(x[:, k * I // blocks:(k + 1) * I // blocks], xt[k * I // blocks:(k + 1) * I // blocks])
+    wf, pf, xf, gf = ih_rows.reshape(-1), ih_panels.reshape(-1), xt.reshape(-1), gates.reshape(-1)
+    for k in prange(blocks):
+        lo, hi = k * H // blocks, (k + 1) * H // blocks
+        small_gemm.product(pf[4 * lo * I:], 4 * I, wf[4 * lo * I:], I, xf, N, gf[4 * lo * N:], N, 4 * (hi - lo), N, I)
+    wf, pf, rf, hf = hh_rows.reshape(-1), hh_panels.reshape(-1), rec.reshape(-1), hs.reshape(-1)
     order = _steps(hs.shape[0] - 1, reverse)
     for s in range(order.shape[0]):
         t, read, write = order[s, 0], order[s, 1], order[s, 2]
         for k in prange(blocks):
             lo, hi = k * H // blocks, (k + 1) * H // blocks
-            gemm(False, False, 4 * (hi - lo), B, H, 1.0, wf[4 * lo * H:], H, hf[read * H * B:], B, 0.0, rf[4 * lo * B:], B)
+            small_gemm.product(pf[4 * lo * H:], 4 * H, wf[4 * lo * H:], H, hf[read * H * B:], B, rf[4 * lo * B:], B,
+                               4 * (hi - lo), B, H)
             _lstm_cell(gates, t * B, rec, bias, cs[read], cs[write], hs[write], lo, hi)
 
 
@@ -362,7 +386,7 @@ def _sum_parts(parts, lo, hi, out):
 
 
 @parallel_jit
-def _lstm_backward(w_hh, hs, cs, acts, d_out, reverse, dh, dc, dgates, h_read, w_cols, blocks):
+def _lstm_backward(w_hh, hs, cs, acts, d_out, reverse, dh, dc, dgates, h_read, w_cols, panels, blocks):
     """The time loop of backpropagation, each step shared out over blocks of hidden units.
     A block runs its units' cell backward, which writes its own rows of dgates_t, and then
     its part of dh_{t-1} = W_hh^T dgates_t: the product over its rows only, all H rows of
@@ -372,17 +396,21 @@ def _lstm_backward(w_hh, hs, cs, acts, d_out, reverse, dh, dc, dgates, h_read, w
     the parity of the step, so no block overwrites a part another still reads.
     On the way, each block copies its rows of the state the step read into h_read (T, B, H),
     the layout of the product for dW_hh after the loop. w_cols receives W_hh^T with its
-    columns in unit-major order."""
+    columns in unit-major order, panels (H // 4, 4H, 4) its rows packed for small_gemm."""
     H, B = dh.shape
     rows, cols = acts.shape
-    parts = np.empty((2, blocks, H, B), dh.dtype)
-    wf, gf, pf = w_cols.reshape(-1), dgates.reshape(-1), parts.reshape(-1)
+    parts, step = np.empty((2, blocks, H, B), dh.dtype), np.empty((rows, B), dh.dtype)
+    wf, sf, pf, packed = w_cols.reshape(-1), step.reshape(-1), parts.reshape(-1), panels.reshape(-1)
     for k in prange(blocks):
         lo, hi = k * H // blocks, (k + 1) * H // blocks
         for i in range(H):
             for j in range(lo, hi):
                 for g in range(4):
                     w_cols[i, 4 * j + g] = w_hh[g * H + j, i]
+        for p in range(panels.shape[0]):
+            for q in range(4 * lo, 4 * hi):
+                for r in range(4):
+                    panels[p, q, r] = w_cols[4 * p + r, q]
     order = _steps(d_out.shape[0], reverse)
     T = order.shape[0]
     for s in range(T - 1, -2, -1):  # the forward steps, last first; s = -1 only sums dh0
@@ -393,8 +421,9 @@ def _lstm_backward(w_hh, hs, cs, acts, d_out, reverse, dh, dc, dgates, h_read, w
             if s >= 0:
                 t, read, write = order[s, 0], order[s, 1], order[s, 2]
                 _lstm_cell_backward(acts, t * B, cs[read], cs[write], d_out[t], dh, dc, dgates, lo, hi)
-                gemm(False, False, H, B, 4 * (hi - lo), 1.0, wf[4 * lo:], rows, gf[4 * lo * cols + t * B:], cols,
-                     0.0, pf[((s % 2) * blocks + k) * H * B:], B)
+                _step_block(dgates[4 * lo:4 * hi], t, step[4 * lo:4 * hi])
+                small_gemm.product(packed[16 * lo:], 16 * H, wf[4 * lo:], rows, sf[4 * lo * B:], B,
+                                   pf[((s % 2) * blocks + k) * H * B:], B, H, B, 4 * (hi - lo))
                 _transpose(hs[read, lo:hi], h_read[t, :, lo:hi])
 
 
@@ -415,14 +444,13 @@ def _lstm_input_and_weight_grads(x, w_ih, h_read, dg, need_dx, threads):
 
 def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
     x = _contiguous(x)
-    T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
+    (T, B, I), H = x.shape, w_hh.shape[1]
     acts = empty((4 * H, T * B), x.dtype)
     hs, cs = _initial_state(h0, T, reverse), _initial_state(c0, T, reverse)
+    scratch = tuple(empty(shape, x.dtype) for shape in ((I, T * B), (4 * H, I), (H, I, 4), (4 * H, H), (H, H, 4)))
     with numba_threads():
-        threads = threads_for_kernels()
-        _product(_unit_major(w_ih), False, x.reshape(T * B, -1), True, acts, threads)
-        _lstm_forward(np.ascontiguousarray(w_hh), b_ih + b_hh, bool(reverse), hs, cs, acts,
-                      empty(w_hh.shape, x.dtype), min(threads, H))
+        _lstm_forward(x.reshape(T * B, I), np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh), b_ih + b_hh,
+                      bool(reverse), hs, cs, acts, scratch, min(threads_for_kernels(), H))
     return hs.transpose(0, 2, 1), cs.transpose(0, 2, 1), acts
 
 
@@ -434,7 +462,8 @@ def lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_
     with numba_threads():
         threads = threads_for_kernels()
         _lstm_backward(np.ascontiguousarray(w_hh), _states_t(hs), _states_t(cs), acts, _per_step(d_out), bool(reverse),
-                       dh, dc, dgates, h_read, empty((H, 4 * H), x.dtype), min(threads, H))
+                       dh, dc, dgates, h_read, empty((H, 4 * H), x.dtype), empty((H // 4, 4 * H, 4), x.dtype),
+                       min(threads, H))
         dx, dw_ih, dw_hh = _lstm_input_and_weight_grads(x, w_ih, h_read, dgates, need_dx, threads)
     db = _gate_major(_bias_grad(dgates)[:, None])[:, 0]  # b_ih and b_hh enter only as their sum: equal gradients
     return dx, dh.T, dc.T, _gate_major(dw_ih), _gate_major(dw_hh), db, db.copy()  # two arrays: one .grad scaled in place must not scale the other

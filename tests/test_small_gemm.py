@@ -1,0 +1,47 @@
+"""The register-tiled product of the recurrent steps, against NumPy: whole tiles, the
+rows and columns BLAS takes over, and operands that are windows of larger arrays."""
+import numpy as np
+import pytest
+
+from tinygrad_nb.kernels.cpu import small_gemm
+
+# (M, K, N); a tile is 4 rows by 16 float32 or 8 float64 columns
+SHAPES = [
+    (8, 5, 32),    # whole tiles in both dtypes
+    (4, 1, 16),    # one tile (two in float64), K = 1
+    (7, 3, 17),    # a row and a column left over
+    (9, 11, 1),    # batch of one: BLAS does everything
+    (3, 4, 40),    # fewer rows than a tile
+    (130, 64, 33),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("M,K,N", SHAPES)
+def test_product_matches_numpy(rng, dtype, M, K, N):
+    a, b = rng.standard_normal((M, K)).astype(dtype), rng.standard_normal((K, N)).astype(dtype)
+    panels = np.empty((M // 4, K, 4), dtype)
+    small_gemm.pack_rows(a, panels)
+    c = np.full((M, N), np.nan, dtype)
+    small_gemm.product(panels.reshape(-1), 4 * K, a.reshape(-1), K, b.reshape(-1), N, c.reshape(-1), N, M, N, K)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=tol, atol=tol * np.sqrt(K))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_product_of_windows_leaves_the_rest_alone(rng, dtype):
+    """Operands as the LSTM's backward passes them: a's columns 8..8+K of a wider matrix,
+    b's columns of a wider one, the panels a window of longer ones, and c a window whose
+    neighbours must keep their values."""
+    M, K, N, wide = 6, 12, 19, 30
+    big_a, big_b = rng.standard_normal((M, wide)).astype(dtype), rng.standard_normal((K, wide)).astype(dtype)
+    panels = np.empty((M // 4, wide, 4), dtype)
+    small_gemm.pack_rows(big_a, panels)
+    big_c = rng.standard_normal((M + 2, wide)).astype(dtype)
+    before = big_c.copy()
+    small_gemm.product(panels.reshape(-1)[4 * 8:], 4 * wide, big_a.reshape(-1)[8:], wide, big_b.reshape(-1)[5:], wide,
+                       big_c.reshape(-1)[wide + 3:], wide, M, N, K)
+    expected = before.copy()
+    expected[1:M + 1, 3:3 + N] = big_a[:, 8:8 + K].astype(np.float64) @ big_b[:, 5:5 + N]
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(big_c, expected, rtol=tol, atol=tol * np.sqrt(K))
