@@ -23,16 +23,17 @@ def test_product_matches_numpy(rng, dtype, M, K, N):
     panels = np.empty((M // 4, K, 4), dtype)
     small_gemm.pack_rows(a, panels)
     c = np.full((M, N), np.nan, dtype)
-    small_gemm.product(panels.reshape(-1), 4 * K, a.reshape(-1), K, b.reshape(-1), N, c.reshape(-1), N, M, N, K)
+    small_gemm.product(panels.reshape(-1), 4 * K, a.reshape(-1), K, b.reshape(-1), N, c.reshape(-1), N, M, N, K, False)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=tol, atol=tol * np.sqrt(K))
 
 
+@pytest.mark.parametrize("add", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_product_of_windows_leaves_the_rest_alone(rng, dtype):
+def test_product_of_windows_leaves_the_rest_alone(rng, dtype, add):
     """Operands as the LSTM's backward passes them: a's columns 8..8+K of a wider matrix,
     b's columns of a wider one, the panels a window of longer ones, and c a window whose
-    neighbours must keep their values."""
+    neighbours must keep their values; with `add` the product adds to c's window."""
     M, K, N, wide = 6, 12, 19, 30
     big_a, big_b = rng.standard_normal((M, wide)).astype(dtype), rng.standard_normal((K, wide)).astype(dtype)
     panels = np.empty((M // 4, wide, 4), dtype)
@@ -40,8 +41,8 @@ def test_product_of_windows_leaves_the_rest_alone(rng, dtype):
     big_c = rng.standard_normal((M + 2, wide)).astype(dtype)
     before = big_c.copy()
     small_gemm.product(panels.reshape(-1)[4 * 8:], 4 * wide, big_a.reshape(-1)[8:], wide, big_b.reshape(-1)[5:], wide,
-                       big_c.reshape(-1)[wide + 3:], wide, M, N, K)
+                       big_c.reshape(-1)[wide + 3:], wide, M, N, K, add)
     expected = before.copy()
-    expected[1:M + 1, 3:3 + N] = big_a[:, 8:8 + K].astype(np.float64) @ big_b[:, 5:5 + N]
+    expected[1:M + 1, 3:3 + N] = before[1:M + 1, 3:3 + N] * add + big_a[:, 8:8 + K].astype(np.float64) @ big_b[:, 5:5 + N]
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(big_c, expected, rtol=tol, atol=tol * np.sqrt(K))

@@ -21,11 +21,13 @@ outputs are hs[:T]. acts and hn are whatever backward needs, in the layout it wa
 Layout: inside, every step works on (rows, B) blocks, batch along the row: the state h_t
 as an (H, B) block and the gates as (G*H, B). BLAS runs W_hh @ h (G*H x H times H x B)
 about 1.5x faster than h @ W_hh^T at these shapes, and the gate loops vectorise along B.
-The gates of the whole sequence live in one (G*H, T*B) matrix, step t in columns
-t*B..t*B+B, so that the products over all steps are single BLAS calls:
+In the GRU and Elman kernels the gates of the whole sequence live in one (G*H, T*B)
+matrix, step t in columns t*B..t*B+B, so that the products over all steps are single
+BLAS calls:
     before the loop:  gates = W_ih @ X^T                          X = x as (T*B, I)
     after the loop:   dW_ih = dG @ X,  dW_hh = dG @ H_read,  dx = dG^T @ W_ih
 with dG the gate gradients of every step and H_read the states the steps read, (T*B, H).
+The LSTM kernels do these products step by step instead, inside the time loop (below).
 
 Threads: one pool runs the hot path (threads.py; PERFORMANCE.md: pools fighting for 2
 cores cost more than they give). The GRU and Elman kernels keep their loops serial and
@@ -37,17 +39,22 @@ before and after the loop are split by rows or columns the same way. BLAS's own 
 gain little on products this small (T=50, B=32, I=64, H=128: one step's W_hh h is 512 x 128
 by 128 x 32), and the gate math ran on one core. Measured there, 2 cores: forward 3.8 ->
 3.0 ms, backward (without dx) 6.5 -> 5.3 ms; a training step about level with PyTorch's.
-The step products and the input projection (K = 64) then moved from BLAS to small_gemm's
-register tiles, on weights packed once per call: forward loop 2.25 -> 1.93 ms, backward
-loop 2.8 -> 2.4 ms, a training step 0.96 -> 0.87 of PyTorch's time.
+The step products then moved from BLAS to small_gemm's register tiles, on weights packed
+once per call (BLAS packs them again on every call): forward loop 2.25 -> 1.93 ms, backward
+loop 2.8 -> 2.4 ms. Last, the products over all steps moved into the time loop, as one
+product per step and block on data still in cache: x_t's part of the gates before each
+step's W_hh h_prev, and in backward each step's terms of dW_ih, dW_hh and the bias
+gradient. The gates and their gradients are then stored step by step, (T, 4H, B), and
+no pass over the whole sequence's gates is left after the loop. A training step took
+0.90 of the time of the one before, in alternating runs.
 """
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
 from . import small_gemm
+from .blas import gemm
 from .buffers import empty
-from .matmul import batched_products  # the row- or column-split product over Numba's threads
 from .threads import blas_threaded, numba_threads, threads_for_kernels
 
 # error_model="numpy": a float division by zero gives inf rather than raising, which lets
@@ -227,11 +234,6 @@ def _finish_backward(x, w_ih, hs_t, dgx, dgh, reverse, need_dx):
     return dx, dw_ih, dw_hh
 
 
-def _product(a, trans_a, b, trans_b, out, threads):
-    """out = op(a) @ op(b) for 2-D arrays, its rows (or columns, when fewer) split over threads."""
-    batched_products(a[None], trans_a, b[None], trans_b, out[None], threads, out.shape[0] >= out.shape[1])
-
-
 def _bias_grad(dg):
     out = empty((dg.shape[0],), dg.dtype)
     _row_sums(dg, out)
@@ -259,7 +261,9 @@ def _states_t(hs):
 # Inside these kernels the gate rows are unit-major: row 4j + g is gate g of hidden unit j
 # (PyTorch stores gate-major, row g*H + j). A block of units lo..hi then owns the adjacent
 # rows 4lo..4hi of the weights, the gates and their gradients, which is what lets each
-# thread run its units' share of a step as one BLAS call on its own rows.
+# thread run its units' share of a step as products on its own rows. The gates and their
+# gradients are step-major, (T, 4H, B): each step's block is contiguous, for the products
+# and for the CPU's prefetcher (rows of 32 samples in a (4H, T*B) matrix are 6.4 KB apart).
 def _unit_major(w):
     """w's rows from PyTorch's gate-major order (g*H + j) to unit-major (4j + g)."""
     out = empty(w.shape, w.dtype)
@@ -277,45 +281,42 @@ def _gate_major(w):
 
 
 @jit
-def _lstm_cell(gates, col, rec, bias, c_prev, c, h, lo, hi):
-    """One step for hidden units lo..hi, on columns col..col+B of gates, which hold W_ih x_t
-    there on entry and the activations (kept for backward) on exit; rec = W_hh h_prev
-    (4H, B); bias in PyTorch's order; c_prev, c, h (H, B). With gates i, f, g, o:
+def _lstm_cell(gates, bias, c_prev, c, h, lo, hi):
+    """One step for hidden units lo..hi. gates (4H, B) holds W_ih x_t + W_hh h_prev on entry
+    and the activations (kept for backward) on exit; bias in PyTorch's order; c_prev, c,
+    h (H, B). With gates i, f, g, o:
         i = s(.), f = s(.), g = tanh(.), o = s(.),   c = f c_prev + i g,   h = o tanh(c)"""
     H, B = c.shape
-    end = col + B
     for j in range(lo, hi):
-        gi, gf, gg, go = gates[4 * j, col:end], gates[4 * j + 1, col:end], gates[4 * j + 2, col:end], gates[4 * j + 3, col:end]
-        ri, rf, rg, ro = rec[4 * j], rec[4 * j + 1], rec[4 * j + 2], rec[4 * j + 3]
+        gi, gf, gg, go = gates[4 * j], gates[4 * j + 1], gates[4 * j + 2], gates[4 * j + 3]
         bi, bf, bg, bo = bias[j], bias[H + j], bias[2 * H + j], bias[3 * H + j]
         cp, cj, hj = c_prev[j], c[j], h[j]
         # Two loops: one body holding all five tanh chains overflows the registers and is
         # bound by their latency; split, the chains of successive iterations overlap (-12%).
         for b in range(B):
-            i = sigmoid(gi[b] + ri[b] + bi)
-            f = sigmoid(gf[b] + rf[b] + bf)
-            g = tanh(gg[b] + rg[b] + bg)
+            i = sigmoid(gi[b] + bi)
+            f = sigmoid(gf[b] + bf)
+            g = tanh(gg[b] + bg)
             gi[b], gf[b], gg[b] = i, f, g
-            go[b] = sigmoid(go[b] + ro[b] + bo)
+            go[b] = sigmoid(go[b] + bo)
             cj[b] = f * cp[b] + i * g
         for b in range(B):
             hj[b] = go[b] * tanh(cj[b])
 
 
 @jit
-def _lstm_cell_backward(acts, col, c_prev, c, d_out, dh, dc, dgates, lo, hi):
+def _lstm_cell_backward(acts, c_prev, c, d_out, dh, dc, dgates, lo, hi):
     """Backward through one step for hidden units lo..hi, from the activations i f g o
-    (columns col..col+B of acts) and the cell states. dh, dc (H, B) hold dL/dh_t, dL/dc_t
-    from the later steps; d_out is the output's own gradient:
+    (acts, (4H, B)) and the cell states. dh, dc (H, B) hold dL/dh_t, dL/dc_t from the later
+    steps; d_out is the output's own gradient:
         dh = dh + d_out,   dc = dc + dh o (1 - tanh^2 c)
         di = dc g,   df = dc c_prev,   dg = dc i,   do = dh tanh c,   dc_prev = dc f
-    and through the activations (s' = s (1 - s), tanh' = 1 - tanh^2) into the same columns
-    of dgates. dc leaves as dL/dc_{t-1}; dh_{t-1} = W_hh^T dgates_t is the caller's product."""
+    and through the activations (s' = s (1 - s), tanh' = 1 - tanh^2) into dgates (4H, B).
+    dc leaves as dL/dc_{t-1}; dh_{t-1} = W_hh^T dgates_t is the caller's product."""
     B = c.shape[1]
-    end = col + B
     for j in range(lo, hi):
-        ai, af, ag, ao = acts[4 * j, col:end], acts[4 * j + 1, col:end], acts[4 * j + 2, col:end], acts[4 * j + 3, col:end]
-        di, df, dg, do = dgates[4 * j, col:end], dgates[4 * j + 1, col:end], dgates[4 * j + 2, col:end], dgates[4 * j + 3, col:end]
+        ai, af, ag, ao = acts[4 * j], acts[4 * j + 1], acts[4 * j + 2], acts[4 * j + 3]
+        di, df, dg, do = dgates[4 * j], dgates[4 * j + 1], dgates[4 * j + 2], dgates[4 * j + 3]
         cp, cj, dj, dhj, dcj = c_prev[j], c[j], d_out[j], dh[j], dc[j]
         for b in range(B):
             i, f, g, o = ai[b], af[b], ag[b], ao[b]
@@ -342,34 +343,31 @@ def _pack_units(w, lo, hi, rows, panels):
 
 @parallel_jit
 def _lstm_forward(x, w_ih, w_hh, bias, reverse, hs, cs, gates, scratch, blocks):
-    """The whole forward pass, shared out over `blocks` blocks of hidden units, one per
-    thread. First each block packs its units' rows of W_ih and W_hh and computes its rows
-    of gates = W_ih X^T for every step (x is X, (T*B, I)). Then the time loop: in each
-    step, a block's rows of W_hh h_prev (its units' four gates), then its units' cell.
-    A step reads the whole state the step before wrote, so the steps wait for each other
-    at the end of each parallel loop (about 2 us). scratch: X^T, then W_ih's rows and
-    panels, then W_hh's (see _pack_units)."""
+    """The forward pass, shared out over `blocks` blocks of hidden units, one per thread.
+    First each block packs its units' rows of W_ih and W_hh and lays a share of the steps'
+    inputs out as x_t^T (I, B). Then the time loop: in each step, a block computes its rows
+    of W_ih x_t + W_hh h_prev (its units' four gates) in step t's block of gates, then runs
+    its units' cell. A step reads the whole state the step before wrote, so the steps wait
+    for each other at the end of each parallel loop (about 2 us). scratch: the x_t^T
+    (T, I, B), then W_ih's rows and panels, then W_hh's (see _pack_units)."""
     xt, ih_rows, ih_panels, hh_rows, hh_panels = scratch
-    H, B = hs.shape[1], hs.shape[2]
-    N, I = x.shape
-    rec = np.empty((4 * H, B), hs.dtype)
+    T, H, B, I = gates.shape[0], hs.shape[1], hs.shape[2], x.shape[2]
     for k in prange(blocks):
         _pack_units(w_ih, k * H // blocks, (k + 1) * H // blocks, ih_rows, ih_panels)
         _pack_units(w_hh, k * H // blocks, (k + 1) * H // blocks, hh_rows, hh_panels)
-        _transpose(x[:, k * I // blocks:(k + 1) * I // blocks], xt[k * I // blocks:(k + 1) * I // blocks])
-    wf, pf, xf, gf = ih_rows.reshape(-1), ih_panels.reshape(-1), xt.reshape(-1), gates.reshape(-1)
-    for k in prange(blocks):
-        lo, hi = k * H // blocks, (k + 1) * H // blocks
-        small_gemm.product(pf[4 * lo * I:], 4 * I, wf[4 * lo * I:], I, xf, N, gf[4 * lo * N:], N, 4 * (hi - lo), N, I)
-    wf, pf, rf, hf = hh_rows.reshape(-1), hh_panels.reshape(-1), rec.reshape(-1), hs.reshape(-1)
-    order = _steps(hs.shape[0] - 1, reverse)
-    for s in range(order.shape[0]):
+        for t in range(k * T // blocks, (k + 1) * T // blocks):
+            _transpose(x[t], xt[t])
+    wi, pi, wh, ph = ih_rows.reshape(-1), ih_panels.reshape(-1), hh_rows.reshape(-1), hh_panels.reshape(-1)
+    xf, hf, gf = xt.reshape(-1), hs.reshape(-1), gates.reshape(-1)
+    order = _steps(T, reverse)
+    for s in range(T):
         t, read, write = order[s, 0], order[s, 1], order[s, 2]
         for k in prange(blocks):
             lo, hi = k * H // blocks, (k + 1) * H // blocks
-            small_gemm.product(pf[4 * lo * H:], 4 * H, wf[4 * lo * H:], H, hf[read * H * B:], B, rf[4 * lo * B:], B,
-                               4 * (hi - lo), B, H)
-            _lstm_cell(gates, t * B, rec, bias, cs[read], cs[write], hs[write], lo, hi)
+            rows, at = 4 * (hi - lo), (t * 4 * H + 4 * lo) * B
+            small_gemm.product(pi[4 * lo * I:], 4 * I, wi[4 * lo * I:], I, xf[t * I * B:], B, gf[at:], B, rows, B, I, False)
+            small_gemm.product(ph[4 * lo * H:], 4 * H, wh[4 * lo * H:], H, hf[read * H * B:], B, gf[at:], B, rows, B, H, True)
+            _lstm_cell(gates[t], bias, cs[read], cs[write], hs[write], lo, hi)
 
 
 @jit
@@ -385,22 +383,35 @@ def _sum_parts(parts, lo, hi, out):
                 row[b] += part[b]
 
 
+@jit
+def _accumulate(total, part):
+    """total += part, for 2-D arrays of one shape."""
+    for i in range(total.shape[0]):
+        row, add = total[i], part[i]
+        for b in range(row.shape[0]):
+            row[b] += add[b]
+
+
 @parallel_jit
-def _lstm_backward(w_hh, hs, cs, acts, d_out, reverse, dh, dc, dgates, h_read, w_cols, panels, blocks):
-    """The time loop of backpropagation, each step shared out over blocks of hidden units.
+def _lstm_backward(x, w_hh, hs, cs, acts, d_out, reverse, dh, dc, dgates, grads, scratch, blocks):
+    """Backpropagation through time, each step shared out over blocks of hidden units.
     A block runs its units' cell backward, which writes its own rows of dgates_t, and then
     its part of dh_{t-1} = W_hh^T dgates_t: the product over its rows only, all H rows of
-    dh (a product of H x 4(hi-lo) by 4(hi-lo) x B: at these sizes BLAS takes 13% less time
+    dh (a product of H x 4(hi-lo) by 4(hi-lo) x B: at these sizes BLAS took 13% less time
     over it than over a block's rows of dh and every gate). The parts meet at the next step,
     where each block adds up its own rows of them. They alternate between two slots by
     the parity of the step, so no block overwrites a part another still reads.
-    On the way, each block copies its rows of the state the step read into h_read (T, B, H),
-    the layout of the product for dW_hh after the loop. w_cols receives W_hh^T with its
-    columns in unit-major order, panels (H // 4, 4H, 4) its rows packed for small_gemm."""
-    H, B = dh.shape
-    rows, cols = acts.shape
-    parts, step = np.empty((2, blocks, H, B), dh.dtype), np.empty((rows, B), dh.dtype)
-    wf, sf, pf, packed = w_cols.reshape(-1), step.reshape(-1), parts.reshape(-1), panels.reshape(-1)
+    The weights' gradients are sums over the steps, and each block adds its rows of this
+    step's terms while dgates_t is in cache: dW_ih += dG_t x_t, dW_hh += dG_t h_read_t^T,
+    and db (4H, B) += dG_t, summed over the samples afterwards. grads: those three, in
+    unit-major rows. scratch: W_hh^T (H, 4H) with unit-major columns, its rows packed
+    (H // 4, 4H, 4), the states the steps read as (T, B, H), and dgates_t's rows packed
+    (H, B, 4)."""
+    dw_ih, dw_hh, db = grads
+    w_cols, panels, h_read, dg_panels = scratch
+    T, H, B, I = acts.shape[0], dh.shape[0], dh.shape[1], x.shape[2]
+    parts = np.empty((2, blocks, H, B), dh.dtype)
+    order = _steps(T, reverse)
     for k in prange(blocks):
         lo, hi = k * H // blocks, (k + 1) * H // blocks
         for i in range(H):
@@ -411,8 +422,13 @@ def _lstm_backward(w_hh, hs, cs, acts, d_out, reverse, dh, dc, dgates, h_read, w
             for q in range(4 * lo, 4 * hi):
                 for r in range(4):
                     panels[p, q, r] = w_cols[4 * p + r, q]
-    order = _steps(d_out.shape[0], reverse)
-    T = order.shape[0]
+        for s in range(k * T // blocks, (k + 1) * T // blocks):
+            _transpose(hs[order[s, 1]], h_read[order[s, 0]])
+        dw_ih[4 * lo:4 * hi] = 0
+        dw_hh[4 * lo:4 * hi] = 0
+        db[4 * lo:4 * hi] = 0
+    wf, packed, pf, gf = w_cols.reshape(-1), panels.reshape(-1), parts.reshape(-1), dgates.reshape(-1)
+    dpf, xf, hrf, dwi, dwh = dg_panels.reshape(-1), x.reshape(-1), h_read.reshape(-1), dw_ih.reshape(-1), dw_hh.reshape(-1)
     for s in range(T - 1, -2, -1):  # the forward steps, last first; s = -1 only sums dh0
         for k in prange(blocks):
             lo, hi = k * H // blocks, (k + 1) * H // blocks
@@ -420,52 +436,56 @@ def _lstm_backward(w_hh, hs, cs, acts, d_out, reverse, dh, dc, dgates, h_read, w
                 _sum_parts(parts[(s + 1) % 2], lo, hi, dh)
             if s >= 0:
                 t, read, write = order[s, 0], order[s, 1], order[s, 2]
-                _lstm_cell_backward(acts, t * B, cs[read], cs[write], d_out[t], dh, dc, dgates, lo, hi)
-                _step_block(dgates[4 * lo:4 * hi], t, step[4 * lo:4 * hi])
-                small_gemm.product(packed[16 * lo:], 16 * H, wf[4 * lo:], rows, sf[4 * lo * B:], B,
-                                   pf[((s % 2) * blocks + k) * H * B:], B, H, B, 4 * (hi - lo))
-                _transpose(hs[read, lo:hi], h_read[t, :, lo:hi])
+                _lstm_cell_backward(acts[t], cs[read], cs[write], d_out[t], dh, dc, dgates[t], lo, hi)
+                rows, at = 4 * (hi - lo), (t * 4 * H + 4 * lo) * B
+                small_gemm.product(packed[16 * lo:], 16 * H, wf[4 * lo:], 4 * H, gf[at:], B,
+                                   pf[((s % 2) * blocks + k) * H * B:], B, H, B, rows, False)
+                small_gemm.pack_rows(dgates[t, 4 * lo:4 * hi], dg_panels[lo:hi])
+                small_gemm.product(dpf[4 * lo * B:], 4 * B, gf[at:], B, xf[t * B * I:], I, dwi[4 * lo * I:], I,
+                                   rows, I, B, True)
+                small_gemm.product(dpf[4 * lo * B:], 4 * B, gf[at:], B, hrf[t * B * H:], H, dwh[4 * lo * H:], H,
+                                   rows, H, B, True)
+                _accumulate(db[4 * lo:4 * hi], dgates[t, 4 * lo:4 * hi])
 
 
-def _lstm_input_and_weight_grads(x, w_ih, h_read, dg, need_dx, threads):
-    """dx (or None), dW_ih, dW_hh (unit-major rows) from the gate gradients of every step
-    (unit-major rows), as products split over Numba's threads; h_read (T, B, H) holds the
-    states the steps read."""
-    T, B, I = x.shape
-    dw_ih, dw_hh = empty((dg.shape[0], I), x.dtype), empty((dg.shape[0], h_read.shape[2]), x.dtype)
-    _product(dg, False, x.reshape(T * B, I), False, dw_ih, threads)
-    _product(dg, False, h_read.reshape(T * B, -1), False, dw_hh, threads)
-    if not need_dx:
-        return None, dw_ih, dw_hh
-    dx = empty(x.shape, x.dtype)
-    _product(dg, True, _unit_major(w_ih), False, dx.reshape(T * B, I), threads)
-    return dx, dw_ih, dw_hh
+@parallel_jit
+def _lstm_input_grad(dgates, w_rows, dx):
+    """dx_t = dgates_t^T @ W_ih for every step, W_ih in unit-major rows; the steps over
+    Numba's threads."""
+    T, G, B = dgates.shape
+    I = dx.shape[2]
+    gf, wf, xf = dgates.reshape(-1), w_rows.reshape(-1), dx.reshape(-1)
+    for t in prange(T):
+        gemm(True, False, B, I, G, 1.0, gf[t * G * B:], B, wf, I, 0.0, xf[t * B * I:], I)
 
 
 def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
     x = _contiguous(x)
     (T, B, I), H = x.shape, w_hh.shape[1]
-    acts = empty((4 * H, T * B), x.dtype)
+    acts = empty((T, 4 * H, B), x.dtype)
     hs, cs = _initial_state(h0, T, reverse), _initial_state(c0, T, reverse)
-    scratch = tuple(empty(shape, x.dtype) for shape in ((I, T * B), (4 * H, I), (H, I, 4), (4 * H, H), (H, H, 4)))
+    scratch = tuple(empty(shape, x.dtype) for shape in ((T, I, B), (4 * H, I), (H, I, 4), (4 * H, H), (H, H, 4)))
     with numba_threads():
-        _lstm_forward(x.reshape(T * B, I), np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh), b_ih + b_hh,
-                      bool(reverse), hs, cs, acts, scratch, min(threads_for_kernels(), H))
+        _lstm_forward(x, np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh), b_ih + b_hh, bool(reverse),
+                      hs, cs, acts, scratch, min(threads_for_kernels(), H))
     return hs.transpose(0, 2, 1), cs.transpose(0, 2, 1), acts
 
 
 def lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_dx):
     x = _contiguous(x)
-    T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
+    (T, B, I), H = x.shape, w_hh.shape[1]
     dh, dc = _batch_minor(dh_n), _batch_minor(dc_n)  # become dh0, dc0 step by step
-    dgates, h_read = empty(acts.shape, x.dtype), empty((T, B, H), x.dtype)
+    dgates = empty(acts.shape, x.dtype)
+    grads = tuple(empty(shape, x.dtype) for shape in ((4 * H, I), (4 * H, H), (4 * H, B)))
+    scratch = tuple(empty(shape, x.dtype) for shape in ((H, 4 * H), (H // 4, 4 * H, 4), (T, B, H), (H, B, 4)))
+    dx = empty(x.shape, x.dtype) if need_dx else None
     with numba_threads():
-        threads = threads_for_kernels()
-        _lstm_backward(np.ascontiguousarray(w_hh), _states_t(hs), _states_t(cs), acts, _per_step(d_out), bool(reverse),
-                       dh, dc, dgates, h_read, empty((H, 4 * H), x.dtype), empty((H // 4, 4 * H, 4), x.dtype),
-                       min(threads, H))
-        dx, dw_ih, dw_hh = _lstm_input_and_weight_grads(x, w_ih, h_read, dgates, need_dx, threads)
-    db = _gate_major(_bias_grad(dgates)[:, None])[:, 0]  # b_ih and b_hh enter only as their sum: equal gradients
+        _lstm_backward(x, np.ascontiguousarray(w_hh), _states_t(hs), _states_t(cs), acts, _per_step(d_out),
+                       bool(reverse), dh, dc, dgates, grads, scratch, min(threads_for_kernels(), H))
+        if need_dx:
+            _lstm_input_grad(dgates, _unit_major(w_ih), dx)
+    dw_ih, dw_hh, db_samples = grads
+    db = _gate_major(_bias_grad(db_samples)[:, None])[:, 0]  # b_ih and b_hh enter only as their sum: equal gradients
     return dx, dh.T, dc.T, _gate_major(dw_ih), _gate_major(dw_hh), db, db.copy()  # two arrays: one .grad scaled in place must not scale the other
 
 

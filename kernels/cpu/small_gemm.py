@@ -29,14 +29,15 @@ ROWS, VECTORS, VECTOR_BYTES = 4, 2, 32
 
 
 @intrinsic
-def _tile(typingctx, K, panel, first, b, ldb, c, ldc):
+def _tile(typingctx, K, panel, first, b, ldb, c, ldc, add):
     """c[r*ldc + j] = sum over k < K of panel[first + 4k + r] * b[k*ldb + j], for r < 4 and
-    j < 2 vectors, on flat arrays of one dtype; nothing is bounds-checked."""
+    j < 2 vectors, on flat arrays of one dtype, added to what c holds when `add`; nothing
+    is bounds-checked."""
     if not (isinstance(c, types.Array) and c.dtype in (types.float32, types.float64) and panel.dtype == b.dtype == c.dtype):
         return None
 
     def codegen(context, builder, signature, args):
-        K, panel, first, b, ldb, c, ldc = args
+        K, panel, first, b, ldb, c, ldc, add = args
         data = [context.make_array(t)(context, builder, v).data for t, v in zip(signature.args[1::2], (panel, b, c))]
         scalar = context.get_value_type(signature.args[5].dtype)
         width = VECTOR_BYTES // context.get_abi_sizeof(scalar)
@@ -54,10 +55,16 @@ def _tile(typingctx, K, panel, first, b, ldb, c, ldc):
             return builder.shuffle_vector(one, ir.Constant(vector, ir.Undefined),
                                           ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width))
 
-        # Allocas, which LLVM promotes to registers: the loop's accumulators.
+        def c_at(r, v):
+            return builder.bitcast(builder.gep(data[2], [builder.add(builder.mul(index(r), ldc), index(v * width))]),
+                                   vector.as_pointer())
+
+        # Allocas, which LLVM promotes to registers: the loop's accumulators, starting from
+        # c or from zero (c is loaded either way: it is in bounds, and select keeps one).
         accumulators = [cgutils.alloca_once(builder, vector) for _ in range(ROWS * VECTORS)]
-        for acc in accumulators:
-            builder.store(ir.Constant(vector, None), acc)
+        for i, acc in enumerate(accumulators):
+            start = builder.load(c_at(i // VECTORS, i % VECTORS), align=context.get_abi_sizeof(scalar))
+            builder.store(builder.select(add, start, ir.Constant(vector, None)), acc)
         panel_k = builder.gep(data[0], [first])
         with cgutils.for_range(builder, K) as loop:
             row = builder.gep(data[1], [builder.mul(loop.index, ldb)])
@@ -68,14 +75,11 @@ def _tile(typingctx, K, panel, first, b, ldb, c, ldc):
                 for v in range(VECTORS):
                     acc = accumulators[r * VECTORS + v]
                     builder.store(builder.call(fmuladd, [a, bs[v], builder.load(acc)]), acc)
-        for r in range(ROWS):
-            out = builder.gep(data[2], [builder.mul(index(r), ldc)])
-            for v in range(VECTORS):
-                target = builder.bitcast(builder.gep(out, [index(v * width)]), vector.as_pointer())
-                builder.store(builder.load(accumulators[r * VECTORS + v]), target, align=context.get_abi_sizeof(scalar))
+        for i, acc in enumerate(accumulators):
+            builder.store(builder.load(acc), c_at(i // VECTORS, i % VECTORS), align=context.get_abi_sizeof(scalar))
         return context.get_dummy_value()
 
-    return types.void(types.intp, panel, types.intp, b, types.intp, c, types.intp), codegen
+    return types.void(types.intp, panel, types.intp, b, types.intp, c, types.intp, types.boolean), codegen
 
 
 @jit
@@ -88,20 +92,22 @@ def pack_rows(a, panels):
 
 
 @jit
-def product(panels, stride, a, lda, b, ldb, c, ldc, M, N, K):
-    """c = a @ b for c (M, N), a (M, K), b (K, N): flat arrays starting at each matrix's first
-    element, with row strides lda, ldb, ldc. panels holds a's rows four at a time as the
-    tile reads them: rows 4p..4p+3 from panels[p * stride], interleaved (see pack_rows).
-    The tiles cover whole groups of four rows and whole tile widths of columns; BLAS,
-    on a, does the rest (all of c when N is below a tile's width, as at batch size 1)."""
+def product(panels, stride, a, lda, b, ldb, c, ldc, M, N, K, add):
+    """c = a @ b, or c += a @ b when `add`, for c (M, N), a (M, K), b (K, N): flat arrays
+    starting at each matrix's first element, with row strides lda, ldb, ldc. panels holds
+    a's rows four at a time as the tile reads them: rows 4p..4p+3 from panels[p * stride],
+    interleaved (see pack_rows). The tiles cover whole groups of four rows and whole tile
+    widths of columns; BLAS, on a, does the rest (all of c when N is below a tile's width,
+    as at batch size 1)."""
     width = VECTORS * VECTOR_BYTES // c.itemsize
     M4, Nt = M - M % ROWS, N - N % width
     # A strip of b's columns stays in L1 while the panels stream past it: with K = 64 and
     # N = 1600 (an LSTM's input projection) 87 GFLOP/s, against 68 with panels outside.
     for j in range(0, Nt, width):
         for p in range(M4 // ROWS):
-            _tile(K, panels, p * stride, b[j:], ldb, c[ROWS * p * ldc + j:], ldc)
+            _tile(K, panels, p * stride, b[j:], ldb, c[ROWS * p * ldc + j:], ldc, add)
+    beta = 1.0 if add else 0.0
     if Nt < N:
-        gemm(False, False, M, N - Nt, K, 1.0, a, lda, b[Nt:], ldb, 0.0, c[Nt:], ldc)
+        gemm(False, False, M, N - Nt, K, 1.0, a, lda, b[Nt:], ldb, beta, c[Nt:], ldc)
     if M4 < M and Nt > 0:
-        gemm(False, False, M - M4, Nt, K, 1.0, a[M4 * lda:], lda, b, ldb, 0.0, c[M4 * ldc:], ldc)
+        gemm(False, False, M - M4, Nt, K, 1.0, a[M4 * lda:], lda, b, ldb, beta, c[M4 * ldc:], ldc)
