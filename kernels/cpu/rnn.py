@@ -262,8 +262,8 @@ def _states_t(hs):
 # (PyTorch stores gate-major, row g*H + j). A block of units lo..hi then owns the adjacent
 # rows 4lo..4hi of the weights, the gates and their gradients, which is what lets each
 # thread run its units' share of a step as products on its own rows. The gates and their
-# gradients are step-major, (T, 4H, B): each step's block is contiguous, for the products
-# and for the CPU's prefetcher (rows of 32 samples in a (4H, T*B) matrix are 6.4 KB apart).
+# gradients are step-major, (T, 4H, B): each step's block is one contiguous matrix, which
+# the step's products read and write.
 def _unit_major(w):
     """w's rows from PyTorch's gate-major order (g*H + j) to unit-major (4j + g)."""
     out = empty(w.shape, w.dtype)
