@@ -33,13 +33,13 @@ Threads: one pool runs the hot path (threads.py; PERFORMANCE.md: pools fighting 
 cores cost more than they give). The GRU and Elman kernels keep their loops serial and
 give BLAS its threads. The LSTM kernels use Numba's instead, with BLAS single-threaded:
 each time step is shared out over blocks of hidden units, one block per thread, and each
-block makes its own product (its units' gate rows of W_hh h, or in backward its part of
-W_hh^T dG), then runs its units' gate math; the threads meet once per step. The products
-before and after the loop are split by rows or columns the same way. BLAS's own threads
-gain little on products this small (T=50, B=32, I=64, H=128: one step's W_hh h is 512 x 128
-by 128 x 32), and the gate math ran on one core. Measured there, 2 cores: forward 3.8 ->
-3.0 ms, backward (without dx) 6.5 -> 5.3 ms; a training step about level with PyTorch's.
-The step products then moved from BLAS to small_gemm's register tiles, on weights packed
+block makes its own products (its units' gate rows of W_ih x_t + W_hh h, or in backward
+its part of W_hh^T dG and its rows of this step's weight-gradient terms), then runs its
+units' gate math; the threads meet once per step. BLAS's own threads gain little on
+products this small (T=50, B=32, I=64, H=128: one step's W_hh h is 512 x 128 by 128 x 32),
+and the gate math ran on one core. Measured there, 2 cores, when the products over all
+steps still ran before and after the loop: forward 3.8 -> 3.0 ms, backward (without dx)
+6.5 -> 5.3 ms; a training step about level with PyTorch's. The step products then moved from BLAS to small_gemm's register tiles, on weights packed
 once per call (BLAS packs them again on every call): forward loop 2.25 -> 1.93 ms, backward
 loop 2.8 -> 2.4 ms. Last, the products over all steps moved into the time loop, as one
 product per step and block on data still in cache: x_t's part of the gates before each
@@ -418,10 +418,7 @@ def _lstm_backward(x, w_hh, hs, cs, acts, d_out, reverse, dh, dc, dgates, grads,
             for j in range(lo, hi):
                 for g in range(4):
                     w_cols[i, 4 * j + g] = w_hh[g * H + j, i]
-        for p in range(panels.shape[0]):
-            for q in range(4 * lo, 4 * hi):
-                for r in range(4):
-                    panels[p, q, r] = w_cols[4 * p + r, q]
+        small_gemm.pack_rows(w_cols[:, 4 * lo:4 * hi], panels[:, 4 * lo:4 * hi])
         for s in range(k * T // blocks, (k + 1) * T // blocks):
             _transpose(hs[order[s, 1]], h_read[order[s, 0]])
         dw_ih[4 * lo:4 * hi] = 0
