@@ -385,7 +385,8 @@ def _sum_parts(parts, lo, hi, out):
 
 @jit
 def _accumulate(total, part):
-    """total += part, for 2-D arrays of one shape."""
+    """total += part, for 2-D arrays of one shape. Numba's own `total += part` on these
+    row slices took 6x longer (300 against 50 us for a layer's 50 steps)."""
     for i in range(total.shape[0]):
         row, add = total[i], part[i]
         for b in range(row.shape[0]):
