@@ -18,7 +18,7 @@ def test_a_free_array_is_handed_out_again():
     lambda a: a,                   # the array itself
     lambda a: a[1:],               # a view of it
     lambda a: a.reshape(-1),       # a reshaped view
-    lambda a: Tensor(a),           # a Tensor over it
+    lambda a: Tensor._from_array(a, "cpu"),  # a Tensor over it, as an op's output is
 ])
 def test_an_array_something_refers_to_is_not_handed_out(keep):
     a = buffers.empty((4, 6), np.float64)

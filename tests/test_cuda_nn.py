@@ -63,7 +63,6 @@ LAYERS = {
     "batchnorm2d_train": (lambda: nn.BatchNorm2d(2), (3, 2, 2, 2)),
     "batchnorm1d_eval": (lambda: nn.BatchNorm1d(3).eval(), (4, 3)),
     "layernorm": (lambda: nn.LayerNorm(4), (2, 3, 4)),
-    "dropout": (lambda: nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5)), (3, 4)),
     "gelu_softmax": (lambda: nn.Sequential(nn.Linear(4, 3), nn.GELU(), nn.Softmax(1)), (2, 4)),
 }
 
@@ -74,6 +73,26 @@ def test_layers(rng, name):
     x = rng.standard_normal(shape)
     for c, g in zip(_layer_outputs(layer, x, "cpu"), _layer_outputs(layer, x, "cuda")):
         np.testing.assert_allclose(g, c, rtol=1e-10, atol=1e-12)
+
+
+def test_dropout_draws_its_masks_on_the_gpu():
+    """The GPU's masks come from its own generator (so a captured step can draw anew): not the
+    CPU's numbers, but the same law, reproducible from manual_seed, new on every call."""
+    tg.manual_seed(0)
+    x = tg.ones(40, 50, device="cuda", requires_grad=True)
+    y = F.dropout(x, 0.25)
+    kept = y.numpy() != 0
+    assert abs(kept.mean() - 0.75) < 0.03
+    np.testing.assert_allclose(y.numpy()[kept], 1 / 0.75)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), y.numpy())
+    again = F.dropout(x, 0.25).numpy() != 0
+    assert (again != kept).mean() > 0.2  # a second draw is a new mask
+    tg.manual_seed(0)
+    np.testing.assert_array_equal(F.dropout(x, 0.25).numpy() != 0, kept)
+    u = tg.rand(2000, device="cuda", dtype=np.float64).numpy()
+    assert 0 <= u.min() and u.max() < 1 and abs(u.mean() - 0.5) < 0.02 and abs(u.std() - 12**-0.5) < 0.02
+    assert len(np.unique(u)) == u.size
 
 
 OPTIMIZERS = {

@@ -11,6 +11,8 @@ import importlib
 
 import numpy as np
 
+from .random import generator
+
 # Set by the debug trace at level 2 (tinygrad_nb/debug.py) to wrap each kernel handed out,
 # so it can report what Numba did; None otherwise, which leaves kernels untouched.
 kernel_observer = None
@@ -45,6 +47,10 @@ class Device:
     def to_numpy(self, array):
         raise NotImplementedError
 
+    def uniform(self, shape, dtype):
+        """An array of uniform samples in [0, 1) from the device's generator."""
+        raise NotImplementedError
+
 
 class CPU(Device):
     xp = np
@@ -57,6 +63,9 @@ class CPU(Device):
 
     def to_numpy(self, array):
         return array
+
+    def uniform(self, shape, dtype):
+        return generator().random(shape).astype(dtype, copy=False)
 
 
 _DEVICES = {"cpu": CPU()}

@@ -8,7 +8,7 @@ import operator
 
 import numpy as np
 
-from . import function
+from . import cuda, function
 from .device import canonical, get_device
 from .ops import elementwise as E
 from .ops import matmul as M
@@ -25,11 +25,11 @@ def _to_dtype(dtype):
 
 def _as_array(data, dtype):
     """Python numbers and lists become float32; NumPy arrays keep their dtype (as
-    torch.from_numpy), except that a requested dtype wins."""
+    torch.from_numpy) but are copied (as torch.tensor), except that a requested dtype wins."""
     if isinstance(data, Tensor):
         data = data.numpy()
     if isinstance(data, np.ndarray) or isinstance(data, np.generic):
-        arr = np.asarray(data)
+        arr = np.array(data)  # a copy, as torch.tensor: in-place updates must not reach the caller's array
     else:
         arr = np.asarray(data)
         if dtype is None and arr.dtype.kind in "fiu":
@@ -229,17 +229,25 @@ class Tensor:
         return Tensor(array, requires_grad=requires_grad, device=device, dtype=_to_dtype(dtype) or DEFAULT_FLOAT)
 
     @staticmethod
+    def _on_device(make, shape, dtype, device, requires_grad):
+        """A tensor whose buffer the device makes itself in the final dtype (no host copy,
+        so factories also work inside a captured CUDA graph)."""
+        dev = get_device(device)
+        dtype = _to_dtype(dtype) or np.dtype(DEFAULT_FLOAT)
+        return Tensor._from_array(make(dev, shape, dtype), dev.name).requires_grad_(requires_grad)
+
+    @staticmethod
     def zeros(*shape, dtype=None, device="cpu", requires_grad=False):
-        return Tensor._factory(np.zeros(_shape_arg(shape)), dtype, device, requires_grad)
+        return Tensor.full(_shape_arg(shape), 0, dtype, device, requires_grad)
 
     @staticmethod
     def ones(*shape, dtype=None, device="cpu", requires_grad=False):
-        return Tensor._factory(np.ones(_shape_arg(shape)), dtype, device, requires_grad)
+        return Tensor.full(_shape_arg(shape), 1, dtype, device, requires_grad)
 
     @staticmethod
     def full(shape, fill_value, dtype=None, device="cpu", requires_grad=False):
-        shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
-        return Tensor._factory(np.full(shape, fill_value), dtype, device, requires_grad)
+        shape = (int(shape),) if isinstance(shape, numbers.Integral) else tuple(int(n) for n in shape)
+        return Tensor._on_device(lambda dev, s, d: dev.xp.full(s, fill_value, d), shape, dtype, device, requires_grad)
 
     @staticmethod
     def randn(*shape, dtype=None, device="cpu", requires_grad=False):
@@ -248,8 +256,9 @@ class Tensor:
 
     @staticmethod
     def rand(*shape, dtype=None, device="cpu", requires_grad=False):
-        """Uniform samples in [0, 1)."""
-        return Tensor._factory(generator().random(_shape_arg(shape)), dtype, device, requires_grad)
+        """Uniform samples in [0, 1): on the CPU from the generator seeded by `manual_seed`, on
+        the GPU from the GPU's own generator (seeded from it), so a captured step draws new ones."""
+        return Tensor._on_device(lambda dev, s, d: dev.uniform(s, d), _shape_arg(shape), dtype, device, requires_grad)
 
     @staticmethod
     def randint(low, high=None, size=(), dtype=None, device="cpu"):
@@ -603,6 +612,17 @@ class Tensor:
         value = value.data if isinstance(value, Tensor) else value
         self.data[_index(index)] = value
 
+    def take_rows(self, labels, ignore_index=-100):
+        """For a (R, C) tensor and R integer labels: y_i = self[i, labels[i]], 0 where the label
+        is ignore_index, NaN where it is no class. The gather of the classification losses,
+        done on the tensor's device (labels are a Tensor there)."""
+        if self.ndim != 2 or labels.shape != self.shape[:1] or labels.dtype.kind not in "iu":
+            raise RuntimeError(
+                f"take_rows: expected a 2-D tensor and one integer label per row, got shape {self.shape} "
+                f"and labels of shape {labels.shape}, dtype {labels.dtype}"
+            )
+        return MV.TakeRows.apply(self, labels, ignore=int(ignore_index))
+
     @staticmethod
     def cat(tensors, axis=0, dim=None):
         """Join tensors along an existing axis."""
@@ -628,6 +648,33 @@ class Tensor:
             raise RuntimeError(f"stack: expects tensors of equal shape, got {[t.shape for t in tensors]}")
         axis = axis if dim is None else dim
         return Tensor.cat([t.unsqueeze(axis) for t in tensors], axis=axis)
+
+    def copy_(self, src):
+        """Write src's values into this tensor's own buffer, in place: src is a Tensor (from
+        any device), an array or a number, broadcast to self's shape and cast to its dtype.
+        Whatever holds the buffer (an optimiser, a captured CUDA graph) sees the new values."""
+        if self.requires_grad and function.is_grad_enabled():
+            raise RuntimeError("copy_: a tensor that requires grad cannot be changed in place; do it under tg.no_grad()")
+        if isinstance(src, Tensor) and src.device == self.device:
+            values = src.data
+        else:
+            values = src.numpy() if isinstance(src, Tensor) else np.asarray(src)
+        try:
+            fits = np.broadcast_shapes(tuple(values.shape), self.shape) == self.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise RuntimeError(f"copy_: values of shape {tuple(values.shape)} cannot be written into a tensor of shape {self.shape}")
+        if isinstance(values, np.ndarray) and self.device != "cpu" and self.data.is_contiguous:
+            if cuda.is_current_stream_capturing():
+                raise RuntimeError(
+                    "copy_: host data copied into a 'cuda' tensor while a CUDA graph was being captured would not be "
+                    "copied again on replay; call copy_() before replay(), outside the captured step"
+                )
+            self.data.set_from_host(values)
+        else:
+            self.data[...] = values
+        return self
 
     def detach_(self):
         self._ctx = None

@@ -14,6 +14,8 @@ KERNELS = {
     "conv2d": "conv",
     "conv2d_backward_input": "conv",
     "conv2d_backward_weight": "conv",
+    "take_rows": "gather",
+    "take_rows_backward": "gather",
     "max_pool2d": "pool",
     "max_pool2d_backward": "pool",
     "avg_pool2d": "pool",

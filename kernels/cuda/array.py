@@ -19,7 +19,7 @@ import operator
 import numpy as np
 
 from . import elementwise as ew
-from . import memory, movement
+from . import launch, memory, movement
 from . import reduce as red
 
 
@@ -48,9 +48,21 @@ class CudaArray:
         return cls(memory.allocate(math.prod(shape), dtype), shape)
 
     @classmethod
-    def from_host(cls, array):
+    def from_host(cls, array, what="upload"):
+        """A copy of a host array. A 0-d one is a number, which may be uploaded during a
+        capture: it is a constant of the captured step."""
         array = np.asarray(array)
-        return cls(memory.upload(np.ascontiguousarray(array)), array.shape)
+        return cls(memory.upload(np.ascontiguousarray(array), what, constant=array.ndim == 0), array.shape)
+
+    def set_from_host(self, values):
+        """Copy host values (broadcast to self's shape) into this contiguous array at once:
+        also during a capture, when the copy is not part of the graph (how hyper-parameters
+        reach one)."""
+        if not self.is_contiguous:
+            raise ValueError(f"set_from_host: the array of shape {self.shape} is not contiguous")
+        values = np.ascontiguousarray(np.broadcast_to(np.asarray(values, self.dtype), self.shape))
+        if self.size:
+            self.buf[self.offset : self.offset + self.size].copy_to_device(values.reshape(-1))
 
     # ---- inspection -------------------------------------------------------------------
     @property
@@ -85,8 +97,9 @@ class CudaArray:
         raise TypeError("a CudaArray lives in GPU memory: copy it to the host explicitly with .get()")
 
     # ---- host transfers ---------------------------------------------------------------
-    def get(self):
+    def get(self, what="CudaArray.get"):
         """A NumPy copy of the values (the one way data comes back to the host)."""
+        launch.no_host_copies(what)
         if self.size == 0:
             return np.empty(self.shape, self.dtype)
         flat = self if self.is_contiguous else self.copy()
@@ -235,7 +248,7 @@ class CudaArray:
             steps = steps.reshape([-1 if a == axis else 1 for a in range(lead)])
             total = total + np.broadcast_to(steps, lead_shape)[index]
         out_lead = total.shape
-        return memory.upload(np.ascontiguousarray(total, np.int64)), lead, out_lead
+        return memory.upload(np.ascontiguousarray(total, np.int64), "indexing with host indices"), lead, out_lead
 
     # ---- arithmetic -------------------------------------------------------------------
     def __add__(self, other):
@@ -396,7 +409,7 @@ def _dtype_of(ufunc, *operands):
 
 @functools.lru_cache(maxsize=1024)
 def _constant_cached(dtype, raw):
-    return CudaArray(memory.upload(np.frombuffer(raw, dtype)), ())
+    return CudaArray(memory.upload(np.frombuffer(raw, dtype), constant=True), ())
 
 
 def constant(value, dtype):

@@ -1,4 +1,6 @@
-"""Numba's CUDA target and the launch configurations every CUDA kernel here uses.
+"""Numba's CUDA target, the launch configurations every CUDA kernel here uses, and the one
+place that launches: `launch()` runs a kernel now, or, while a CUDA graph is being captured
+(graph.py), hands it to the capture, which records it instead.
 
 `NUMBA_ENABLE_CUDASIM=1` runs the kernels in Numba's CUDA simulator, where every GPU thread
 is a Python thread: launches there use a handful of threads and grid-stride loops cover the
@@ -31,21 +33,42 @@ def grid(n):
     return min(math.ceil(n / threads), MAX_BLOCKS), threads
 
 
-@functools.lru_cache(maxsize=4096)
-def _configured(kernel, blocks, threads):
-    # Small grids make Numba warn about under-used GPUs: a small tensor is the user's
-    # choice, not a mistake, so the warning (raised when a launch is configured) stays here.
+def configure(kernel, blocks, threads, stream=0):
+    """`kernel[blocks, threads, stream]`, ready to call. Small grids make Numba warn about
+    under-used GPUs: a small tensor is the user's choice, not a mistake, so the warning
+    (raised when a launch is configured) stays here."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaPerformanceWarning)
-        return kernel[blocks, threads]
+        return kernel[blocks, threads, stream]
+
+
+_configured = functools.lru_cache(maxsize=4096)(configure)
+
+# The CUDA graph capture in progress (a graph.Capture), or None: launches go to it then.
+capture = None
 
 
 def launch(kernel, blocks, threads, *args):
-    """Run `kernel[blocks, threads](*args)`."""
-    if SIMULATED:
-        _simulate(kernel, blocks, threads, args)
+    """Run `kernel[blocks, threads](*args)` on the default stream, or record it into the
+    capture in progress."""
+    if capture is not None:
+        capture.record(kernel, blocks, threads, args)
+    elif SIMULATED:
+        simulate(kernel, blocks, threads, args)
     else:
         _configured(kernel, blocks, threads)(*args)
+
+
+def no_host_copies(what):
+    """Raise when a copy to the host is asked for during a capture: nothing captured has
+    run yet, so there is no value to copy, and a replay would not copy again."""
+    if capture is not None:
+        raise RuntimeError(
+            f"{what}: a GPU value was read on the host while a CUDA graph was being captured; inside "
+            "tg.cuda.graph() nothing runs until replay(), so there is no value yet. Keep .item(), "
+            ".numpy(), printing and Python branches on tensor values out of the captured step: "
+            "return the tensors and read them after replay()"
+        )
 
 
 def _thread_safe_shared_arrays():
@@ -80,7 +103,7 @@ if SIMULATED:
     _thread_safe_shared_arrays()
 
 
-def _simulate(kernel, blocks, threads, args):
+def simulate(kernel, blocks, threads, args):
     # The simulator's kernel[...] sets the grid on the kernel object itself (nothing to keep),
     # and its scheduler polls its threads in a busy loop: a short interpreter switch interval
     # hands them the GIL sooner (three times faster on 2 cores, more under load).

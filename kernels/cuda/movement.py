@@ -61,3 +61,44 @@ def scatter(dst, positions, lead, value, accumulate=False):
         shape = (len(positions),) + inner_shape
         strides = tuple(value.strides) + (0,) * (len(shape) - len(value.strides))
         launch(kernel, *grid(n), n, block, shape, inner_shape, dst.buf, dst.offset, inner_strides, positions, value.buf, value.offset, strides)
+
+
+@cuda.jit(cache=True)
+def take_rows_kernel(rows, classes, out, x, x0, xs, labels, l0, ignore, nan, zero):
+    for i in range(cuda.grid(1), rows, cuda.gridsize(1)):
+        t = labels[l0 + i]
+        if t == ignore:
+            out[i] = zero
+        elif t < 0 or t >= classes:
+            out[i] = nan
+        else:
+            out[i] = x[x0 + i * xs[0] + t * xs[1]]
+
+
+@cuda.jit(cache=True)
+def take_rows_backward_kernel(rows, classes, dx, g, g0, gs, labels, l0, ignore):
+    for i in range(cuda.grid(1), rows, cuda.gridsize(1)):
+        t = labels[l0 + i]
+        if t != ignore and 0 <= t < classes:
+            dx[i * classes + t] = g[g0 + i * gs]
+
+
+def take_rows(x, labels, ignore):
+    """x (R, C), labels (R,) -> x[i, labels[i]]: 0 where labels[i] == ignore, NaN where it is
+    not a class (there is no host check on the GPU: it would cost a copy every step)."""
+    rows, classes = x.shape
+    out = type(x).empty((rows,), x.dtype)
+    if rows:
+        launch(take_rows_kernel, *grid(rows), rows, classes, out.buf, x.buf, x.offset, x.strides, labels.buf,
+               labels.offset, labels.dtype.type(ignore), x.dtype.type("nan"), x.dtype.type(0))
+    return out
+
+
+def take_rows_backward(g, labels, ignore, classes):
+    """(R, C) zeros with g_i at (i, labels[i]) for each real class label."""
+    dx = type(g).empty((g.shape[0], classes), g.dtype)
+    dx[...] = 0
+    if g.shape[0]:
+        launch(take_rows_backward_kernel, *grid(g.shape[0]), g.shape[0], classes, dx.buf, g.buf, g.offset,
+               g.strides[0], labels.buf, labels.offset, labels.dtype.type(ignore))
+    return dx

@@ -3,7 +3,7 @@
 from the ops' own backward formulas:
 
     cross_entropy(x, t)  = nll_loss(log_softmax(x), t)
-    nll_loss(logp, t)_i  = -w[t_i] * logp[i, t_i]          (a gather by integer indexing)
+    nll_loss(logp, t)_i  = -w[t_i] * logp[i, t_i]          (Tensor.take_rows, on the device)
     mse_loss(x, y)_i     = (x_i - y_i)^2
     bce_with_logits(x,y) = (1 - y) x + (1 + (p - 1) y) softplus(-x),   p = pos_weight
 """
@@ -37,40 +37,40 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     of shape (C,), (N, C) or (N, C, d1, ...) and `target` of shape (), (N,) or (N, d1, ...).
     'mean' divides by the summed weights of the targets that are not ignore_index."""
     _check_reduction(reduction, "nll_loss")
-    _check_device(target, input, "nll_loss")
-    labels = _labels(target)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"nll_loss: expected integer class targets, got dtype {labels.dtype}")
-    expected = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
-    if labels.shape != expected:
-        raise ValueError(f"nll_loss: input of shape {input.shape} needs target of shape {expected}, got {labels.shape}")
-    classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
-    labels = labels.reshape(-1)
-    keep = labels != ignore_index
-    bad = labels[keep & ((labels < 0) | (labels >= classes))]
-    if bad.size:
-        raise IndexError(f"nll_loss: target {int(bad[0])} is out of bounds for {classes} classes")
-    safe = np.where(keep, labels, 0)
-    rows = _class_last(input)
-    picked = rows[np.arange(rows.shape[0]), safe]
-    w = np.asarray(keep, dtype=input.dtype)
-    if weight is not None:
-        w = (w * _weights(weight, classes, "nll_loss")[safe]).astype(input.dtype)
-    w = Tensor(w, device=input.device)
-    loss = -(picked * w)
+    loss, w = _nll(input, target, weight, ignore_index, "nll_loss")
     if reduction == "mean":
         return loss.sum() / w.sum()
     if reduction == "sum":
         return loss.sum()
-    return loss.reshape(expected)
+    return loss
 
 
-def _labels(target):
-    """Class indices as a NumPy array: they pick the entries of input on the host, so
-    indices given as an array stay there and a Tensor's come back from its device."""
-    return target.numpy() if isinstance(target, Tensor) else np.asarray(target)
-
-
+def _nll(input, target, weight, ignore_index, op):
+    """-w_i logp[i, t_i] and the weights w_i = weight[t_i] (1 without weights, 0 for
+    ignore_index), both of the target's shape. Everything stays on input's device: labels
+    given as arrays are moved there, and on the GPU an out-of-range label gives a NaN loss
+    instead of the CPU's IndexError (checking would copy the labels back every step)."""
+    _check_device(target, input, op)
+    labels = target if isinstance(target, Tensor) else Tensor(np.asarray(target), device=input.device)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{op}: expected integer class targets, got dtype {labels.dtype}")
+    expected = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
+    if labels.shape != expected:
+        raise ValueError(f"{op}: input of shape {input.shape} needs target of shape {expected}, got {labels.shape}")
+    classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
+    flat = labels.reshape(-1)
+    if labels.device == "cpu":
+        host = flat.numpy()
+        bad = host[(host != ignore_index) & ((host < 0) | (host >= classes))]
+        if bad.size:
+            raise IndexError(f"{op}: target {int(bad[0])} is out of bounds for {classes} classes")
+    rows = _class_last(input)
+    picked = rows.take_rows(flat, ignore_index)
+    if weight is None:
+        w = (flat != ignore_index).cast(input.dtype)
+    else:
+        w = _weights(weight, classes, input, op).reshape(1, -1).expand(rows.shape).take_rows(flat, ignore_index)
+    return -(picked * w).reshape(expected), w.reshape(expected)
 def _check_device(target, input, op):
     """A Tensor target must be on input's device, as in PyTorch: moving it here would hide
     a copy in every step. Arrays and lists are not on a device and go where they are needed."""
@@ -84,8 +84,9 @@ def _target(target, input, op):
     return _as_tensor(target, input)
 
 
-def _weights(weight, classes, op):
-    w = weight.numpy() if isinstance(weight, Tensor) else np.asarray(weight)
+def _weights(weight, classes, input, op):
+    """Class weights as a Tensor of input's dtype on its device."""
+    w = _as_tensor(weight, input).cast(input.dtype)
     if w.shape != (classes,):
         raise ValueError(f"{op}: weight should have one entry per class, shape ({classes},), got {w.shape}")
     return w
@@ -112,26 +113,23 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     _check_device(target, input, "cross_entropy")
     target = target if isinstance(target, Tensor) else np.asarray(target)
     logp = input.log_softmax(class_axis)
-    w = None
-    if weight is not None:
-        w = Tensor(_weights(weight, classes, "cross_entropy").astype(input.dtype), device=input.device)
-        w = w.reshape((-1,) + (1,) * (input.ndim - 1 - class_axis))
     if target.dtype.kind == "f":
+        w = None
+        if weight is not None:
+            w = _weights(weight, classes, input, "cross_entropy").reshape((-1,) + (1,) * (input.ndim - 1 - class_axis))
         return _soft_cross_entropy(logp, target, w, class_axis, reduction, label_smoothing)
-    labels = _labels(target)
-    nll = nll_loss(logp, labels, weight, ignore_index, reduction)
-    if label_smoothing == 0.0:
-        return nll
-    smooth = -(logp if w is None else logp * w).sum(class_axis)
-    keep = labels != ignore_index
-    smooth = smooth * Tensor(keep.astype(input.dtype), device=input.device)
+    labels = target if isinstance(target, Tensor) else Tensor(target, device=input.device)
+    loss, w = _nll(logp, labels, weight, ignore_index, "cross_entropy")
+    if label_smoothing:  # sum_c -weight_c logp_c for each row that is not ignored
+        per_class = logp if weight is None else logp * _weights(weight, classes, input, "cross_entropy").reshape(
+            (-1,) + (1,) * (input.ndim - 1 - class_axis))
+        smooth = -per_class.sum(class_axis) * (labels != ignore_index).cast(input.dtype)
+        loss = loss * (1 - label_smoothing) + smooth * (label_smoothing / classes)
     if reduction == "mean":
-        safe = np.where(keep, labels, 0)
-        total = keep.sum() if weight is None else (_weights(weight, classes, "cross_entropy")[safe] * keep).sum()
-        smooth = smooth.sum() / float(total)
-    elif reduction == "sum":
-        smooth = smooth.sum()
-    return nll * (1 - label_smoothing) + smooth * (label_smoothing / classes)
+        return loss.sum() / w.sum()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
 
 
 def _soft_cross_entropy(logp, target, w, class_axis, reduction, label_smoothing):

@@ -9,7 +9,6 @@ import numbers
 
 import numpy as np
 
-from ..function import no_grad
 from ..tensor import Tensor
 from .module import Module, Parameter
 
@@ -38,11 +37,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if count < 2:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of shape {input.shape}")
         y, mean, var = _normalize(input, axes, eps)
-        if running_mean is not None:
-            with no_grad():
-                running_mean.data = (1 - momentum) * running_mean.data + momentum * mean.reshape(-1).data
-                unbiased = var.reshape(-1).data * (count / (count - 1))
-                running_var.data = (1 - momentum) * running_var.data + momentum * unbiased
+        if running_mean is not None:  # in place, so that a captured CUDA graph updates them too
+            for running, batch in ((running_mean, mean.data), (running_var, var.data * (count / (count - 1)))):
+                running.data *= 1 - momentum
+                running.data += momentum * batch.reshape(-1)
     else:
         mean, var = _channel_view(running_mean, input.ndim), _channel_view(running_var, input.ndim)
         y = (input - mean) / (var + eps).sqrt()
@@ -79,10 +77,9 @@ class _BatchNorm(Module):
         track = self.training and self.track_running_stats
         momentum = self.momentum
         if track:
-            batches = int(self.num_batches_tracked.item()) + 1
-            self.num_batches_tracked.data = Tensor(np.array(batches, np.int64), device=x.device).data
+            self.num_batches_tracked.data += 1
             if momentum is None:  # a cumulative average over all batches so far
-                momentum = 1.0 / batches
+                momentum = 1.0 / int(self.num_batches_tracked.item())
         running = (self.running_mean, self.running_var) if self.track_running_stats else (None, None)
         use_batch = self.training or not self.track_running_stats
         return batch_norm(x, *running, self.weight, self.bias, use_batch, momentum, self.eps)

@@ -89,3 +89,15 @@ class Cat(Function):
             grads.append(g[tuple(index)])
             start += n
         return tuple(grads)
+
+
+class TakeRows(Function):
+    """y_i = x[i, t_i] for the rows of x (R, C) and integer labels t (R,), 0 where t_i is
+    `ignore`;   dx = g_i at (i, t_i) and 0 elsewhere"""
+
+    def forward(ctx, x, labels, ignore=-100):
+        ctx.labels, ctx.ignore, ctx.classes = ctx.xp.ascontiguousarray(labels), ignore, x.shape[1]
+        return ctx.kernel("take_rows")(x, ctx.labels, ignore)
+
+    def backward(ctx, g):
+        return ctx.kernel("take_rows_backward")(g, ctx.labels, ctx.ignore, ctx.classes), None

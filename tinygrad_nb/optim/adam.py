@@ -17,19 +17,27 @@ class Adam(Optimizer):
             raise ValueError(f"{name}: invalid betas {betas}; each must be in [0, 1)")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
 
-    def update(self, xp, param, grad, state, group):
-        lr, (b1, b2), eps, decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+    def update(self, xp, param, grad, state, group, lr):
+        (b1, b2), eps, decay = group["betas"], group["eps"], group["weight_decay"]
         if decay and self.decoupled:
-            param = param * (1 - lr * decay)
+            param *= 1 - lr * decay
         elif decay:
             grad = grad + decay * param
-        t = state["step"] = state.get("step", 0) + 1
-        m = state["exp_avg"] = b1 * state.get("exp_avg", 0.0) + (1 - b1) * grad
-        v = state["exp_avg_sq"] = b2 * state.get("exp_avg_sq", 0.0) + (1 - b2) * grad * grad
+        if self._first_step(state):
+            state["step"] = xp.zeros((), xp.float64)  # float64: 1 - b2^t loses digits in float32
+            state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(param), xp.zeros_like(param)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = xp.zeros_like(param)
+        t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+        t += 1
+        m *= b1
+        m += (1 - b1) * grad
+        v *= b2
+        v += (1 - b2) * grad * grad
         if group["amsgrad"]:
-            v = state["max_exp_avg_sq"] = xp.maximum(state.get("max_exp_avg_sq", v), v)
-        denom = xp.sqrt(v) / (1 - b2**t) ** 0.5 + eps
-        return param - (lr / (1 - b1**t)) * m / denom
+            v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        denom = xp.sqrt(v) / xp.sqrt(1 - b2**t).astype(param.dtype) + eps
+        param -= (lr / (1 - b1**t)).astype(param.dtype) * m / denom
 
 
 class AdamW(Adam):

@@ -1,11 +1,17 @@
 """Optimizer: the base class. It holds parameter groups (each a dict of hyper-parameters
 and its parameters) and per-parameter state; a subclass supplies `update`, the rule that
-turns a gradient into a new parameter value.
+changes a parameter, in place, from its gradient.
 
 Updates work on the raw device arrays (`p.data`, `p.grad.data`) with array arithmetic,
-so they record no graph and run on any device, as the ops do."""
+so they record no graph and run on any device, as the ops do. Parameters and state arrays
+are changed in place, never replaced: a captured CUDA graph (tg.cuda.graph) replays its
+kernels on the buffers it saw, so a replayed step trains only if those buffers are the
+parameters. For the same reason the step count lives in a device array (float64, exact), and the learning
+rate is read from one that `step()` (or, for a graph, each replay) rewrites when a
+scheduler changes it."""
 import numpy as np
 
+from ..cuda import before_replay, is_current_stream_capturing
 from ..device import get_device
 from ..tensor import Tensor
 
@@ -17,6 +23,7 @@ class Optimizer:
         self.defaults = defaults
         self.state = {}
         self.param_groups = []
+        self._rates = {}  # (id(group), device, dtype) -> [group, 0-d array holding its lr, value written]
         groups = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
@@ -43,22 +50,56 @@ class Optimizer:
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none=True):
+        """Forget the gradients (set_to_none) or set them to zero in place."""
         for group in self.param_groups:
             for p in group["params"]:
-                p.grad = None if set_to_none or p.grad is None else Tensor.zeros_like(p.grad)
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad.data[...] = 0
 
     def step(self):
-        """Apply one update to every parameter that has a gradient."""
+        """Apply one update, in place, to every parameter that has a gradient."""
+        self._write_rates()
+        before_replay(self._write_rates)
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
                     xp = get_device(p.device).xp
-                    p.data = self.update(xp, p.data, p.grad.data, self.state.setdefault(p, {}), group)
+                    self.update(xp, p.data, p.grad.data, self.state.setdefault(p, {}), group, self._rate(group, p))
 
-    def update(self, xp, param, grad, state, group):
-        """Return the new value of one parameter (arrays in, array out; xp is their device's
-        array namespace); may update `state`, the parameter's own dict of buffers."""
+    def update(self, xp, param, grad, state, group, lr):
+        """Change one parameter in place (arrays; xp is their device's array namespace), and
+        the buffers of `state`, the parameter's own dict; lr is a 0-d array on its device."""
         raise NotImplementedError(f"{type(self).__name__} must define update()")
+
+    def _rate(self, group, p):
+        """group's learning rate as a 0-d array on p's device, in p's dtype."""
+        key = (id(group), p.device, p.dtype.str)
+        entry = self._rates.get(key)
+        if entry is None:
+            entry = self._rates[key] = [group, get_device(p.device).xp.empty((), p.dtype), None]
+            self._write_rates()
+        return entry[1]
+
+    def _write_rates(self):
+        for entry in self._rates.values():
+            group, array, written = entry
+            if group["lr"] != written:
+                _write(array, group["lr"])
+                entry[2] = group["lr"]
+
+    def _first_step(self, state):
+        """True when `state` is still empty. The first step creates it, and a CUDA graph would
+        replay that creation on every step: it must run eagerly, before any capture."""
+        if state:
+            return False
+        if is_current_stream_capturing():
+            raise RuntimeError(
+                f"{type(self).__name__}.step: the first step creates the optimiser's state and cannot be captured "
+                "in a CUDA graph (each replay would create it afresh); run one step eagerly before capturing"
+            )
+        return True
 
     # ---- saving and restoring ---------------------------------------------------------
     def _params(self):
@@ -71,7 +112,7 @@ class Optimizer:
         state = {}
         for p, entries in self.state.items():
             state[index[id(p)]] = {
-                k: v if k in self.counters else Tensor._from_array(v.copy(), p.device) for k, v in entries.items()
+                k: _count(v, p) if k in self.counters else Tensor._from_array(v.copy(), p.device) for k, v in entries.items()
             }
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
                   for g in self.param_groups]
@@ -95,7 +136,7 @@ class Optimizer:
 
     def _restore(self, key, value, p):
         if key in self.counters:
-            return _plain(value)
+            return get_device(p.device).from_numpy(np.asarray(_plain(value), np.float64))
         array = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
         if array.shape != p.shape:
             raise ValueError(f"{type(self).__name__}.load_state_dict: state '{key}' has shape {array.shape}, parameter has {p.shape}")
@@ -107,6 +148,20 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
         return "\n".join(lines + [")"])
+
+
+def _write(array, value):
+    """Write a host number into a 0-d device array at once (also during a capture, whose
+    replays then read it: a numpy array is simply assigned)."""
+    if isinstance(array, np.ndarray):
+        array[...] = value
+    else:
+        array.set_from_host(value)
+
+
+def _count(array, p):
+    """A counter kept on the device (the step) as a Python int."""
+    return int(np.asarray(Tensor._from_array(array, p.device).numpy()).item())
 
 
 def _plain(value):

@@ -13,18 +13,31 @@ class RMSprop(Optimizer):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered)
         super().__init__(params, defaults)
 
-    def update(self, xp, param, grad, state, group):
-        lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
+    def update(self, xp, param, grad, state, group, lr):
+        alpha, eps, momentum = group["alpha"], group["eps"], group["momentum"]
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * param
-        state["step"] = state.get("step", 0) + 1
-        square = state["square_avg"] = alpha * state.get("square_avg", 0.0) + (1 - alpha) * grad * grad
+        if self._first_step(state):
+            state["step"], state["square_avg"] = xp.zeros((), xp.float64), xp.zeros_like(param)
+            if group["centered"]:
+                state["grad_avg"] = xp.zeros_like(param)
+            if momentum:
+                state["momentum_buffer"] = xp.zeros_like(param)
+        state["step"] += 1
+        square = state["square_avg"]
+        square *= alpha
+        square += (1 - alpha) * grad * grad
         if group["centered"]:
-            avg = state["grad_avg"] = alpha * state.get("grad_avg", 0.0) + (1 - alpha) * grad
+            avg = state["grad_avg"]
+            avg *= alpha
+            avg += (1 - alpha) * grad
             denom = xp.sqrt(square - avg * avg) + eps
         else:
             denom = xp.sqrt(square) + eps
         if momentum:
-            buf = state["momentum_buffer"] = momentum * state.get("momentum_buffer", 0.0) + grad / denom
-            return param - lr * buf
-        return param - lr * grad / denom
+            buf = state["momentum_buffer"]
+            buf *= momentum
+            buf += grad / denom
+            param -= lr * buf
+        else:
+            param -= lr * grad / denom

@@ -16,13 +16,16 @@ class SGD(Optimizer):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
         super().__init__(params, defaults)
 
-    def update(self, xp, param, grad, state, group):
+    def update(self, xp, param, grad, state, group, lr):
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * param
         momentum = group["momentum"]
         if momentum:
-            buf = state.get("momentum_buffer")
-            buf = grad.copy() if buf is None else momentum * buf + (1 - group["dampening"]) * grad
-            state["momentum_buffer"] = buf
+            if self._first_step(state):
+                buf = state["momentum_buffer"] = grad.copy()
+            else:
+                buf = state["momentum_buffer"]
+                buf *= momentum
+                buf += (1 - group["dampening"]) * grad
             grad = grad + momentum * buf if group["nesterov"] else buf
-        return param - group["lr"] * grad
+        param -= lr * grad
