@@ -5,7 +5,9 @@
     history["val_accuracy"][-1]
 """
 import time
+import warnings
 
+from . import cuda
 from .function import no_grad
 from .progress import progress_bar
 
@@ -43,13 +45,29 @@ def evaluate(model, loader, loss_fn=None):
     return (total_loss / max(count, 1) if loss_fn is not None else None), (None if correct is None else correct / max(count, 1))
 
 
-def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=None, progress=True):
+def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=None, progress=True, cuda_graphs=None):
     """Train for `epochs` passes over `loader` (batches of (inputs, targets)), stepping
     `scheduler` once per epoch if given, with a progress bar on stderr unless `progress`
     is False (tqdm's if tqdm is installed, else a text one). Returns the history: per-epoch
     lists 'loss', 'accuracy' (classification only), 'val_loss', 'val_accuracy' (with
-    val_loader), 'seconds'."""
+    val_loader), 'seconds'.
+
+    On 'cuda' (unless `cuda_graphs` is False) the training step of each batch shape is
+    captured once as a CUDA graph and replayed for the later batches of that shape: the same
+    updates, without the host cost of launching every kernel. A step that cannot be captured
+    (it reads values on the host) trains eagerly, with a warning."""
     device = _device(model)
+    use_graphs = device == "cuda" and cuda_graphs is not False
+    graphs = {}  # (input shape, target shape) -> GraphedStep, or None where capture failed
+
+    def step(inputs, target):
+        output = model(inputs)
+        value = loss(output, target)
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
+        return value, output
+
     history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "seconds": []}
     for epoch in range(epochs):
         start = time.perf_counter()
@@ -58,18 +76,20 @@ def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=Non
         # Driven by hand rather than wrapping the loader, so it stays open to show validation.
         bar = progress_bar(len(loader), f"epoch {epoch + 1}/{epochs}", disable=not progress)
         for inputs, target in loader:
-            target = target.to(device)
-            output = model(inputs.to(device))
-            value = loss(output, target)
-            optimizer.zero_grad()
-            value.backward()
-            optimizer.step()
+            shapes = (tuple(inputs.shape), tuple(target.shape))
+            graphed = graphs.get(shapes)
+            if graphed is not None:
+                value, output = graphed(inputs, target)
+            else:
+                value, output = step(inputs.to(device), target.to(device))
             n = len(target)
             total, count = total + value.item() * n, count + n
-            hits = _correct(output, target)
+            hits = _correct(output, target.to(device))
             correct = None if hits is None or correct is None else correct + hits
             bar.set_postfix(_postfix(total / count, None if correct is None else correct / count), refresh=False)
             bar.update()
+            if use_graphs and shapes not in graphs:  # this eager step was the capture's warm-up
+                graphs[shapes] = _captured(step, inputs, target)
         if scheduler is not None:
             scheduler.step()
         history["loss"].append(total / max(count, 1))
@@ -82,6 +102,17 @@ def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=Non
         history["seconds"].append(time.perf_counter() - start)
         bar.close()
     return {k: v for k, v in history.items() if v and any(x is not None for x in v)}
+
+
+def _captured(step, inputs, target):
+    """The step captured for batches of these shapes (capturing runs nothing), or None when it
+    cannot be captured."""
+    try:
+        return cuda.make_graphed_step(step, inputs, target, warmup=0)
+    except RuntimeError as error:
+        warnings.warn(f"fit: the training step could not be captured as a CUDA graph and runs eagerly: {error}",
+                      stacklevel=3)
+        return None
 
 
 def _postfix(loss, accuracy, prefix=""):

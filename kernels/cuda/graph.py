@@ -46,6 +46,9 @@ class Capture:
             # (legacy default stream) must not have to wait for the stream being captured.
             self._stream = device.create_stream()
             self._builder = self._stream.create_graph_builder()
+            # Numba frees memory lazily, in batches; a free would stall the capture.
+            self._no_frees = launch.cuda.defer_cleanup()
+            self._no_frees.__enter__()
             self._builder.begin_building("relaxed")
         launch.capture = self
 
@@ -74,10 +77,11 @@ class Capture:
     def end(self):
         launch.capture = None
         if not SIMULATED:
-            self._builder.end_building()
-            self.graph = self._builder.complete()
-            self._builder.close()
-            self._builder = None
+            try:
+                self._builder.end_building()
+                self.graph = self._builder.complete()
+            finally:
+                self._release()
 
     def abort(self):
         """Stop capturing after an error; nothing recorded is kept."""
@@ -85,10 +89,15 @@ class Capture:
         if self._builder is not None:
             try:
                 self._builder.end_building()
-            finally:
-                self._builder.close()
-                self._builder = None
+            except Exception:  # noqa: BLE001  (the error that stopped the capture is the one to report)
+                pass
+            self._release()
         self.launches.clear()
+        self.count = 0
+
+    def _release(self):
+        self._builder = None
+        self._no_frees.__exit__(None, None, None)
 
     def replay(self):
         if launch.capture is not None:
