@@ -2,7 +2,8 @@
 
 The workloads of test_bench_cnn.py and test_bench_rnn.py, plus the float32 matrix product
 at 4096, run on the GPU; the LeNet step at batch 256 also runs on tinygrad_nb's CPU backend
-(in a worker process), for the GPU-against-CPU ratio. Every step ends by waiting for the
+(in a worker process), for the GPU-against-CPU ratio. The training steps also run as one
+captured CUDA graph, replayed (`tinygrad-graph`), beside the eager step (`tinygrad`). Every step ends by waiting for the
 GPU (kernels are asynchronous), so the times are whole steps. PyTorch runs with TF32 off,
 so both sides do true float32 arithmetic. Skipped without an NVIDIA GPU (the CUDA simulator
 is far too slow to time). Run with:  pytest bench/test_bench_cuda.py --benchmark-only
@@ -70,7 +71,16 @@ def tinygrad_pool(n, c, size):
     return _on_gpu(step)
 
 
-def tinygrad_lenet_cuda(batch):
+def _graphed(step):
+    """The step captured as a CUDA graph after one eager warm-up run; timed by its replay."""
+    step()
+    graph = tg_cuda.CUDAGraph()
+    with tg_cuda.graph(graph):
+        step()
+    return _on_gpu(graph.replay)
+
+
+def tinygrad_lenet_cuda(batch, graphed=False):
     tg.manual_seed(0)
     model = nn.Sequential(
         nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -80,15 +90,17 @@ def tinygrad_lenet_cuda(batch):
     opt = optim.SGD(model.parameters(), lr=0.01)
     x, labels = Tensor(_data(batch, 1, 28, 28), device="cuda"), np.random.default_rng(0).integers(0, 10, batch)
 
+    labels = Tensor(labels, device="cuda")
+
     def step():
         opt.zero_grad()
         F.cross_entropy(model(x), labels).backward()
         opt.step()
 
-    return _on_gpu(step)
+    return _graphed(step) if graphed else _on_gpu(step)
 
 
-def tinygrad_rnn(cell, T, B, I, H):
+def tinygrad_rnn(cell, T, B, I, H, graphed=False):
     tg.manual_seed(0)
     layer = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN": nn.RNN}[cell](I, H).to("cuda")
     x = Tensor(np.random.default_rng(0).standard_normal((T, B, I)).astype(np.float32), device="cuda")
@@ -98,7 +110,7 @@ def tinygrad_rnn(cell, T, B, I, H):
         out, _ = layer(x)
         out.sum().backward()
 
-    return _on_gpu(step)
+    return _graphed(step) if graphed else _on_gpu(step)
 
 
 # ---- PyTorch on the GPU (worker process; torch is imported only there) --------------------
@@ -193,13 +205,18 @@ WORKLOADS = {
 }
 
 
-@pytest.mark.parametrize("impl", ["tinygrad", "torch"])
+GRAPHED = {group for group in WORKLOADS if "training step" in group}
+
+
+@pytest.mark.parametrize("impl", ["tinygrad", "tinygrad-graph", "torch"])
 @pytest.mark.parametrize("group", WORKLOADS)
 def test_cuda(benchmark, request, group, impl):
     kwargs, ours, theirs = WORKLOADS[group]
     benchmark.group = group
-    if impl == "tinygrad":
-        step = ours(**kwargs)
+    if impl == "tinygrad-graph" and group not in GRAPHED:
+        pytest.skip("graph replay is measured for the training steps")
+    if impl.startswith("tinygrad"):
+        step = ours(**kwargs, graphed=True) if impl == "tinygrad-graph" else ours(**kwargs)
         step()  # compile (or load from the cache) and allocate once
     else:
         try:
