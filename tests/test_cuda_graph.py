@@ -28,12 +28,12 @@ def _lenet():
 
 
 class _Sequences(nn.Module):
-    def __init__(self):
+    def __init__(self, layer=nn.LSTM):
         super().__init__()
-        self.lstm, self.head = nn.LSTM(3, 4, batch_first=True), nn.Linear(4, 3)
+        self.rnn, self.head = layer(3, 4, batch_first=True), nn.Linear(4, 3)
 
     def forward(self, x):
-        out, _ = self.lstm(x)
+        out, _ = self.rnn(x)
         return self.head(out[:, -1])
 
 
@@ -68,8 +68,14 @@ def _train(make_model, make_opt, batches, graphed):
     (_lenet, lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), (2, 1, 8, 8)),
     (_lenet, lambda ps: optim.Adam(ps, lr=0.01), (2, 1, 8, 8)),
     (_Sequences, lambda ps: optim.Adam(ps, lr=0.01, weight_decay=0.01), (2, 3, 3)),
-], ids=["lenet-sgd-momentum", "lenet-adam", "lstm-adam"])
+    (lambda: _Sequences(nn.GRU), lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5), (2, 3, 3)),
+    (lambda: _Sequences(nn.RNN), lambda ps: optim.AdamW(ps, lr=0.01), (2, 3, 3)),
+    (lambda: nn.Sequential(nn.Flatten(), nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3)),
+     lambda ps: optim.SGD(ps, lr=0.1, momentum=0.5, nesterov=True), (6, 2, 2)),
+], ids=["lenet-sgd-momentum", "lenet-adam", "lstm-adam", "gru-rmsprop", "rnn-adamw", "mlp-dropout"])
 def test_replays_train_exactly_like_eager_steps(make_model, make_opt, shape):
+    """Dropout too: the GPU generator's state lives on the GPU and a replay advances it as an
+    eager step does, so the masks come in the same order."""
     batches = _batches(shape, 4)
     eager, eager_losses = _train(make_model, make_opt, batches, graphed=False)
     replayed, replayed_losses = _train(make_model, make_opt, batches, graphed=True)
