@@ -17,27 +17,20 @@ class Adam(Optimizer):
             raise ValueError(f"{name}: invalid betas {betas}; each must be in [0, 1)")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
 
-    def update(self, xp, param, grad, state, group, lr):
-        (b1, b2), eps, decay = group["betas"], group["eps"], group["weight_decay"]
-        if decay and self.decoupled:
-            param *= 1 - lr * decay
-        elif decay:
-            grad = grad + decay * param
-        if self._first_step(state):
-            state["step"] = xp.zeros((), xp.float64)  # float64: 1 - b2^t loses digits in float32
-            state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(param), xp.zeros_like(param)
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = xp.zeros_like(param)
-        t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        t += 1
-        m *= b1
-        m += (1 - b1) * grad
-        v *= b2
-        v += (1 - b2) * grad * grad
-        if group["amsgrad"]:
-            v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        denom = xp.sqrt(v) / xp.sqrt(1 - b2**t).astype(param.dtype) + eps
-        param -= (lr / (1 - b1**t)).astype(param.dtype) * m / denom
+    def update(self, device, params, states, group, lr):
+        (b1, b2), amsgrad = group["betas"], group["amsgrad"]
+        xp = device.xp
+        for p, state in zip(params, states):
+            if self._first_step(state):
+                state["step"] = xp.zeros((), xp.float64)  # float64: 1 - b2^t loses digits in float32
+                state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
+                if amsgrad:
+                    state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+        device.kernel("adam_step")(
+            [p.data for p in params], [p.grad.data for p in params], self._arrays(states, "exp_avg"),
+            self._arrays(states, "exp_avg_sq"), self._arrays(states, "max_exp_avg_sq") if amsgrad else None,
+            self._arrays(states, "step"), lr, b1, b2, group["eps"], group["weight_decay"], self.decoupled, amsgrad,
+        )
 
 
 class AdamW(Adam):

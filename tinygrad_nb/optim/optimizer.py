@@ -1,9 +1,10 @@
 """Optimizer: the base class. It holds parameter groups (each a dict of hyper-parameters
-and its parameters) and per-parameter state; a subclass supplies `update`, the rule that
-changes a parameter, in place, from its gradient.
+and its parameters) and per-parameter state; a subclass supplies `update`, which changes a
+group's parameters, in place, from their gradients.
 
-Updates work on the raw device arrays (`p.data`, `p.grad.data`) with array arithmetic,
-so they record no graph and run on any device, as the ops do. Parameters and state arrays
+Updates work on the raw device arrays (`p.data`, `p.grad.data`) through the device's
+multi-tensor kernels (kernels/*/optim.py: one call updates many parameters, one launch on a
+GPU), so they record no graph and run on any device, as the ops do. Parameters and state arrays
 are changed in place, never replaced: a captured CUDA graph (tg.cuda.graph) replays its
 kernels on the buffers it saw, so a replayed step trains only if those buffers are the
 parameters. For the same reason the step count lives in a device array (float64, exact), and the learning
@@ -59,18 +60,24 @@ class Optimizer:
                     p.grad.data[...] = 0
 
     def step(self):
-        """Apply one update, in place, to every parameter that has a gradient."""
+        """Apply one update, in place, to every parameter that has a gradient: one kernel
+        call for each group's parameters of one device and dtype."""
         self._write_rates()
         before_replay(self._write_rates)
         for group in self.param_groups:
+            kinds = {}
             for p in group["params"]:
                 if p.grad is not None:
-                    xp = get_device(p.device).xp
-                    self.update(xp, p.data, p.grad.data, self.state.setdefault(p, {}), group, self._rate(group, p))
+                    kinds.setdefault((p.device, p.dtype.str), []).append(p)
+            for params in kinds.values():
+                device = get_device(params[0].device)
+                self.update(device, params, [self.state.setdefault(p, {}) for p in params], group,
+                            self._rate(group, params[0]))
 
-    def update(self, xp, param, grad, state, group, lr):
-        """Change one parameter in place (arrays; xp is their device's array namespace), and
-        the buffers of `state`, the parameter's own dict; lr is a 0-d array on its device."""
+    def update(self, device, params, states, group, lr):
+        """Change `params` (Tensors of one device and dtype, each with a gradient) in place,
+        and their `states` (each parameter's own dict of buffers); lr is a 0-d array on the
+        device. Subclasses call the device's multi-tensor kernel."""
         raise NotImplementedError(f"{type(self).__name__} must define update()")
 
     def _rate(self, group, p):
@@ -100,6 +107,10 @@ class Optimizer:
                 "in a CUDA graph (each replay would create it afresh); run one step eagerly before capturing"
             )
         return True
+
+    @staticmethod
+    def _arrays(states, key):
+        return [state[key] for state in states]
 
     # ---- saving and restoring ---------------------------------------------------------
     def _params(self):

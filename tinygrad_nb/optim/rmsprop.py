@@ -13,31 +13,19 @@ class RMSprop(Optimizer):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered)
         super().__init__(params, defaults)
 
-    def update(self, xp, param, grad, state, group, lr):
-        alpha, eps, momentum = group["alpha"], group["eps"], group["momentum"]
-        if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * param
-        if self._first_step(state):
-            state["step"], state["square_avg"] = xp.zeros((), xp.float64), xp.zeros_like(param)
-            if group["centered"]:
-                state["grad_avg"] = xp.zeros_like(param)
-            if momentum:
-                state["momentum_buffer"] = xp.zeros_like(param)
-        state["step"] += 1
-        square = state["square_avg"]
-        square *= alpha
-        square += (1 - alpha) * grad * grad
-        if group["centered"]:
-            avg = state["grad_avg"]
-            avg *= alpha
-            avg += (1 - alpha) * grad
-            denom = xp.sqrt(square - avg * avg) + eps
-        else:
-            denom = xp.sqrt(square) + eps
-        if momentum:
-            buf = state["momentum_buffer"]
-            buf *= momentum
-            buf += grad / denom
-            param -= lr * buf
-        else:
-            param -= lr * grad / denom
+    def update(self, device, params, states, group, lr):
+        momentum, centered = group["momentum"], group["centered"]
+        xp = device.xp
+        for p, state in zip(params, states):
+            if self._first_step(state):
+                state["step"], state["square_avg"] = xp.zeros((), xp.float64), xp.zeros_like(p.data)
+                if centered:
+                    state["grad_avg"] = xp.zeros_like(p.data)
+                if momentum:
+                    state["momentum_buffer"] = xp.zeros_like(p.data)
+        device.kernel("rmsprop_step")(
+            [p.data for p in params], [p.grad.data for p in params], self._arrays(states, "square_avg"),
+            self._arrays(states, "grad_avg") if centered else None,
+            self._arrays(states, "momentum_buffer") if momentum else None, self._arrays(states, "step"), lr,
+            group["alpha"], group["eps"], group["weight_decay"], momentum, centered,
+        )

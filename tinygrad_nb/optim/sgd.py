@@ -16,16 +16,20 @@ class SGD(Optimizer):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
         super().__init__(params, defaults)
 
-    def update(self, xp, param, grad, state, group, lr):
-        if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * param
-        momentum = group["momentum"]
+    def update(self, device, params, states, group, lr):
+        momentum, bufs = group["momentum"], None
+        fresh = set()
         if momentum:
-            if self._first_step(state):
-                buf = state["momentum_buffer"] = grad.copy()
-            else:
-                buf = state["momentum_buffer"]
-                buf *= momentum
-                buf += (1 - group["dampening"]) * grad
-            grad = grad + momentum * buf if group["nesterov"] else buf
-        param -= lr * grad
+            for p, state in zip(params, states):
+                if self._first_step(state):
+                    state["momentum_buffer"] = device.xp.empty_like(p.data)
+                    fresh.add(id(p))
+        # the first step sets the buffer to the gradient: those parameters go in a call of their own
+        for first in (True, False) if fresh else (False,):
+            part = [(p, s) for p, s in zip(params, states) if (id(p) in fresh) == first]
+            if not part:
+                continue
+            if momentum:
+                bufs = [s["momentum_buffer"] for _, s in part]
+            device.kernel("sgd_step")([p.data for p, _ in part], [p.grad.data for p, _ in part], bufs, lr, momentum,
+                                      group["dampening"], group["weight_decay"], group["nesterov"], first)
