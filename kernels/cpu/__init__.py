@@ -17,6 +17,8 @@ KERNELS = {
     "sgd_step": "optim",
     "adam_step": "optim",
     "rmsprop_step": "optim",
+    "cross_entropy": "loss",
+    "cross_entropy_backward": "loss",
     "take_rows": "gather",
     "take_rows_backward": "gather",
     "max_pool2d": "pool",

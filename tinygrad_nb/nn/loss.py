@@ -9,6 +9,7 @@ from the ops' own backward formulas:
 """
 import numpy as np
 
+from ..ops import loss as L
 from ..tensor import Tensor
 from .module import Module
 
@@ -47,23 +48,11 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 
 def _nll(input, target, weight, ignore_index, op):
     """-w_i logp[i, t_i] and the weights w_i = weight[t_i] (1 without weights, 0 for
-    ignore_index), both of the target's shape. Everything stays on input's device: labels
-    given as arrays are moved there, and on the GPU an out-of-range label gives a NaN loss
-    instead of the CPU's IndexError (checking would copy the labels back every step)."""
-    _check_device(target, input, op)
-    labels = target if isinstance(target, Tensor) else Tensor(np.asarray(target), device=input.device)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"{op}: expected integer class targets, got dtype {labels.dtype}")
-    expected = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
-    if labels.shape != expected:
-        raise ValueError(f"{op}: input of shape {input.shape} needs target of shape {expected}, got {labels.shape}")
+    ignore_index), both of the target's shape."""
+    labels = _labels(target, input, op, ignore_index)
     classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
     flat = labels.reshape(-1)
-    if labels.device == "cpu":
-        host = flat.numpy()
-        bad = host[(host != ignore_index) & ((host < 0) | (host >= classes))]
-        if bad.size:
-            raise IndexError(f"{op}: target {int(bad[0])} is out of bounds for {classes} classes")
+    expected = labels.shape
     rows = _class_last(input)
     picked = rows.take_rows(flat, ignore_index)
     if weight is None:
@@ -71,6 +60,29 @@ def _nll(input, target, weight, ignore_index, op):
     else:
         w = _weights(weight, classes, input, op).reshape(1, -1).expand(rows.shape).take_rows(flat, ignore_index)
     return -(picked * w).reshape(expected), w.reshape(expected)
+
+
+def _labels(target, input, op, ignore):
+    """Integer class targets as a Tensor on input's device, of input's shape without the class
+    axis. Everything stays on that device: labels given as arrays are moved there, and on the
+    GPU an out-of-range label gives a NaN loss instead of the CPU's IndexError (checking would
+    copy the labels back every step)."""
+    _check_device(target, input, op)
+    labels = target if isinstance(target, Tensor) else Tensor(np.asarray(target), device=input.device)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{op}: expected integer class targets, got dtype {labels.dtype}")
+    expected = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
+    if labels.shape != expected:
+        raise ValueError(f"{op}: input of shape {input.shape} needs target of shape {expected}, got {labels.shape}")
+    if labels.device == "cpu":
+        classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
+        host = labels.numpy()
+        bad = host[(host != ignore) & ((host < 0) | (host >= classes))]
+        if bad.size:
+            raise IndexError(f"{op}: target {int(bad.reshape(-1)[0])} is out of bounds for {classes} classes")
+    return labels
+
+
 def _check_device(target, input, op):
     """A Tensor target must be on input's device, as in PyTorch: moving it here would hide
     a copy in every step. Arrays and lists are not on a device and go where they are needed."""
@@ -112,24 +124,17 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     classes = input.shape[class_axis]
     _check_device(target, input, "cross_entropy")
     target = target if isinstance(target, Tensor) else np.asarray(target)
-    logp = input.log_softmax(class_axis)
     if target.dtype.kind == "f":
         w = None
         if weight is not None:
             w = _weights(weight, classes, input, "cross_entropy").reshape((-1,) + (1,) * (input.ndim - 1 - class_axis))
-        return _soft_cross_entropy(logp, target, w, class_axis, reduction, label_smoothing)
-    labels = target if isinstance(target, Tensor) else Tensor(target, device=input.device)
-    loss, w = _nll(logp, labels, weight, ignore_index, "cross_entropy")
-    if label_smoothing:  # sum_c -weight_c logp_c for each row that is not ignored
-        per_class = logp if weight is None else logp * _weights(weight, classes, input, "cross_entropy").reshape(
-            (-1,) + (1,) * (input.ndim - 1 - class_axis))
-        smooth = -per_class.sum(class_axis) * (labels != ignore_index).cast(input.dtype)
-        loss = loss * (1 - label_smoothing) + smooth * (label_smoothing / classes)
-    if reduction == "mean":
-        return loss.sum() / w.sum()
-    if reduction == "sum":
-        return loss.sum()
-    return loss
+        return _soft_cross_entropy(input.log_softmax(class_axis), target, w, class_axis, reduction, label_smoothing)
+    labels = _labels(target, input, "cross_entropy", ignore_index)
+    rows = _class_last(input) if input.ndim >= 2 else input.reshape(1, -1)
+    w = None if weight is None else _weights(weight, classes, input, "cross_entropy")
+    loss = L.CrossEntropy.apply(rows, labels.reshape(-1), *(() if w is None else (w,)), ignore=int(ignore_index),
+                                smoothing=float(label_smoothing), reduction=reduction)
+    return loss.reshape(labels.shape) if reduction == "none" else loss
 
 
 def _soft_cross_entropy(logp, target, w, class_axis, reduction, label_smoothing):
