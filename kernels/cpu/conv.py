@@ -398,3 +398,10 @@ def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, grou
         step = workspace("conv_dw_step", (_SLOTS, k // groups, cg * kh * kw), x.dtype)
         dw = _backward_weight_gemm(x, grad_y, kh, kw, *stride, *padding, *dilation, groups, partial, cols, step)
     return dw.reshape(k, cg, kh, kw)
+
+
+def conv2d_backward(x, grad_y, weight, input_grad, weight_grad, stride, padding, dilation, groups):
+    """(dx, dw) of y = conv2d(x, weight), each only if asked for (else None)."""
+    dx = conv2d_backward_input(grad_y, weight, x.shape[2:], stride, padding, dilation, groups) if input_grad else None
+    dw = conv2d_backward_weight(x, grad_y, weight.shape[2:], stride, padding, dilation, groups) if weight_grad else None
+    return dx, dw

@@ -1,7 +1,7 @@
 """2-D pooling on the CPU (NCHW): max pooling and window averages.
 
     max_pool2d(x, kernel_hw, stride, padding, dilation, out_hw) -> (y, argmax)
-    max_pool2d_backward(grad_y, argmax, input_hw)                 -> dx
+    max_pool2d_backward(grad_y, argmax, input_hw, kernel_hw, stride, padding, dilation) -> dx
     avg_pool2d(x, row_start, row_end, col_start, col_end, scale)  -> y
     avg_pool2d_backward(grad_y, row_start, row_end, col_start, col_end, scale, input_hw) -> dx
 
@@ -182,7 +182,9 @@ def max_pool2d(x, kernel_hw, stride, padding, dilation, out_hw):
     return _max_pool(x, *kernel_hw, *stride, *padding, *dilation, y, argmax)
 
 
-def max_pool2d_backward(grad_y, argmax, input_hw):
+def max_pool2d_backward(grad_y, argmax, input_hw, kernel_hw, stride, padding, dilation):
+    """dx: each output's gradient added at its window's winner. The scatter needs only argmax;
+    the geometry is in the signature for the GPU, whose kernel gathers instead."""
     grad_y = np.ascontiguousarray(grad_y)
     return _max_pool_backward(grad_y, argmax, empty(grad_y.shape[:2] + tuple(input_hw), grad_y.dtype))
 

@@ -14,6 +14,7 @@ KERNELS = {
     "conv2d": "conv",
     "conv2d_backward_input": "conv",
     "conv2d_backward_weight": "conv",
+    "conv2d_backward": "conv",
     "sgd_step": "optim",
     "adam_step": "optim",
     "rmsprop_step": "optim",

@@ -5,6 +5,9 @@ The same three kernels as the CPU's, on CudaArrays (NCHW, weight (K, C/groups, k
     conv2d(x, weight, bias, stride, padding, dilation, groups, out_hw)                 -> y
     conv2d_backward_input(grad_y, weight, input_hw, stride, padding, dilation, groups) -> dx
     conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, groups)    -> dw
+    conv2d_backward(x, grad_y, weight, input_grad, weight_grad, stride, padding, dilation, groups) -> (dx, dw)
+
+(the last does both backward products of a Conv2d, laying dY out per group once for the two).
 
 With G groups, C_g = C/G input and K_g = K/G output channels per group and L = OH*OW
 output pixels, im2col lays the receptive fields of all N samples side by side:
@@ -106,24 +109,43 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups, out_hw):
 
 
 def conv2d_backward_input(grad_y, weight, input_hw, stride, padding, dilation, groups):
-    n_samples, k_out = grad_y.shape[:2]
+    return _backward_input(_per_group(grad_y, groups), grad_y.shape, weight, input_hw, stride, padding, dilation, groups)
+
+
+def _backward_input(dy, y_shape, weight, input_hw, stride, padding, dilation, groups):
+    """dx from dY laid out per group (G, K_g, N*L)."""
+    n_samples, k_out = y_shape[:2]
     _, c_group, kh, kw = weight.shape
-    dx = CudaArray.empty((n_samples, c_group * groups) + tuple(input_hw), grad_y.dtype)
+    dx = CudaArray.empty((n_samples, c_group * groups) + tuple(input_hw), dy.dtype)
     if dx.size == 0:
         return dx
     w_t = weight.reshape(groups, k_out // groups, -1).transpose(0, 2, 1)  # (G, C_g*kh*kw, K_g), a view
-    dcols = matmul(w_t, _per_group(grad_y, groups))
+    dcols = matmul(w_t, dy)
     geometry = (kh, kw, *stride, *padding, *dilation)
     launch(col2im_kernel, *grid(dx.size), dx.size, dcols.buf, (n_samples, c_group, *input_hw), geometry,
-           tuple(grad_y.shape[2:]), dx.buf, dx.dtype.type(0))
+           tuple(y_shape[2:]), dx.buf, dx.dtype.type(0))
     return dx
 
 
 def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, groups):
-    k_out = grad_y.shape[1]
+    return _backward_weight(x, _per_group(grad_y, groups), grad_y.shape, kernel_hw, stride, padding, dilation, groups)
+
+
+def _backward_weight(x, dy, y_shape, kernel_hw, stride, padding, dilation, groups):
+    """dw from x and dY laid out per group (G, K_g, N*L)."""
+    k_out = y_shape[1]
     c_group = x.shape[1] // groups
     if x.shape[0] == 0:
         return zeros((k_out, c_group) + tuple(kernel_hw), x.dtype)
-    cols = _im2col(x, c_group, groups, kernel_hw, stride, padding, dilation, grad_y.shape[2:])
-    dw = matmul(_per_group(grad_y, groups), cols.transpose(0, 2, 1))  # (G, K_g, C_g*kh*kw)
+    cols = _im2col(x, c_group, groups, kernel_hw, stride, padding, dilation, y_shape[2:])
+    dw = matmul(dy, cols.transpose(0, 2, 1))  # (G, K_g, C_g*kh*kw)
     return dw.reshape((k_out, c_group) + tuple(kernel_hw))
+
+
+def conv2d_backward(x, grad_y, weight, input_grad, weight_grad, stride, padding, dilation, groups):
+    """(dx, dw) of y = conv2d(x, weight), each only if asked for (else None)."""
+    dy = _per_group(grad_y, groups)
+    geometry = stride, padding, dilation, groups
+    dx = _backward_input(dy, grad_y.shape, weight, x.shape[2:], *geometry) if input_grad else None
+    dw = _backward_weight(x, dy, grad_y.shape, weight.shape[2:], *geometry) if weight_grad else None
+    return dx, dw

@@ -16,9 +16,9 @@ import numpy as np
 from .launch import SIMULATED, cuda, grid, launch
 
 # Unary math ops (float inputs).
-NEG, EXP, LOG, SQRT, TANH, ABS, SIGN, ERF = range(8)
-# Binary arithmetic ops.
-ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM = range(7)
+NEG, EXP, LOG, SQRT, TANH, ABS, SIGN, ERF, RELU = range(9)
+# Binary arithmetic ops; RELU_GRAD(g, y) is ReLU's backward, g where its output y > 0.
+ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM, RELU_GRAD = range(8)
 # Comparisons (bool results); ISFINITE reads its first operand only.
 LT, LE, GT, GE, EQ, NE, ISFINITE = range(7)
 
@@ -61,6 +61,8 @@ def unary_op(op, x):
         if x < 0:
             return -1.0
         return x  # 0 and nan are their own sign, as in np.sign
+    if op == RELU:
+        return 0.0 if x <= 0 else x  # NaN stays NaN, as in PyTorch
     return math.erf(x)
 
 
@@ -78,7 +80,9 @@ def binary_op(op, a, b):
         return a**b
     if op == MAXIMUM:
         return a if a > b or a != a else b  # nan wins, as np.maximum
-    return a if a < b or a != a else b
+    if op == MINIMUM:
+        return a if a < b or a != a else b
+    return a if b > 0 else 0.0
 
 
 @cuda.jit(device=True)

@@ -1,15 +1,17 @@
 """2-D pooling on the GPU (NCHW): the CPU's four kernels, one thread per output element.
 
     max_pool2d(x, kernel_hw, stride, padding, dilation, out_hw) -> (y, argmax)
-    max_pool2d_backward(grad_y, argmax, input_hw)                 -> dx
+    max_pool2d_backward(grad_y, argmax, input_hw, kernel_hw, stride, padding, dilation) -> dx
     avg_pool2d(x, row_start, row_end, col_start, col_end, scale)  -> y
     avg_pool2d_backward(grad_y, row_start, row_end, col_start, col_end, scale, input_hw) -> dx
 
 `argmax` holds the flat index h*W + w of each window's winner in its plane (-1 for a window
 of padding only), as on the CPU. Windows are short (kh*kw taps), so one thread folds one
-window. The backward passes add each output's gradient into the inputs it came from with
-atomic additions, since neighbouring windows may share inputs; the window bounds of the
-average kernels come from the host and are uploaded once per geometry.
+window. Max pooling's backward gathers, one thread per input element: it visits the few
+windows that can hold the element (as col2im does) and adds the gradients of those whose
+winner it is, so it writes every element once and needs no zeroed output. The average
+backward adds each output's gradient into its window with atomic additions; its window
+bounds come from the host and are uploaded once per geometry.
 """
 import functools
 
@@ -45,10 +47,26 @@ def max_pool_kernel(total, x, x0, input_hw, geometry, out_hw, y, argmax, lowest)
 
 
 @cuda.jit(cache=True)
-def max_pool_backward_kernel(total, grad_y, g0, argmax, plane_in, plane_out, dx):
+def max_pool_backward_kernel(total, grad_y, g0, argmax, input_hw, geometry, out_hw, dx, zero):
+    height, width = input_hw
+    kh, kw, sh, sw, ph, pw, dh, dw = geometry
+    oh_n, ow_n = out_hw
     for e in range(cuda.grid(1), total, cuda.gridsize(1)):
-        if argmax[e] >= 0:
-            cuda.atomic.add(dx, (e // plane_out) * plane_in + argmax[e], grad_y[g0 + e])
+        here, plane = e % (height * width), e // (height * width)
+        ih, iw = here // width, here % width
+        acc = zero
+        for i in range(kh):
+            top = ih + ph - i * dh  # = oh * sh for the window that reads (ih, iw) through tap i
+            if top < 0 or top % sh or top // sh >= oh_n:
+                continue
+            for j in range(kw):
+                left = iw + pw - j * dw
+                if left < 0 or left % sw or left // sw >= ow_n:
+                    continue
+                o = (plane * oh_n + top // sh) * ow_n + left // sw
+                if argmax[o] == here:
+                    acc += grad_y[g0 + o]
+        dx[e] = acc
 
 
 @cuda.jit(cache=True)
@@ -102,13 +120,13 @@ def max_pool2d(x, kernel_hw, stride, padding, dilation, out_hw):
     return y, argmax
 
 
-def max_pool2d_backward(grad_y, argmax, input_hw):
-    dx = zeros(grad_y.shape[:2] + tuple(input_hw), grad_y.dtype)
-    if grad_y.size:
+def max_pool2d_backward(grad_y, argmax, input_hw, kernel_hw, stride, padding, dilation):
+    dx = CudaArray.empty(grad_y.shape[:2] + tuple(input_hw), grad_y.dtype)
+    if dx.size:
         grad_y = _contiguous(grad_y)
-        plane_in, plane_out = input_hw[0] * input_hw[1], grad_y.shape[2] * grad_y.shape[3]
-        launch(max_pool_backward_kernel, *grid(grad_y.size), grad_y.size, grad_y.buf, grad_y.offset, argmax.buf,
-               plane_in, plane_out, dx.buf)
+        geometry = (*kernel_hw, *stride, *padding, *dilation)
+        launch(max_pool_backward_kernel, *grid(dx.size), dx.size, grad_y.buf, grad_y.offset, argmax.buf,
+               tuple(input_hw), geometry, tuple(grad_y.shape[2:]), dx.buf, grad_y.dtype.type(0))
     return dx
 
 

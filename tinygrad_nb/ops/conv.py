@@ -30,11 +30,7 @@ class Conv2d(Function):
 
     def backward(ctx, g):
         x, w = ctx.saved
-        dx = dw = None
-        if ctx.needs_input_grad[0]:
-            dx = ctx.kernel("conv2d_backward_input")(g, w, x.shape[2:], *ctx.geometry)
-        if ctx.needs_input_grad[1]:
-            dw = ctx.kernel("conv2d_backward_weight")(x, g, w.shape[2:], *ctx.geometry)
+        dx, dw = ctx.kernel("conv2d_backward")(x, g, w, *ctx.needs_input_grad[:2], *ctx.geometry)
         return dx, dw, _bias_grad(ctx, g, ctx.has_bias)
 
 

@@ -11,11 +11,11 @@ class MaxPool2d(Function):
 
     def forward(ctx, x, kernel_hw=None, stride=None, padding=None, dilation=None, out_hw=None, return_indices=False):
         y, argmax = ctx.kernel("max_pool2d")(x, kernel_hw, stride, padding, dilation, out_hw)
-        ctx.argmax, ctx.input_hw = argmax, x.shape[2:]
+        ctx.argmax, ctx.input_hw, ctx.geometry = argmax, x.shape[2:], (kernel_hw, stride, padding, dilation)
         return (y, argmax) if return_indices else y
 
     def backward(ctx, g, *g_argmax):
-        return ctx.kernel("max_pool2d_backward")(g, ctx.argmax, ctx.input_hw)
+        return ctx.kernel("max_pool2d_backward")(g, ctx.argmax, ctx.input_hw, *ctx.geometry)
 
 
 class AvgPool2d(Function):

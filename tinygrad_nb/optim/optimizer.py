@@ -51,13 +51,11 @@ class Optimizer:
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none=True):
-        """Forget the gradients (set_to_none) or set them to zero in place."""
+        """Forget the gradients (set_to_none) or replace them by zeros. Not zeroed in place: a
+        gradient may be a read-only view, or shared with another tensor."""
         for group in self.param_groups:
             for p in group["params"]:
-                if set_to_none:
-                    p.grad = None
-                elif p.grad is not None:
-                    p.grad.data[...] = 0
+                p.grad = None if set_to_none or p.grad is None else Tensor.zeros_like(p.grad)
 
     def step(self):
         """Apply one update, in place, to every parameter that has a gradient: one kernel
