@@ -228,6 +228,9 @@ class CUDA(Device):
     def to_numpy(self, array):
         return array.get("Tensor.numpy/item/print of a 'cuda' tensor")
 
+    def scalar(self, value, dtype):
+        return _kernels("array").constant(value, dtype)
+
     def uniform(self, shape, dtype):
         """Uniform samples in [0, 1) drawn on the GPU from the device's own generator."""
         out = self.xp.empty(shape, dtype)

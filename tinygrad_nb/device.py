@@ -51,6 +51,11 @@ class Device:
         """An array of uniform samples in [0, 1) from the device's generator."""
         raise NotImplementedError
 
+    def scalar(self, value, dtype):
+        """A 0-d array holding value, to be read only: it may be shared (a GPU caches one
+        per value rather than copying a number to the device at every use)."""
+        raise NotImplementedError
+
 
 class CPU(Device):
     xp = np
@@ -66,6 +71,9 @@ class CPU(Device):
 
     def uniform(self, shape, dtype):
         return generator().random(shape).astype(dtype, copy=False)
+
+    def scalar(self, value, dtype):
+        return np.asarray(value, dtype)
 
 
 _DEVICES = {"cpu": CPU()}

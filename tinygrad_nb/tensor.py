@@ -303,7 +303,7 @@ class Tensor:
                 dtype = self.dtype if self.dtype.kind in "iu" else np.int64
             else:
                 dtype = DEFAULT_FLOAT
-            return Tensor(np.asarray(other, dtype=dtype), device=self.device)
+            return Tensor._from_array(get_device(self.device).scalar(other, dtype), self.device)
         return Tensor(other, device=self.device)
 
     def _binary(self, op, other, reverse=False):

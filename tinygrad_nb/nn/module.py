@@ -11,12 +11,14 @@ from ..tensor import Tensor
 
 
 class Parameter(Tensor):
-    """A Tensor that is a module's learnable weight: requires_grad by default."""
+    """A Tensor that is a module's learnable weight: requires_grad by default. It shares the
+    buffer of the Tensor it is made from, as torch.nn.Parameter does."""
 
     def __init__(self, data, requires_grad=True):
         t = data if isinstance(data, Tensor) else Tensor(data)
-        Tensor.__init__(self, t.numpy(), requires_grad=requires_grad, device=t.device, dtype=t.dtype)
-        self.data = t.data
+        self.data, self.device, self.grad, self._ctx, self._out_index = t.data, t.device, None, None, 0
+        self.requires_grad = False
+        self.requires_grad_(requires_grad)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
