@@ -89,6 +89,18 @@ def test_softmax_family_and_argmax(rng, axis):
     same_on_both(lambda x: x.argmax(axis), a)
 
 
+def test_argmax_and_argmin_run_on_the_device(rng):
+    """Ties go to the first index and a NaN wins, as in NumPy; views and keepdim work."""
+    a = rng.integers(0, 3, (4, 5, 3)).astype(np.float64)
+    a[1, 2, 0] = np.nan
+    for fn in (lambda x: x.argmax(1), lambda x: x.argmin(-1, keepdim=True), lambda x: x.argmax(),
+               lambda x: x.permute(2, 0, 1).argmin(2), lambda x: x[:, ::2].argmax(0, keepdim=True)):
+        same_on_both(fn, a)
+    with pytest.raises(RuntimeError, match="argmax: cannot take the argmax over an empty axis"):
+        Tensor(np.zeros((0, 3)), device="cuda").argmax()
+    assert Tensor(np.zeros((0, 3)), device="cuda").argmax(1).shape == (0,)
+
+
 @pytest.mark.parametrize("name", mv_cases.CASES)
 def test_movement(rng, name):
     op, _ = mv_cases.CASES[name]

@@ -511,17 +511,21 @@ class Tensor:
         return R.Max.apply(self, axis=_axes(self, axis, dim, "min", nonempty=True), keepdim=keepdim, use_min=True)
 
     def argmax(self, axis=None, keepdim=False, dim=None):
-        return self._arg(np.argmax, axis, keepdim, dim, "argmax")
+        """Index of the largest value along axis (of the flattened tensor when None), computed
+        on the tensor's device."""
+        return self._arg(False, axis, keepdim, dim, "argmax")
 
     def argmin(self, axis=None, keepdim=False, dim=None):
-        return self._arg(np.argmin, axis, keepdim, dim, "argmin")
+        return self._arg(True, axis, keepdim, dim, "argmin")
 
-    def _arg(self, fn, axis, keepdim, dim, name):
+    def _arg(self, smallest, axis, keepdim, dim, name):
         axis = dim if axis is None else axis
         if axis is not None:
             axis = _axis(self, axis, name)
-        out = fn(self.numpy(), axis=axis, keepdims=keepdim)
-        return Tensor(np.asarray(out, dtype=np.int64), device=self.device)
+        if self.numel() == 0 if axis is None else self.shape[axis] == 0:
+            raise RuntimeError(f"{name}: cannot take the {name} over an empty axis of a tensor of shape {self.shape}")
+        out = get_device(self.device).kernel("argmax")(self.data, axis, keepdim, smallest)
+        return Tensor._from_array(out, self.device)
 
     def logsumexp(self, axis=None, keepdim=False, dim=None):
         """log(sum(exp(x))) along axis, stable for large |x|."""

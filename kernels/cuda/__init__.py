@@ -20,6 +20,7 @@ KERNELS = {
     "rmsprop_step": "optim",
     "cross_entropy": "loss",
     "cross_entropy_backward": "loss",
+    "argmax": "reduce",
     "take_rows": "movement",
     "take_rows_backward": "movement",
     "max_pool2d": "pool",

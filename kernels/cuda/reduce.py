@@ -6,6 +6,7 @@ A block is T x R threads: R rows at a time, T threads per row. Each thread folds
 T-th element of its row, then the T partial results meet in shared memory in log2(T)
 halving steps. When there are few rows but long ones, each row is split into P parts that
 separate blocks fold, and a second pass folds the P partial results.
+`argmax` is simpler: one thread walks each row.
 """
 import functools
 import math
@@ -14,7 +15,7 @@ import numba
 import numpy as np
 
 from .elementwise import offset
-from .launch import SIMULATED, cuda, launch
+from .launch import SIMULATED, cuda, grid, launch
 
 SUM, MAX, MIN = range(3)
 
@@ -98,3 +99,34 @@ class _Flat:
 
     def __init__(self, buf):
         self.buf, self.offset = buf, 0
+
+
+@cuda.jit(cache=True)
+def argmax_kernel(rows, length, kept_shape, kept_strides, x, x0, step, out, smallest):
+    for r in range(cuda.grid(1), rows, cuda.gridsize(1)):
+        start = offset(r, kept_shape, kept_strides, x0)
+        best, where = x[start], 0
+        for k in range(1, length):
+            if best != best:
+                break  # the first NaN wins, as in np.argmax
+            v = x[start + k * step]
+            if (v < best if smallest else v > best) or v != v:
+                best, where = v, k
+        out[r] = where
+
+
+def argmax(x, axis, keepdims, smallest):
+    """Index of the largest (smallest) element along `axis` (None: of the flattened array),
+    the first one on ties and the first NaN if there is one, as int64; one thread per output."""
+    if axis is None:
+        flat = x if x.is_contiguous else x.copy()
+        out = argmax(flat.reshape(-1), 0, False, smallest)
+        return out.reshape((1,) * x.ndim) if keepdims else out
+    kept = [a for a in range(x.ndim) if a != axis]
+    out = type(x).empty(tuple(x.shape[a] for a in kept), np.int64)
+    if out.size:
+        shape = tuple(x.shape[a] for a in kept) or (1,)
+        strides = tuple(x.strides[a] for a in kept) or (0,)
+        launch(argmax_kernel, *grid(out.size), out.size, x.shape[axis], shape, strides, x.buf, x.offset,
+               x.strides[axis], out.buf, bool(smallest))
+    return out.reshape(tuple(1 if a == axis else n for a, n in enumerate(x.shape))) if keepdims else out
