@@ -4,6 +4,10 @@ tens of microseconds of host time, so the count is a budget: a LeNet-shaped SGD-
 batch size. A step is counted by capturing it as a CUDA graph (graph.num_kernels), which
 records every launch; in the simulator that is deterministic, so the budgets hold on every
 machine."""
+import os
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -81,3 +85,44 @@ def test_small_grids_do_not_warn(recwarn):
 
     launch.configure(Kernel(), 1, 1)
     assert not [w for w in recwarn if "under-utilization" in str(w.message)]
+
+
+LEAN_CHECK = textwrap.dedent("""
+    import ctypes, types
+    import numpy as np
+    import numba
+    import numba.cuda.dispatcher as dispatcher
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray
+    from tinygrad_nb.kernels.cuda.lean import _key, _pack, _plain
+
+    class Kernel:  # numba's own packing, run on our arguments
+        extensions = []
+        _prepare_args = dispatcher._Kernel._prepare_args
+
+    def device_array(n, dtype, address):  # a device array over a made-up address: nothing touches a GPU
+        memory = types.SimpleNamespace(device_ctypes_pointer=ctypes.c_void_p(address), size=n * 8)
+        return DeviceNDArray((n,), (np.dtype(dtype).itemsize,), np.dtype(dtype), gpu_data=memory)
+
+    a, b = device_array(10, np.float32, 0x7F0000001000), device_array(3, np.int64, 0x7F0000002000)
+    args = (a, 7, 2.5, True, np.float32(0.5), np.int64(-3), (4, 5), (a, a), (a.dtype.type(0), 1))
+    theirs, ours = [], []
+    for value in args:
+        ty = numba.typeof(value)
+        Kernel()._prepare_args(ty, value, 0, [], theirs)
+        _pack(ty, value, ours)
+    assert [_plain(p) for p in ours] == [_plain(p) for p in theirs], (ours, theirs)
+    assert _key((a, 7)) == _key((a, 8)) != _key((b, 7)) != _key((a, 7.0))
+    print("same")
+""")
+
+
+def test_the_lean_launcher_packs_arguments_as_numba_does(tmp_path):
+    """The lean launcher (kernels/cuda/lean.py) replaces numba-cuda's argument packing on a GPU;
+    here its packing is compared with numba-cuda's own for the argument kinds our kernels take.
+    numba-cuda proper, not its simulator, so in a process of its own."""
+    pytest.importorskip("numba.cuda.cudadrv.devicearray")
+    script = tmp_path / "lean_check.py"
+    script.write_text(LEAN_CHECK)
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0")
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "same", done.stderr[-2000:]

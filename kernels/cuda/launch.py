@@ -1,6 +1,7 @@
 """Numba's CUDA target, the launch configurations every CUDA kernel here uses, and the one
-place that launches: `launch()` runs a kernel now, or, while a CUDA graph is being captured
-(graph.py), hands it to the capture, which records it instead.
+place that launches: `launch()` runs a kernel now (on a GPU through the lean launcher,
+lean.py), or, while a CUDA graph is being captured (graph.py), hands it to the capture,
+which records it instead.
 
 `NUMBA_ENABLE_CUDASIM=1` runs the kernels in Numba's CUDA simulator, where every GPU thread
 is a Python thread: launches there use a handful of threads and grid-stride loops cover the
@@ -8,6 +9,7 @@ rest of the data, so the same kernels are tested on machines without a GPU.
 """
 import functools
 import math
+import os
 import sys
 import threading
 import warnings
@@ -18,6 +20,8 @@ from numba.core import config
 if "numba.cuda" not in sys.modules:
     config.reload_config()  # Numba reads its environment once, on import: honour a simulator switch made since
 from numba import cuda  # noqa: E402
+
+from .lean import Lean  # noqa: E402
 
 SIMULATED = bool(config.ENABLE_CUDASIM)
 
@@ -44,6 +48,9 @@ def configure(kernel, blocks, threads, stream=0):
 
 _configured = functools.lru_cache(maxsize=4096)(configure)
 
+# Off with TINYGRAD_NB_LEAN_LAUNCH=0: every launch then goes through numba-cuda's own path.
+_lean = None if SIMULATED or os.environ.get("TINYGRAD_NB_LEAN_LAUNCH") == "0" else Lean(_configured)
+
 # The CUDA graph capture in progress (a graph.Capture), or None: launches go to it then.
 capture = None
 
@@ -55,6 +62,8 @@ def launch(kernel, blocks, threads, *args):
         capture.record(kernel, blocks, threads, args)
     elif SIMULATED:
         simulate(kernel, blocks, threads, args)
+    elif _lean is not None:
+        _lean.launch(kernel, blocks, threads, args)
     else:
         _configured(kernel, blocks, threads)(*args)
 
