@@ -63,9 +63,21 @@ def test_large_tiles_only_when_the_grid_fills_the_gpu():
         assert mm.tiles_for(1, 4096, 4096) == mm.LARGE and mm.tiles_for(1, 64, 64) == mm.SMALL
 
 
-def test_erf(rng):
-    a = rng.standard_normal(7) * 2
-    np.testing.assert_allclose(cuda_kernel("erf")(xp.asarray(a)).get(), [math.erf(v) for v in a], rtol=1e-12)
+def test_smooth_activations_one_launch_each_way(rng):
+    """GELU, sigmoid and tanh's backward are op codes of the elementwise kernels: the same
+    numbers as the CPU's formulas."""
+    a, g = rng.standard_normal(7) * 2, rng.standard_normal(7)
+    cdf = np.array([0.5 * (1 + math.erf(v / math.sqrt(2))) for v in a])
+    np.testing.assert_allclose(cuda_kernel("gelu")(xp.asarray(a)).get(), a * cdf, rtol=1e-12)
+    pdf = np.exp(-a * a / 2) / math.sqrt(2 * math.pi)
+    np.testing.assert_allclose(cuda_kernel("gelu_backward")(xp.asarray(g), xp.asarray(a)).get(), g * (cdf + a * pdf),
+                               rtol=1e-12)
+    y = 1 / (1 + np.exp(-a))
+    np.testing.assert_allclose(cuda_kernel("sigmoid")(xp.asarray(a)).get(), y, rtol=1e-12)
+    np.testing.assert_allclose(cuda_kernel("sigmoid_backward")(xp.asarray(g), xp.asarray(y)).get(), g * y * (1 - y),
+                               rtol=1e-12)
+    np.testing.assert_allclose(cuda_kernel("tanh_backward")(xp.asarray(g), xp.asarray(y)).get(), g * (1 - y * y),
+                               rtol=1e-12)
 
 
 def cuda_kernel(name):

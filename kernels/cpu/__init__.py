@@ -2,9 +2,13 @@
 
 KERNELS = {
     "matmul": "matmul",
-    "erf": "elementwise",
     "relu": "activation",
     "relu_backward": "activation",
+    "tanh_backward": "activation",
+    "sigmoid": "activation",
+    "sigmoid_backward": "activation",
+    "gelu": "activation",
+    "gelu_backward": "activation",
     "lstm_forward": "rnn",
     "lstm_backward": "rnn",
     "gru_forward": "rnn",

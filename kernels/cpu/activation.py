@@ -6,6 +6,7 @@ output instead of a mask (measured on 64x32x28x28 float32: 0.64 -> 0.16 ms forwa
 """
 import numpy as np
 from numba import njit, prange
+from scipy.special import erf
 
 from .buffers import empty
 from .threads import numba_threads
@@ -43,3 +44,30 @@ def relu_backward(g, y):
     with numba_threads():
         _relu_backward(_flat(g), _flat(y), out.reshape(-1))
     return out
+
+
+# The smooth activations: NumPy's vectorised passes, as formulas (their GPU twins are one launch each).
+def tanh_backward(g, y):
+    """g (1 - y^2) for y = tanh x."""
+    return g * (1 - y * y)
+
+
+def sigmoid(x):
+    """1 / (1 + e^-x), as (1 + tanh(x/2)) / 2, which never overflows."""
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+def sigmoid_backward(g, y):
+    """g y (1 - y) for y = sigmoid x."""
+    return g * y * (1 - y)
+
+
+def gelu(x):
+    """x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2."""
+    return x * (0.5 * (1 + erf(x * x.dtype.type(0.7071067811865476))))
+
+
+def gelu_backward(g, x):
+    """g (Phi(x) + x phi(x)), phi the standard normal density."""
+    cdf = 0.5 * (1 + erf(x * x.dtype.type(0.7071067811865476)))
+    return g * (cdf + x * (np.exp(-0.5 * x * x) * x.dtype.type(0.3989422804014327)))

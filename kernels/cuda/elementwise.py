@@ -15,10 +15,11 @@ import numpy as np
 
 from .launch import SIMULATED, cuda, grid, launch
 
-# Unary math ops (float inputs).
-NEG, EXP, LOG, SQRT, TANH, ABS, SIGN, ERF, RELU = range(9)
-# Binary arithmetic ops; RELU_GRAD(g, y) is ReLU's backward, g where its output y > 0.
-ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM, RELU_GRAD = range(8)
+# Unary math ops (float inputs), activations among them.
+NEG, EXP, LOG, SQRT, TANH, ABS, SIGN, RELU, SIGMOID, GELU = range(10)
+# Binary arithmetic ops, and the activations' backward passes: (g, y) -> dx from their
+# output y (ReLU, tanh, sigmoid), or (g, x) from their input x (GELU).
+ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM, RELU_GRAD, TANH_GRAD, SIGMOID_GRAD, GELU_GRAD = range(11)
 # Comparisons (bool results); ISFINITE reads its first operand only.
 LT, LE, GT, GE, EQ, NE, ISFINITE = range(7)
 
@@ -63,7 +64,9 @@ def unary_op(op, x):
         return x  # 0 and nan are their own sign, as in np.sign
     if op == RELU:
         return 0.0 if x <= 0 else x  # NaN stays NaN, as in PyTorch
-    return math.erf(x)
+    if op == SIGMOID:
+        return 0.5 * (1.0 + tanh(0.5 * x))  # = 1 / (1 + e^-x), never overflowing
+    return x * 0.5 * (1.0 + math.erf(x * 0.7071067811865476))  # GELU
 
 
 @cuda.jit(device=True)
@@ -82,7 +85,14 @@ def binary_op(op, a, b):
         return a if a > b or a != a else b  # nan wins, as np.maximum
     if op == MINIMUM:
         return a if a < b or a != a else b
-    return a if b > 0 else 0.0
+    if op == RELU_GRAD:
+        return a if b > 0 else 0.0
+    if op == TANH_GRAD:
+        return a * (1.0 - b * b)
+    if op == SIGMOID_GRAD:
+        return a * b * (1.0 - b)
+    cdf = 0.5 * (1.0 + math.erf(b * 0.7071067811865476))  # GELU_GRAD: g (Phi(x) + x phi(x))
+    return a * (cdf + b * exp(-0.5 * b * b) * 0.3989422804014327)
 
 
 @cuda.jit(device=True)
@@ -167,9 +177,3 @@ def run(kernel, out, *inputs, op=None):
         args += [v.buf, v.offset, s]
     launch(kernel, *grid(n), *args)
 
-
-def erf(x):
-    """The error function, elementwise (float arrays)."""
-    out = type(x).empty(x.shape, x.dtype)
-    run(unary_kernel, out, x, op=ERF)
-    return out

@@ -170,8 +170,7 @@ class Tanh(Function):
         return y
 
     def backward(ctx, g):
-        y = ctx.saved[0]
-        return g * (1 - y * y)
+        return ctx.kernel("tanh_backward")(g, ctx.saved[0])
 
 
 class Sigmoid(Function):
@@ -179,13 +178,12 @@ class Sigmoid(Function):
     Computed as (1 + tanh(x/2)) / 2, which never overflows."""
 
     def forward(ctx, x):
-        y = 0.5 * (1 + ctx.xp.tanh(0.5 * x))
+        y = ctx.kernel("sigmoid")(x)
         ctx.save_for_backward(y)
         return y
 
     def backward(ctx, g):
-        y = ctx.saved[0]
-        return g * y * (1 - y)
+        return ctx.kernel("sigmoid_backward")(g, ctx.saved[0])
 
 
 class Relu(Function):
@@ -216,14 +214,11 @@ class Gelu(Function):
     (phi the standard normal density; exact, as PyTorch's default)"""
 
     def forward(ctx, x):
-        cdf = 0.5 * (1 + ctx.kernel("erf")(x * x.dtype.type(0.7071067811865476)))
-        ctx.save_for_backward(x, cdf)
-        return x * cdf
+        ctx.save_for_backward(x)
+        return ctx.kernel("gelu")(x)
 
     def backward(ctx, g):
-        x, cdf = ctx.saved
-        pdf = ctx.xp.exp(-0.5 * x * x) * x.dtype.type(0.3989422804014327)
-        return g * (cdf + x * pdf)
+        return ctx.kernel("gelu_backward")(g, ctx.saved[0])
 
 
 class Abs(Function):
