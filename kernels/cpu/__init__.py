@@ -25,6 +25,8 @@ KERNELS = {
     "cross_entropy": "loss",
     "cross_entropy_backward": "loss",
     "argmax": "reduce",
+    "softmax": "reduce",
+    "softmax_backward": "reduce",
     "take_rows": "gather",
     "take_rows_backward": "gather",
     "max_pool2d": "pool",

@@ -1,4 +1,5 @@
-"""Reductions on the CPU that NumPy does as they are (the GPU's twins are in kernels/cuda/reduce.py)."""
+"""Reductions on the CPU that NumPy does as they are, and softmax, which is made of them (the
+GPU's twins, each one launch, are in kernels/cuda/reduce.py)."""
 import numpy as np
 
 
@@ -6,3 +7,25 @@ def argmax(x, axis, keepdims, smallest):
     """Index of the largest (smallest) element along `axis` (None: of the flattened array),
     the first one on ties and the first NaN if there is one, as int64."""
     return np.asarray((np.argmin if smallest else np.argmax)(x, axis=axis, keepdims=keepdims), np.int64)
+
+
+def _shifted(x, axis):
+    """x - max(x) along axis (0 where the maximum is not finite): exact, and every e^(.) <= 1."""
+    m = x.max(axis=axis, keepdims=True)
+    return x - np.where(np.isfinite(m), m, 0)
+
+
+def softmax(x, axis, log):
+    """e^(x - m) / sum e^(x - m) along axis, or its logarithm (x - m) - log sum e^(x - m)."""
+    s = _shifted(x, axis)
+    if log:
+        return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
+    e = np.exp(s)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def softmax_backward(g, y, axis, log):
+    """dx of softmax (y (g - sum(g y))) or of log-softmax (g - e^y sum(g)), from its output y."""
+    if log:
+        return g - np.exp(y) * g.sum(axis=axis, keepdims=True)
+    return y * (g - (g * y).sum(axis=axis, keepdims=True))

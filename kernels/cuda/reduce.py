@@ -6,7 +6,8 @@ A block is T x R threads: R rows at a time, T threads per row. Each thread folds
 T-th element of its row, then the T partial results meet in shared memory in log2(T)
 halving steps. When there are few rows but long ones, each row is split into P parts that
 separate blocks fold, and a second pass folds the P partial results.
-`argmax` is simpler: one thread walks each row.
+`argmax` and the softmax pair are simpler: one thread walks each row (rows of classes are
+short), so each is one launch.
 """
 import functools
 import math
@@ -14,7 +15,7 @@ import math
 import numba
 import numpy as np
 
-from .elementwise import offset
+from .elementwise import exp, log, offset
 from .launch import SIMULATED, cuda, grid, launch
 
 SUM, MAX, MIN = range(3)
@@ -130,3 +131,66 @@ def argmax(x, axis, keepdims, smallest):
         launch(argmax_kernel, *grid(out.size), out.size, x.shape[axis], shape, strides, x.buf, x.offset,
                x.strides[axis], out.buf, bool(smallest))
     return out.reshape(tuple(1 if a == axis else n for a, n in enumerate(x.shape))) if keepdims else out
+
+
+@cuda.jit(cache=True)
+def softmax_kernel(rows, length, kept_shape, x_kept, x, x0, x_step, out_kept, out, out_step, log_out):
+    for r in range(cuda.grid(1), rows, cuda.gridsize(1)):
+        start, to = offset(r, kept_shape, x_kept, x0), offset(r, kept_shape, out_kept, 0)
+        top = -math.inf
+        for k in range(length):
+            v = x[start + k * x_step]
+            if v > top or v != v:
+                top = v
+        if top - top != 0:  # an infinite or NaN maximum shifts nothing, as on the CPU
+            top = 0.0
+        total = 0.0
+        for k in range(length):
+            total += exp(x[start + k * x_step] - top)
+        norm = log(total)
+        for k in range(length):
+            shifted = x[start + k * x_step] - top
+            out[to + k * out_step] = shifted - norm if log_out else exp(shifted) / total
+
+
+@cuda.jit(cache=True)
+def softmax_backward_kernel(rows, length, kept_shape, g_kept, g, g0, g_step, y_kept, y, y0, y_step, out_kept, dx,
+                            dx_step, log_out):
+    for r in range(cuda.grid(1), rows, cuda.gridsize(1)):
+        gs, ys, to = offset(r, kept_shape, g_kept, g0), offset(r, kept_shape, y_kept, y0), offset(r, kept_shape, out_kept, 0)
+        total = 0.0
+        for k in range(length):
+            total += g[gs + k * g_step] if log_out else g[gs + k * g_step] * y[ys + k * y_step]
+        for k in range(length):
+            gk, yk = g[gs + k * g_step], y[ys + k * y_step]
+            dx[to + k * dx_step] = gk - exp(yk) * total if log_out else yk * (gk - total)
+
+
+def _rows(a, axis):
+    """(kept shape, kept strides) of a seen as rows along `axis`."""
+    kept = [d for d in range(a.ndim) if d != axis]
+    return tuple(a.shape[d] for d in kept) or (1,), tuple(a.strides[d] for d in kept) or (0,)
+
+
+def softmax(x, axis, log):
+    """e^(x - m) / sum e^(x - m) along axis, or its logarithm: one launch, a thread per row."""
+    axis %= max(x.ndim, 1)
+    out = type(x).empty(x.shape, x.dtype)
+    if out.size:
+        shape, x_kept = _rows(x, axis)
+        launch(softmax_kernel, *grid(out.size // x.shape[axis]), out.size // x.shape[axis], x.shape[axis], shape,
+               x_kept, x.buf, x.offset, x.strides[axis], _rows(out, axis)[1], out.buf, out.strides[axis], bool(log))
+    return out
+
+
+def softmax_backward(g, y, axis, log):
+    """dx of softmax (y (g - sum(g y))) or of log-softmax (g - e^y sum(g)), from its output y."""
+    axis %= max(y.ndim, 1)
+    dx = type(y).empty(y.shape, y.dtype)
+    if dx.size:
+        rows = dx.size // y.shape[axis]
+        shape, g_kept = _rows(g, axis)
+        launch(softmax_backward_kernel, *grid(rows), rows, y.shape[axis], shape, g_kept, g.buf, g.offset,
+               g.strides[axis], _rows(y, axis)[1], y.buf, y.offset, y.strides[axis], _rows(dx, axis)[1], dx.buf,
+               dx.strides[axis], bool(log))
+    return dx

@@ -65,27 +65,23 @@ class Softmax(Function):
     """y = e^(x - m) / sum e^(x - m);   dx = y * (g - sum(g * y))"""
 
     def forward(ctx, x, axis=-1):
-        e = ctx.xp.exp(_shifted(ctx.xp, x, axis)[0])
-        y = e / ctx.xp.sum(e, axis=axis, keepdims=True)
+        y = ctx.kernel("softmax")(x, axis, False)
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
 
     def backward(ctx, g):
-        y = ctx.saved[0]
-        return y * (g - ctx.xp.sum(g * y, axis=ctx.axis, keepdims=True))
+        return ctx.kernel("softmax_backward")(g, ctx.saved[0], ctx.axis, False)
 
 
 class LogSoftmax(Function):
     """y = (x - m) - log sum e^(x - m);   dx = g - e^y * sum(g)"""
 
     def forward(ctx, x, axis=-1):
-        s = _shifted(ctx.xp, x, axis)[0]
-        y = s - ctx.xp.log(ctx.xp.sum(ctx.xp.exp(s), axis=axis, keepdims=True))
+        y = ctx.kernel("softmax")(x, axis, True)
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
 
     def backward(ctx, g):
-        y = ctx.saved[0]
-        return g - ctx.xp.exp(y) * ctx.xp.sum(g, axis=ctx.axis, keepdims=True)
+        return ctx.kernel("softmax_backward")(g, ctx.saved[0], ctx.axis, True)
