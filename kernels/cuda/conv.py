@@ -48,6 +48,16 @@ def im2col_kernel(total, x, x0, xs, dims, geometry, out_hw, cols):
             cols[e] = 0
 
 
+@cuda.jit(device=True)
+def window_through(position, tap, pad, dilation, stride, outputs):
+    """Along one axis: the output whose window reads input `position` through `tap`, or -1.
+    (Output o reads o * stride - pad + tap * dilation.) Shared with max pooling's backward."""
+    start = position + pad - tap * dilation
+    if start < 0 or start % stride or start // stride >= outputs:
+        return -1
+    return start // stride
+
+
 @cuda.jit(cache=True)
 def col2im_kernel(total, cols, dims, geometry, out_hw, dx, zero):
     """dx (N, C, H, W), contiguous: each pixel sums the entries of cols copied from it."""
@@ -63,15 +73,13 @@ def col2im_kernel(total, cols, dims, geometry, out_hw, dx, zero):
         g, c = channel // c_group, channel % c_group
         acc = zero
         for i in range(kh):
-            top = ih + ph - i * dh  # = oh * sh for the output row that read (ih, iw) through tap i
-            if top < 0 or top % sh or top // sh >= oh_n:
+            oh = window_through(ih, i, ph, dh, sh, oh_n)
+            if oh < 0:
                 continue
             for j in range(kw):
-                left = iw + pw - j * dw
-                if left < 0 or left % sw or left // sw >= ow_n:
-                    continue
-                column = n * oh_n * ow_n + (top // sh) * ow_n + left // sw
-                acc += cols[(g * rows + (c * kh + i) * kw + j) * pixels + column]
+                ow = window_through(iw, j, pw, dw, sw, ow_n)
+                if ow >= 0:
+                    acc += cols[(g * rows + (c * kh + i) * kw + j) * pixels + n * oh_n * ow_n + oh * ow_n + ow]
         dx[e] = acc
 
 

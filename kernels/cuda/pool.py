@@ -18,6 +18,7 @@ import functools
 import numpy as np
 
 from .array import CudaArray
+from .conv import window_through
 from .launch import cuda, grid, launch
 from .xp import zeros
 
@@ -56,15 +57,13 @@ def max_pool_backward_kernel(total, grad_y, g0, argmax, input_hw, geometry, out_
         ih, iw = here // width, here % width
         acc = zero
         for i in range(kh):
-            top = ih + ph - i * dh  # = oh * sh for the window that reads (ih, iw) through tap i
-            if top < 0 or top % sh or top // sh >= oh_n:
+            oh = window_through(ih, i, ph, dh, sh, oh_n)
+            if oh < 0:
                 continue
             for j in range(kw):
-                left = iw + pw - j * dw
-                if left < 0 or left % sw or left // sw >= ow_n:
-                    continue
-                o = (plane * oh_n + top // sh) * ow_n + left // sw
-                if argmax[o] == here:
+                ow = window_through(iw, j, pw, dw, sw, ow_n)
+                o = (plane * oh_n + oh) * ow_n + ow
+                if ow >= 0 and argmax[o] == here:
                     acc += grad_y[g0 + o]
         dx[e] = acc
 
