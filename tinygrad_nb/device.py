@@ -92,6 +92,9 @@ def canonical(name):
 
 
 def get_device(name):
+    device = _DEVICES.get(name) if type(name) is str else None
+    if device is not None:  # the usual case, a tensor's own device name: no parsing
+        return device
     name = canonical(name)
     if name == "cuda" and name not in _DEVICES:
         importlib.import_module("tinygrad_nb.cuda")  # registers the device, or explains why it cannot

@@ -724,6 +724,8 @@ def _axes(t, axis, dim, op, nonempty=False):
 
 
 def _broadcast_shape(op, a, b):
+    if a.shape == b.shape or not b.shape:
+        return a.shape
     try:
         return np.broadcast_shapes(a.shape, b.shape)
     except ValueError:

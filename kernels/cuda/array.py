@@ -159,6 +159,8 @@ class CudaArray:
         return self.transpose(axes)
 
     def broadcast_to(self, shape):
+        if shape == self.shape:
+            return self
         shape = tuple(int(n) for n in shape)
         lead = len(shape) - self.ndim
         if lead < 0 or any(n != 1 and n != m for n, m in zip(self.shape, shape[lead:])):
@@ -442,6 +444,9 @@ def _operands(dtype, *xs):
 
 
 def _broadcast(op_name, *arrays):
+    shapes = {a.shape for a in arrays if a.shape}
+    if len(shapes) <= 1:  # one shape, with 0-d operands beside it: no need to ask NumPy
+        return shapes.pop() if shapes else ()
     try:
         return np.broadcast_shapes(*(a.shape for a in arrays))
     except ValueError:
