@@ -6,6 +6,9 @@ element; the results are stored back in the arrays' dtype), so the CPU, the GPU 
 simulator, which runs the rules on NumPy scalars, give the same numbers, and the bias
 corrections keep their digits.
 PyTorch's formulations (see tinygrad_nb/optim for the formulas as math).
+
+Numba's disk cache checks only the file of the kernel it caches: after editing a rule here,
+empty NUMBA_CACHE_DIR, or the kernels of kernels/cpu/optim.py keep the old rule.
 """
 import math
 

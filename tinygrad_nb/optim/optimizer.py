@@ -7,9 +7,9 @@ multi-tensor kernels (kernels/*/optim.py: one call updates many parameters, one 
 GPU), so they record no graph and run on any device, as the ops do. Parameters and state arrays
 are changed in place, never replaced: a captured CUDA graph (tg.cuda.graph) replays its
 kernels on the buffers it saw, so a replayed step trains only if those buffers are the
-parameters. For the same reason the step count lives in a device array (float64, exact), and the learning
-rate is read from one that `step()` (or, for a graph, each replay) rewrites when a
-scheduler changes it."""
+parameters. For the same reason the step count lives in a device array (float64, exact),
+and the learning rate is read from one that `step()` (or, for a graph, each replay)
+rewrites when a scheduler changes it."""
 import numpy as np
 
 from ..cuda import before_replay, is_current_stream_capturing
@@ -18,13 +18,13 @@ from ..tensor import Tensor
 
 
 class Optimizer:
-    counters = ("step",)  # state entries that are plain numbers, not arrays
+    counters = ("step",)  # state entries saved as plain numbers (0-d float64 arrays on the device)
 
     def __init__(self, params, defaults):
         self.defaults = defaults
         self.state = {}
         self.param_groups = []
-        self._rates = {}  # (id(group), device, dtype) -> [group, 0-d array holding its lr, value written]
+        self._rates = {}  # (id(group), device) -> [group, 0-d float64 array holding its lr, value written]
         groups = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
@@ -79,11 +79,12 @@ class Optimizer:
         raise NotImplementedError(f"{type(self).__name__} must define update()")
 
     def _rate(self, group, p):
-        """group's learning rate as a 0-d array on p's device, in p's dtype."""
-        key = (id(group), p.device, p.dtype.str)
+        """group's learning rate as a 0-d float64 array on p's device (the update rules compute
+        in float64)."""
+        key = (id(group), p.device)
         entry = self._rates.get(key)
         if entry is None:
-            entry = self._rates[key] = [group, get_device(p.device).xp.empty((), p.dtype), None]
+            entry = self._rates[key] = [group, get_device(p.device).xp.empty((), np.float64), None]
             self._write_rates()
         return entry[1]
 
