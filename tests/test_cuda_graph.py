@@ -85,6 +85,27 @@ def test_replays_train_exactly_like_eager_steps(make_model, make_opt, shape):
     assert not np.allclose(eager[0], _train(make_model, make_opt, batches[:1], graphed=False)[0][0])  # it trained
 
 
+class _Characters(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed, self.rnn, self.head = nn.Embedding(5, 3, padding_idx=0), nn.GRU(3, 4, batch_first=True), nn.Linear(4, 3)
+
+    def forward(self, ids):
+        out, _ = self.rnn(self.embed(ids))
+        return self.head(out[:, -1])
+
+
+def test_a_model_with_an_embedding_replays_exactly_like_eager_steps():
+    """The token ids stay on the GPU: the lookup and its gradient read them there."""
+    rng = np.random.default_rng(2)
+    batches = [(rng.integers(0, 5, (2, 3)), rng.integers(0, 3, 2)) for _ in range(3)]
+    make_opt = lambda ps: optim.Adam(ps, lr=0.05)  # noqa: E731
+    (eager, eager_losses), (replayed, replayed_losses) = (_train(_Characters, make_opt, batches, g) for g in (0, 1))
+    assert replayed_losses == eager_losses
+    for a, b in zip(eager, replayed):
+        np.testing.assert_array_equal(b, a)
+
+
 def test_capture_records_and_runs_nothing_until_replay():
     x = tg.zeros(4, device="cuda")
     g = tg_cuda.CUDAGraph()

@@ -57,6 +57,14 @@ def test_float32_layers(rng, kind):
         np.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-5)
 
 
+def test_an_embedding_id_outside_the_table_reads_nan_on_the_gpu():
+    table = nn.Embedding(4, 2).to("cuda")
+    out = table(Tensor(np.array([1, 4, -1]), device="cuda")).numpy()
+    assert np.isfinite(out[0]).all() and np.isnan(out[1:]).all()
+    with pytest.raises(IndexError, match="index 4 is out of range for a table of 4 rows"):
+        nn.Embedding(4, 2)(np.array([1, 4]))
+
+
 def test_embedding_lookup_and_gradient(rng):
     ids = np.array([[1, 3, 1], [0, 3, 2]])
     results = {}

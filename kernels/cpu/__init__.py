@@ -27,6 +27,8 @@ KERNELS = {
     "argmax": "reduce",
     "softmax": "reduce",
     "softmax_backward": "reduce",
+    "embedding": "gather",
+    "embedding_backward": "gather",
     "take_rows": "gather",
     "take_rows_backward": "gather",
     "max_pool2d": "pool",

@@ -1,7 +1,8 @@
-"""Picking one entry per row, the gather of the classification losses: y_i = x[i, t_i].
+"""Gathers by integer ids on the CPU: one entry per row (the classification losses' pick,
+y_i = x[i, t_i]) and whole rows (the embedding lookup, y = W[ids]), with their gradients.
 
-Rows whose index is `ignore` give 0 (they carry no loss); an index outside [0, C) gives NaN,
-so a bad label is visible in the loss rather than read from another row."""
+In take_rows, rows whose index is `ignore` give 0 (they carry no loss) and an index outside
+[0, C) gives NaN, so a bad label is visible in the loss rather than read from another row."""
 import numpy as np
 
 
@@ -21,3 +22,15 @@ def take_rows_backward(g, labels, ignore, classes):
     valid = (labels >= 0) & (labels < classes) & (labels != ignore)
     dx[np.nonzero(valid)[0], labels[valid]] = g[valid]
     return dx
+
+
+def embedding(weight, ids):
+    """weight (V, D), integer ids of any shape -> out (*ids.shape, D): out[..., :] = weight[id]."""
+    return weight[ids]
+
+
+def embedding_backward(g, ids, rows):
+    """dW (rows, D): each row of g added at its id's row, repeated ids adding up."""
+    dw = np.zeros((rows, g.shape[-1]), g.dtype)
+    np.add.at(dw, ids.reshape(-1), g.reshape(-1, g.shape[-1]))
+    return dw

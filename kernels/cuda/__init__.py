@@ -27,6 +27,8 @@ KERNELS = {
     "argmax": "reduce",
     "softmax": "reduce",
     "softmax_backward": "reduce",
+    "embedding": "movement",
+    "embedding_backward": "movement",
     "take_rows": "movement",
     "take_rows_backward": "movement",
     "max_pool2d": "pool",

@@ -4,7 +4,9 @@ Advanced indexing picks whole sub-arrays: x[idx] with x of shape (lead..., inner
 selects J positions over the leading axes, each the start of an `inner`-shaped block.
 The host turns the index into those J buffer offsets (`positions`, computed by NumPy on
 the index alone, never on the data); the kernels then move J blocks, one element per thread.
-Repeated positions in `scatter_add` add up through atomic additions.
+Repeated positions in `scatter_add` add up through atomic additions. Gathers whose ids are
+already on the device (a loss's labels, an embedding's token ids) have kernels of their own,
+which read the ids there instead of turning them into positions on the host.
 """
 import math
 
@@ -102,3 +104,45 @@ def take_rows_backward(g, labels, ignore, classes):
         launch(take_rows_backward_kernel, *grid(g.shape[0]), g.shape[0], classes, dx.buf, g.buf, g.offset,
                g.strides[0], labels.buf, labels.offset, labels.dtype.type(ignore))
     return dx
+
+
+@cuda.jit(cache=True)
+def embedding_kernel(n, width, rows, out, w, w0, w_row, w_col, ids, i0, nan):
+    for e in range(cuda.grid(1), n, cuda.gridsize(1)):
+        i, d = e // width, e % width
+        row = ids[i0 + i]
+        out[e] = w[w0 + row * w_row + d * w_col] if 0 <= row < rows else nan
+
+
+@cuda.jit(cache=True)
+def embedding_backward_kernel(n, width, rows, dw, g, g0, g_row, g_col, ids, i0):
+    for e in range(cuda.grid(1), n, cuda.gridsize(1)):
+        i, d = e // width, e % width
+        row = ids[i0 + i]
+        if 0 <= row < rows:
+            cuda.atomic.add(dw, row * width + d, g[g0 + i * g_row + d * g_col])
+
+
+def embedding(weight, ids):
+    """weight (V, D), integer ids of any shape -> out (*ids.shape, D): out[..., :] = weight[id],
+    NaN for an id outside the table (there is no host check on the GPU)."""
+    ids = ids if ids.is_contiguous else ids.copy()
+    rows, width = weight.shape
+    out = type(weight).empty(tuple(ids.shape) + (width,), weight.dtype)
+    if out.size:
+        launch(embedding_kernel, *grid(out.size), out.size, width, rows, out.buf, weight.buf, weight.offset,
+               weight.strides[0], weight.strides[1], ids.buf, ids.offset, weight.dtype.type("nan"))
+    return out
+
+
+def embedding_backward(g, ids, rows):
+    """dW (rows, D): each row of g added at its id's row (atomic adds: repeated ids add up)."""
+    ids = ids if ids.is_contiguous else ids.copy()
+    width = g.shape[-1]
+    g2 = g.reshape(-1, width)
+    dw = type(g).empty((rows, width), g.dtype)
+    dw[...] = 0
+    if g2.size:
+        launch(embedding_backward_kernel, *grid(g2.size), g2.size, width, rows, dw.buf, g2.buf, g2.offset,
+               g2.strides[0], g2.strides[1], ids.buf, ids.offset)
+    return dw

@@ -1,11 +1,12 @@
 """Embedding: a lookup table of learned vectors, one row per token id.
 
-The lookup is indexing, weight[ids], so its gradient is indexing's: each row of the
-table receives the sum of the gradients of every position that read it (a token seen
-three times in a batch gets three contributions).
+The lookup is indexing, weight[ids] (one op, Embedding, with its own kernels), so its
+gradient is indexing's: each row of the table receives the sum of the gradients of every
+position that read it (a token seen three times in a batch gets three contributions).
 """
 import numpy as np
 
+from ..ops import movement as MV
 from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
@@ -13,19 +14,23 @@ from .module import Module, Parameter
 
 def embedding(input, weight, padding_idx=None):
     """out[..., :] = weight[input[...], :] for integer ids `input` of any shape.
-    The row padding_idx, if given, receives no gradient."""
-    ids = input.numpy() if isinstance(input, Tensor) else np.asarray(input)
+    The row padding_idx, if given, receives no gradient. The lookup runs on the table's
+    device: ids given as arrays go there, and on a GPU an id outside the table gives a row
+    of NaN instead of the CPU's IndexError (checking would copy the ids back every step)."""
+    ids = input if isinstance(input, Tensor) else Tensor(np.asarray(input), device=weight.device)
     rows = weight.shape[0]
     if ids.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {ids.dtype}")
-    if ids.size and (ids.min() < 0 or ids.max() >= rows):
-        bad = ids.min() if ids.min() < 0 else ids.max()
-        raise IndexError(f"embedding: index {bad} is out of range for a table of {rows} rows (shape {weight.shape})")
-    out = weight[ids]
+    ids = ids.to(weight.device)
+    if ids.device == "cpu" and ids.numel():
+        host = ids.numpy()
+        if host.min() < 0 or host.max() >= rows:
+            bad = host.min() if host.min() < 0 else host.max()
+            raise IndexError(f"embedding: index {bad} is out of range for a table of {rows} rows (shape {weight.shape})")
+    out = MV.Embedding.apply(weight, ids)
     if padding_idx is None:
         return out
-    padding = Tensor(np.expand_dims(ids == _row(padding_idx, rows), -1), device=weight.device)
-    return Tensor.where(padding, out.detach(), out)
+    return Tensor.where((ids == _row(padding_idx, rows)).unsqueeze(-1), out.detach(), out)
 
 
 def _row(padding_idx, rows):

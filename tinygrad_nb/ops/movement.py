@@ -101,3 +101,15 @@ class TakeRows(Function):
 
     def backward(ctx, g):
         return ctx.kernel("take_rows_backward")(g, ctx.labels, ctx.ignore, ctx.classes), None
+
+
+class Embedding(Function):
+    """y[..., :] = W[ids[...], :] for integer ids of any shape;
+    dW = zeros with each row of g added at its id's row (a repeated id gets every one)"""
+
+    def forward(ctx, weight, ids):
+        ctx.ids, ctx.rows = ids, weight.shape[0]
+        return ctx.kernel("embedding")(weight, ids)
+
+    def backward(ctx, g):
+        return ctx.kernel("embedding_backward")(g, ctx.ids, ctx.rows), None
