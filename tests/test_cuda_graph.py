@@ -106,6 +106,19 @@ def test_a_model_with_an_embedding_replays_exactly_like_eager_steps():
         np.testing.assert_array_equal(b, a)
 
 
+def test_loss_modules_move_their_class_weights_to_the_device_once():
+    loss = nn.CrossEntropyLoss(weight=np.array([1.0, 2.0, 0.5]))
+    x = tg.zeros(2, 3, device="cuda")
+    y = Tensor(np.array([0, 2]), device="cuda")
+    loss(x, y)
+    assert loss.weight.device == "cuda" and loss.weight.dtype == np.float32 and "weight" in loss.state_dict()
+    g = tg_cuda.CUDAGraph()
+    with tg_cuda.graph(g):  # no copy of the weights to make here
+        value = loss(x, y)
+    g.replay()
+    np.testing.assert_allclose(value.numpy(), np.log(3), rtol=1e-6)
+
+
 def test_capture_records_and_runs_nothing_until_replay():
     x = tg.zeros(4, device="cuda")
     g = tg_cuda.CUDAGraph()

@@ -188,6 +188,20 @@ class _Loss(Module):
         _check_reduction(reduction, type(self).__name__)
         self.reduction = reduction
 
+    def _weights_like(self, input, *names):
+        """The loss's weight tensors (buffers, as in PyTorch) on input's device, in its dtype.
+        A weight is moved and cast once, on first use, rather than on every step (copies that
+        a captured CUDA graph could not make)."""
+        for name in names:
+            value = getattr(self, name)
+            if value is not None and (value.device != input.device or value.dtype != input.dtype):
+                setattr(self, name, value.to(input.device).cast(input.dtype).detach())
+        return [getattr(self, name) for name in names]
+
+    def _register_weights(self, **weights):
+        for name, value in weights.items():
+            self.register_buffer(name, value if value is None or isinstance(value, Tensor) else Tensor(np.asarray(value)))
+
     def extra_repr(self):
         return f"reduction={self.reduction!r}"
 
@@ -195,19 +209,23 @@ class _Loss(Module):
 class CrossEntropyLoss(_Loss):
     def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         super().__init__(reduction)
-        self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
+        self._register_weights(weight=weight)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input, target):
-        return cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
+        (weight,) = self._weights_like(input, "weight")
+        return cross_entropy(input, target, weight, self.ignore_index, self.reduction, self.label_smoothing)
 
 
 class NLLLoss(_Loss):
     def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
         super().__init__(reduction)
-        self.weight, self.ignore_index = weight, ignore_index
+        self._register_weights(weight=weight)
+        self.ignore_index = ignore_index
 
     def forward(self, input, target):
-        return nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
+        (weight,) = self._weights_like(input, "weight")
+        return nll_loss(input, target, weight, self.ignore_index, self.reduction)
 
 
 class MSELoss(_Loss):
@@ -218,7 +236,8 @@ class MSELoss(_Loss):
 class BCEWithLogitsLoss(_Loss):
     def __init__(self, weight=None, reduction="mean", pos_weight=None):
         super().__init__(reduction)
-        self.weight, self.pos_weight = weight, pos_weight
+        self._register_weights(weight=weight, pos_weight=pos_weight)
 
     def forward(self, input, target):
-        return binary_cross_entropy_with_logits(input, target, self.weight, self.reduction, self.pos_weight)
+        weight, pos_weight = self._weights_like(input, "weight", "pos_weight")
+        return binary_cross_entropy_with_logits(input, target, weight, self.reduction, pos_weight)
