@@ -255,6 +255,19 @@ def test_replaying_after_a_captured_tensor_was_freed_is_an_error():
     assert y.shape == (5,)
 
 
+def test_buffers_reached_through_tuples_are_watched_too():
+    """Parameters reach the optimiser's kernel in tuples of buffers: the capture watches them
+    like any other buffer from before it."""
+    w = Tensor(np.ones(3, np.float32), device="cuda", requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    (w * w).sum().backward()
+    opt.step()
+    g = tg_cuda.CUDAGraph()
+    with tg_cuda.graph(g):
+        opt.step()
+    assert id(memory.owner(w.data.buf)) in g._capture.watched
+
+
 def test_memory_of_a_graph_is_never_handed_to_other_tensors():
     x = Tensor(np.arange(6.0), device="cuda")
     g = tg_cuda.CUDAGraph()

@@ -62,7 +62,11 @@ class Capture:
             launch.configure(kernel, blocks, threads, self._builder)(*args)
 
     def _keep(self, arg):
-        if isinstance(arg, (int, float, tuple, np.generic)):
+        if isinstance(arg, tuple):  # the multi-tensor kernels take tuples of buffers
+            for item in arg:
+                self._keep(item)
+            return
+        if isinstance(arg, (int, float, np.generic)):
             return
         block = memory.owner(arg)
         if block is None:  # a buffer a kernel module made itself (a cached upload, a scratch)
