@@ -4,7 +4,9 @@ A device offers two things to the ops:
   * `xp`, a NumPy-like array namespace for the simple elementwise, reduction and
     movement work (NumPy itself on the CPU);
   * `kernel(name)`, the heavy kernels (matmul, conv, pool, rnn ...), looked up by
-    (name, device) in the table `KERNELS` of `tinygrad_nb.kernels.<device>`.
+    (name, device) in the table `KERNELS` of `tinygrad_nb.kernels.<device>`;
+  * `uniform(shape, dtype)` and `scalar(value, dtype)`: random numbers from the device's
+    generator, and a number as a (possibly shared, read-only) 0-d array on the device.
 Ops never mention a device, so adding a device means adding kernels, not touching ops.
 """
 import importlib
