@@ -4,7 +4,9 @@ Every operand is a view of a flat device buffer: (buffer, offset, strides), with
 along broadcast axes. A kernel walks the output's elements in C order with a grid-stride
 loop and finds each operand's element from the shared multi-index, so one kernel serves
 every broadcast, transposed or sliced layout. Before a launch, neighbouring axes that
-every operand steps through as one are merged (`collapse`): contiguous work has one axis.
+every operand steps through as one are merged (`collapse`): contiguous work has one axis,
+and work of one axis runs in the `*_flat_kernel` twins, which step through it without
+dividing indices.
 
 The op is a runtime argument (`EXP`, `ADD`, ...) rather than one kernel per op: every
 thread takes the same branch, and a few general kernels compile once per dtype and rank.
@@ -146,6 +148,43 @@ def where_kernel(n, shape, out, o0, os, c, c0, cs, a, a0, as_, b, b0, bs):
             out[offset(i, shape, os, o0)] = b[offset(i, shape, bs, b0)]
 
 
+# The same kernels for work that collapses to one axis (contiguous arrays, a number broadcast
+# against an array, a strided 1-D view: most elementwise work): element i of an operand is
+# at start + i * step, with no index division per element.
+@cuda.jit(cache=True)
+def copy_flat_kernel(n, out, o0, os, a, a0, as_):
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        out[o0 + i * os] = a[a0 + i * as_]
+
+
+@cuda.jit(cache=True)
+def unary_flat_kernel(op, n, out, o0, os, a, a0, as_):
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        out[o0 + i * os] = unary_op(op, a[a0 + i * as_])
+
+
+@cuda.jit(cache=True)
+def binary_flat_kernel(op, n, out, o0, os, a, a0, as_, b, b0, bs):
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        out[o0 + i * os] = binary_op(op, a[a0 + i * as_], b[b0 + i * bs])
+
+
+@cuda.jit(cache=True)
+def compare_flat_kernel(op, n, out, o0, os, a, a0, as_, b, b0, bs):
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        out[o0 + i * os] = compare_op(op, a[a0 + i * as_], b[b0 + i * bs])
+
+
+@cuda.jit(cache=True)
+def where_flat_kernel(n, out, o0, os, c, c0, cs, a, a0, as_, b, b0, bs):
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        out[o0 + i * os] = a[a0 + i * as_] if c[c0 + i * cs] else b[b0 + i * bs]
+
+
+FLAT = {copy_kernel: copy_flat_kernel, unary_kernel: unary_flat_kernel, binary_kernel: binary_flat_kernel,
+        compare_kernel: compare_flat_kernel, where_kernel: where_flat_kernel}
+
+
 def collapse(shape, strides):
     """Drop size-1 axes and merge each axis into the next where every operand's strides
     allow it. `strides` holds one tuple per operand; returns (shape, strides) of rank >= 1."""
@@ -172,6 +211,12 @@ def run(kernel, out, *inputs, op=None):
     if n == 0:
         return
     args = [] if op is None else [op]
+    if len(shape) == 1:
+        args.append(n)
+        for v, s in zip(views, strides):
+            args += [v.buf, v.offset, s[0]]
+        launch(FLAT[kernel], *grid(n), *args)
+        return
     args += [n, shape]
     for v, s in zip(views, strides):
         args += [v.buf, v.offset, s]
