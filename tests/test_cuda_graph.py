@@ -305,3 +305,4 @@ def test_fit_replays_the_step_of_each_batch_shape(rng):
     assert results[1][0] == results[0][0]
     for a, b in zip(results[0][1], results[1][1]):
         np.testing.assert_array_equal(b, a)
+

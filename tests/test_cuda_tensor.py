@@ -124,3 +124,23 @@ def test_device_memory_is_reused_then_released():
     tg_cuda.empty_cache()
     gc.collect()
     assert tg_cuda.memory_cached() == 0 and dropped() is None
+
+
+def test_a_pooled_buffer_whose_memory_is_gone_is_not_handed_out():
+    """numba's device arrays reach their memory through a weak proxy; when the memory goes
+    first (a context reset), the pool drops the array instead of handing it out."""
+    from types import SimpleNamespace
+
+    from tinygrad_nb.kernels.cuda import memory
+
+    class Memory:
+        size = 16
+
+    memory_object = Memory()
+    dangling = SimpleNamespace(gpu_data=SimpleNamespace(_mem=weakref.proxy(memory_object)), size=4, nbytes=16,
+                               dtype=np.dtype(np.float32))
+    pool = memory.Pool()
+    pool.give(dangling)
+    del memory_object
+    gc.collect()
+    assert pool.take(4, np.dtype(np.float32)) is None and pool.cached == 0

@@ -35,11 +35,12 @@ class Pool:
 
     def take(self, count, dtype):
         stack = self.free.get((count, dtype.str))
-        if not stack:
-            return None
-        array = stack.pop()
-        self.cached -= array.nbytes
-        return array
+        while stack:
+            array = stack.pop()
+            self.cached -= array.nbytes
+            if _alive(array):
+                return array
+        return None
 
     def give(self, array):
         if self.limit is not None and self.cached + array.nbytes > self.limit:
@@ -50,6 +51,21 @@ class Pool:
     def clear(self):
         self.free.clear()
         self.cached = 0
+
+
+def _alive(array):
+    """Whether the device memory behind a pooled array still exists. A numba device array
+    holds only a weak proxy to its memory, which the CUDA context's allocation table owns;
+    if the table let it go (a context reset, say), the array dangles, and using it raises
+    ReferenceError (seen under pytest -n 8 on a GPU, in upload). Such an array is dropped."""
+    owner = getattr(getattr(array, "gpu_data", None), "_mem", None)
+    if owner is None:  # the simulator's arrays, and memory numba does not manage
+        return True
+    try:
+        owner.size
+    except ReferenceError:
+        return False
+    return True
 
 
 SHARED = Pool(LIMIT)
