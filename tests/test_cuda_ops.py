@@ -135,3 +135,13 @@ def test_matmul_of_transposed_views(rng):
 def test_relu_special_values(rng):
     same_on_both(lambda x: x.relu(), np.array([-np.inf, -1.0, -0.0, 0.0, 2.0, np.inf]))
     assert np.isnan(Tensor(np.array([np.nan]), device="cuda").relu().numpy()[0])
+
+
+def test_indexing_with_ids_on_the_gpu_gathers_there(rng):
+    """x[ids] with an integer tensor on the GPU reads the ids there (no copy to the host),
+    negative ids counting from the end; the gradient adds up repeated rows."""
+    a = rng.standard_normal((5, 2, 3))
+    ids = np.array([[4, -1], [0, 4]])
+    same_on_both(lambda x: x[Tensor(ids, device=x.device)] * 2, a)
+    x = Tensor(a, device="cuda")
+    assert np.isnan(x[Tensor(np.array([5]), device="cuda")].numpy()).all()

@@ -605,6 +605,11 @@ class Tensor:
         return MV.Pad.apply(self, widths=widths, value=value)
 
     def __getitem__(self, index):
+        if (isinstance(index, Tensor) and index.device == self.device != "cpu" and index.dtype.kind in "iu"
+                and self.ndim and self.dtype.kind == "f"):
+            # rows picked by ids already on the GPU: gathered there (an id outside the axis reads NaN)
+            rows = MV.Embedding.apply(self.reshape(self.shape[0], -1), index, wrap=True)
+            return rows.reshape(index.shape + self.shape[1:])
         try:
             return MV.GetItem.apply(self, index=_index(index))
         except IndexError as e:

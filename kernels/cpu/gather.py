@@ -24,12 +24,13 @@ def take_rows_backward(g, labels, ignore, classes):
     return dx
 
 
-def embedding(weight, ids):
-    """weight (V, D), integer ids of any shape -> out (*ids.shape, D): out[..., :] = weight[id]."""
+def embedding(weight, ids, wrap=False):
+    """weight (V, D), integer ids of any shape -> out (*ids.shape, D): out[..., :] = weight[id].
+    NumPy counts negative ids from the end, which `wrap` asks for (the callers check the range)."""
     return weight[ids]
 
 
-def embedding_backward(g, ids, rows):
+def embedding_backward(g, ids, rows, wrap=False):
     """dW (rows, D): each row of g added at its id's row, repeated ids adding up."""
     dw = np.zeros((rows, g.shape[-1]), g.dtype)
     np.add.at(dw, ids.reshape(-1), g.reshape(-1, g.shape[-1]))

@@ -106,36 +106,47 @@ def take_rows_backward(g, labels, ignore, classes):
     return dx
 
 
-@cuda.jit(cache=True)
-def embedding_kernel(n, width, rows, out, w, w0, w_row, w_col, ids, i0, nan):
-    for e in range(cuda.grid(1), n, cuda.gridsize(1)):
-        i, d = e // width, e % width
-        row = ids[i0 + i]
-        out[e] = w[w0 + row * w_row + d * w_col] if 0 <= row < rows else nan
+@cuda.jit(device=True)
+def _row(ids, at, rows, wrap):
+    """The table row an id names: negative ids count from the end when `wrap` (indexing),
+    not for an embedding; outside the table, -1."""
+    row = ids[at]
+    if wrap and row < 0:
+        row += rows
+    return row if 0 <= row < rows else -1
 
 
 @cuda.jit(cache=True)
-def embedding_backward_kernel(n, width, rows, dw, g, g0, g_row, g_col, ids, i0):
+def embedding_kernel(n, width, rows, out, w, w0, w_row, w_col, ids, i0, wrap, nan):
     for e in range(cuda.grid(1), n, cuda.gridsize(1)):
         i, d = e // width, e % width
-        row = ids[i0 + i]
-        if 0 <= row < rows:
+        row = _row(ids, i0 + i, rows, wrap)
+        out[e] = w[w0 + row * w_row + d * w_col] if row >= 0 else nan
+
+
+@cuda.jit(cache=True)
+def embedding_backward_kernel(n, width, rows, dw, g, g0, g_row, g_col, ids, i0, wrap):
+    for e in range(cuda.grid(1), n, cuda.gridsize(1)):
+        i, d = e // width, e % width
+        row = _row(ids, i0 + i, rows, wrap)
+        if row >= 0:
             cuda.atomic.add(dw, row * width + d, g[g0 + i * g_row + d * g_col])
 
 
-def embedding(weight, ids):
+def embedding(weight, ids, wrap=False):
     """weight (V, D), integer ids of any shape -> out (*ids.shape, D): out[..., :] = weight[id],
-    NaN for an id outside the table (there is no host check on the GPU)."""
+    NaN for an id outside the table (there is no host check on the GPU); with `wrap` (indexing
+    x[ids]) negative ids count from the end."""
     ids = ids if ids.is_contiguous else ids.copy()
     rows, width = weight.shape
     out = type(weight).empty(tuple(ids.shape) + (width,), weight.dtype)
     if out.size:
         launch(embedding_kernel, *grid(out.size), out.size, width, rows, out.buf, weight.buf, weight.offset,
-               weight.strides[0], weight.strides[1], ids.buf, ids.offset, weight.dtype.type("nan"))
+               weight.strides[0], weight.strides[1], ids.buf, ids.offset, bool(wrap), weight.dtype.type("nan"))
     return out
 
 
-def embedding_backward(g, ids, rows):
+def embedding_backward(g, ids, rows, wrap=False):
     """dW (rows, D): each row of g added at its id's row (atomic adds: repeated ids add up)."""
     ids = ids if ids.is_contiguous else ids.copy()
     width = g.shape[-1]
@@ -144,5 +155,5 @@ def embedding_backward(g, ids, rows):
     dw[...] = 0
     if g2.size:
         launch(embedding_backward_kernel, *grid(g2.size), g2.size, width, rows, dw.buf, g2.buf, g2.offset,
-               g2.strides[0], g2.strides[1], ids.buf, ids.offset)
+               g2.strides[0], g2.strides[1], ids.buf, ids.offset, bool(wrap))
     return dw

@@ -104,12 +104,13 @@ class TakeRows(Function):
 
 
 class Embedding(Function):
-    """y[..., :] = W[ids[...], :] for integer ids of any shape;
-    dW = zeros with each row of g added at its id's row (a repeated id gets every one)"""
+    """y[..., :] = W[ids[...], :] for integer ids of any shape (negative ids count from the end
+    with `wrap`, as in indexing);   dW = zeros with each row of g added at its id's row (a
+    repeated id gets every one)"""
 
-    def forward(ctx, weight, ids):
-        ctx.ids, ctx.rows = ids, weight.shape[0]
-        return ctx.kernel("embedding")(weight, ids)
+    def forward(ctx, weight, ids, wrap=False):
+        ctx.ids, ctx.rows, ctx.wrap = ids, weight.shape[0], wrap
+        return ctx.kernel("embedding")(weight, ids, wrap)
 
     def backward(ctx, g):
-        return ctx.kernel("embedding_backward")(g, ctx.ids, ctx.rows), None
+        return ctx.kernel("embedding_backward")(g, ctx.ids, ctx.rows, ctx.wrap), None
