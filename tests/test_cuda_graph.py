@@ -5,6 +5,7 @@ again in order, with the same semantics as a real graph: nothing runs during cap
 replays read and write the buffers the capture saw, memory allocated during capture belongs
 to the graph. Shapes are tiny because the simulator runs every GPU thread in Python."""
 import gc
+import warnings
 
 import numpy as np
 import pytest
@@ -306,3 +307,30 @@ def test_fit_replays_the_step_of_each_batch_shape(rng):
     for a, b in zip(results[0][1], results[1][1]):
         np.testing.assert_array_equal(b, a)
 
+
+
+class _HostBranch(nn.Module):
+    """A model whose forward asks the host a question: it cannot be captured."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.layer(x) if x.sum().item() > -1e9 else self.layer(-x)
+
+
+def test_fit_trains_eagerly_with_a_warning_when_the_step_cannot_be_captured(rng):
+    x, y = rng.standard_normal((4, 4)).astype(np.float32), rng.integers(0, 3, 4)
+    loader = data.DataLoader(data.TensorDataset(x, y), batch_size=2)
+    histories = []
+    for graphs in (False, True):
+        tg.manual_seed(0)
+        model = _HostBranch().to("cuda")
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            histories.append(tg.fit(model, loader, nn.CrossEntropyLoss(), opt, epochs=2, progress=False,
+                                    cuda_graphs=graphs)["loss"])
+        assert any("could not be captured" in str(w.message) for w in caught) == graphs
+    assert histories[0] == histories[1]

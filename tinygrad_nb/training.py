@@ -106,10 +106,11 @@ def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=Non
 
 def _captured(step, inputs, target):
     """The step captured for batches of these shapes (capturing runs nothing), or None when it
-    cannot be captured."""
+    cannot be captured. Any failure of the capture leaves training to the eager step, which
+    does the same updates, with a warning that says why."""
     try:
         return cuda.make_graphed_step(step, inputs, target, warmup=0)
-    except RuntimeError as error:
+    except Exception as error:  # noqa: BLE001
         warnings.warn(f"fit: the training step could not be captured as a CUDA graph and runs eagerly: {error}",
                       stacklevel=3)
         return None
