@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from . import memory
 from .array import CudaArray
 from .elementwise import exp, log
 from .launch import THREADS, cuda, grid, launch
@@ -101,7 +102,7 @@ def cross_entropy_backward_kernel(n, classes, g, g0, gs, x, x0, xs, labels, l0, 
 
 def _weight_args(weight, dtype):
     if weight is None:
-        return CudaArray.empty((1,), dtype).buf, False
+        return memory.stand_in(dtype), False
     return (weight if weight.is_contiguous and weight.offset == 0 else weight.copy()).buf, True
 
 

@@ -116,6 +116,19 @@ def allocate(count, dtype, constant=False):
     return Block(array, pool, constant)
 
 
+_stand_ins = {}
+
+
+def stand_in(dtype):
+    """A one-element buffer of `dtype` to pass where a kernel takes an array it will not read
+    (an absent weight, an unused slot): kernels have a fixed list of parameters."""
+    dtype = np.dtype(dtype)
+    block = _stand_ins.get(dtype.str)
+    if block is None:
+        block = _stand_ins[dtype.str] = allocate(1, dtype, constant=True)
+    return block.array
+
+
 def upload(host, what="upload", constant=False):
     """A Block holding a copy of the contiguous host array `host` (flattened).
 

@@ -87,22 +87,11 @@ def rmsprop_kernel(total, sizes, ps, p0, gs, g0, gc, gr, gcs, squares, averages,
             bufs[k][j] = buf
 
 
-_stand_ins = {}
-
-
-def _empty(dtype):
-    """A buffer for the slots a launch does not use (never read: its size counts as 0)."""
-    block = _stand_ins.get(dtype.str)
-    if block is None:
-        block = _stand_ins[dtype.str] = memory.allocate(1, dtype, constant=True)
-    return block.array
-
-
 def _slots(arrays, dtype):
     """(buffers, offsets) tuples of SLOTS entries for up to SLOTS contiguous arrays (or None)."""
     if arrays is None:
         arrays = []
-    bufs = tuple(a.buf for a in arrays) + (_empty(dtype),) * (SLOTS - len(arrays))
+    bufs = tuple(a.buf for a in arrays) + (memory.stand_in(dtype),) * (SLOTS - len(arrays))  # sizes 0: never read
     offsets = tuple(a.offset for a in arrays) + (0,) * (SLOTS - len(arrays))
     return bufs, offsets
 
