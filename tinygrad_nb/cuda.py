@@ -231,6 +231,12 @@ class CUDA(Device):
     def scalar(self, value, dtype):
         return _kernels("array").constant(value, dtype)
 
+    def write(self, array, values):
+        if array.is_contiguous:
+            array.set_from_host(values)
+        else:  # staged through a copy on the device
+            array[...] = np.asarray(values, array.dtype)
+
     def uniform(self, shape, dtype):
         """Uniform samples in [0, 1) drawn on the GPU from the device's own generator."""
         out = self.xp.empty(shape, dtype)
@@ -246,7 +252,7 @@ class CUDA(Device):
     def _reseed(self):
         # Rewritten in place, so a graph captured earlier draws from the new seed too.
         if self._random_state is not None:
-            self._random_state.set_from_host(np.array([random.device_seed(), 0], np.uint64))
+            self.write(self._random_state, np.array([random.device_seed(), 0], np.uint64))
 
 
 register_device(CUDA())

@@ -5,8 +5,9 @@ A device offers two things to the ops:
     movement work (NumPy itself on the CPU);
   * `kernel(name)`, the heavy kernels (matmul, conv, pool, rnn ...), looked up by
     (name, device) in the table `KERNELS` of `tinygrad_nb.kernels.<device>`;
-  * `uniform(shape, dtype)` and `scalar(value, dtype)`: random numbers from the device's
-    generator, and a number as a (possibly shared, read-only) 0-d array on the device.
+  * `uniform(shape, dtype)`, `scalar(value, dtype)` and `write(array, values)`: random
+    numbers from the device's generator, a number as a (possibly shared, read-only) 0-d
+    array on the device, and host values copied into a device array in place.
 Ops never mention a device, so adding a device means adding kernels, not touching ops.
 """
 import importlib
@@ -58,6 +59,11 @@ class Device:
         per value rather than copying a number to the device at every use)."""
         raise NotImplementedError
 
+    def write(self, array, values):
+        """Copy host values into a contiguous array of this device, in place and at once
+        (during a CUDA graph capture too, so a replay reads them: hyper-parameters, seeds)."""
+        raise NotImplementedError
+
 
 class CPU(Device):
     xp = np
@@ -76,6 +82,9 @@ class CPU(Device):
 
     def scalar(self, value, dtype):
         return np.asarray(value, dtype)
+
+    def write(self, array, values):
+        array[...] = values
 
 
 _DEVICES = {"cpu": CPU()}

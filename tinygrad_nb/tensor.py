@@ -674,15 +674,15 @@ class Tensor:
             fits = False
         if not fits:
             raise RuntimeError(f"copy_: values of shape {tuple(values.shape)} cannot be written into a tensor of shape {self.shape}")
-        if isinstance(values, np.ndarray) and self.device != "cpu" and self.data.is_contiguous:
-            if cuda.is_current_stream_capturing():
-                raise RuntimeError(
-                    "copy_: host data copied into a 'cuda' tensor while a CUDA graph was being captured would not be "
-                    "copied again on replay; call copy_() before replay(), outside the captured step"
-                )
-            self.data.set_from_host(values)
-        else:
+        if not isinstance(values, np.ndarray):
             self.data[...] = values
+            return self
+        if self.device != "cpu" and cuda.is_current_stream_capturing():
+            raise RuntimeError(
+                "copy_: host data copied into a 'cuda' tensor while a CUDA graph was being captured would not be "
+                "copied again on replay; call copy_() before replay(), outside the captured step"
+            )
+        get_device(self.device).write(self.data, values)
         return self
 
     def detach_(self):

@@ -24,7 +24,7 @@ class Optimizer:
         self.defaults = defaults
         self.state = {}
         self.param_groups = []
-        self._rates = {}  # (id(group), device) -> [group, 0-d float64 array holding its lr, value written]
+        self._rates = {}  # (id(group), device) -> [group, device, 0-d float64 array holding its lr, value written]
         groups = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
@@ -84,16 +84,17 @@ class Optimizer:
         key = (id(group), p.device)
         entry = self._rates.get(key)
         if entry is None:
-            entry = self._rates[key] = [group, get_device(p.device).xp.empty((), np.float64), None]
+            device = get_device(p.device)
+            entry = self._rates[key] = [group, device, device.xp.empty((), np.float64), None]
             self._write_rates()
-        return entry[1]
+        return entry[2]
 
     def _write_rates(self):
         for entry in self._rates.values():
-            group, array, written = entry
+            group, device, array, written = entry
             if group["lr"] != written:
-                _write(array, group["lr"])
-                entry[2] = group["lr"]
+                device.write(array, group["lr"])
+                entry[3] = group["lr"]
 
     def _first_step(self, state):
         """True when `state` is still empty. The first step creates it, and a CUDA graph would
@@ -160,18 +161,9 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
-def _write(array, value):
-    """Write a host number into a 0-d device array at once (also during a capture, whose
-    replays then read it: a numpy array is simply assigned)."""
-    if isinstance(array, np.ndarray):
-        array[...] = value
-    else:
-        array.set_from_host(value)
-
-
 def _count(array, p):
     """A counter kept on the device (the step) as a Python int."""
-    return int(np.asarray(Tensor._from_array(array, p.device).numpy()).item())
+    return int(Tensor._from_array(array, p.device).item())
 
 
 def _plain(value):

@@ -25,7 +25,7 @@ class SGD(Optimizer):
                     state["momentum_buffer"] = device.xp.empty_like(p.data)
                     fresh.add(id(p))
         # the first step sets the buffer to the gradient: those parameters go in a call of their own
-        for first in (True, False) if fresh else (False,):
+        for first in (True, False):
             part = [(p, s) for p, s in zip(params, states) if (id(p) in fresh) == first]
             if not part:
                 continue
