@@ -116,6 +116,12 @@ def argmax_kernel(rows, length, kept_shape, kept_strides, x, x0, step, out, smal
         out[r] = where
 
 
+def _rows(a, axis):
+    """(kept shape, kept strides) of a seen as rows along `axis`."""
+    kept = [d for d in range(a.ndim) if d != axis]
+    return tuple(a.shape[d] for d in kept) or (1,), tuple(a.strides[d] for d in kept) or (0,)
+
+
 def argmax(x, axis, keepdims, smallest):
     """Index of the largest (smallest) element along `axis` (None: of the flattened array),
     the first one on ties and the first NaN if there is one, as int64; one thread per output."""
@@ -123,11 +129,9 @@ def argmax(x, axis, keepdims, smallest):
         flat = x if x.is_contiguous else x.copy()
         out = argmax(flat.reshape(-1), 0, False, smallest)
         return out.reshape((1,) * x.ndim) if keepdims else out
-    kept = [a for a in range(x.ndim) if a != axis]
-    out = type(x).empty(tuple(x.shape[a] for a in kept), np.int64)
+    out = type(x).empty(tuple(n for a, n in enumerate(x.shape) if a != axis), np.int64)
     if out.size:
-        shape = tuple(x.shape[a] for a in kept) or (1,)
-        strides = tuple(x.strides[a] for a in kept) or (0,)
+        shape, strides = _rows(x, axis)
         launch(argmax_kernel, *grid(out.size), out.size, x.shape[axis], shape, strides, x.buf, x.offset,
                x.strides[axis], out.buf, bool(smallest))
     return out.reshape(tuple(1 if a == axis else n for a, n in enumerate(x.shape))) if keepdims else out
@@ -164,12 +168,6 @@ def softmax_backward_kernel(rows, length, kept_shape, g_kept, g, g0, g_step, y_k
         for k in range(length):
             gk, yk = g[gs + k * g_step], y[ys + k * y_step]
             dx[to + k * dx_step] = gk - exp(yk) * total if log_out else yk * (gk - total)
-
-
-def _rows(a, axis):
-    """(kept shape, kept strides) of a seen as rows along `axis`."""
-    kept = [d for d in range(a.ndim) if d != axis]
-    return tuple(a.shape[d] for d in kept) or (1,), tuple(a.strides[d] for d in kept) or (0,)
 
 
 def softmax(x, axis, log):
