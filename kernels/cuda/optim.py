@@ -47,39 +47,42 @@ def count_kernel(n, steps, s0):
 
 
 @cuda.jit(cache=True)
-def sgd_kernel(total, sizes, ps, p0, gs, g0, gc, gr, gcs, bufs, lr, lr0, momentum, dampening, weight_decay, nesterov, first):
+def sgd_kernel(total, sizes, ps, p0, gs, g0, gc, gr, gcs, bufs, lr, lr0, momentum, dampening, weight_decay, nesterov,
+               first):
     for i in range(cuda.grid(1), total, cuda.gridsize(1)):
         k, j = _locate(sizes, i)
+        grad = gs[k][_at(j, g0[k], gc[k], gr[k], gcs[k])]
         buf = bufs[k][j] if momentum != 0.0 else 0.0
-        p, buf = sgd_rule(ps[k][p0[k] + j], gs[k][_at(j, g0[k], gc[k], gr[k], gcs[k])], buf, lr[lr0], momentum, dampening, weight_decay,
-                          nesterov, first)
+        p, buf = sgd_rule(ps[k][p0[k] + j], grad, buf, lr[lr0], momentum, dampening, weight_decay, nesterov, first)
         ps[k][p0[k] + j] = p
         if momentum != 0.0:
             bufs[k][j] = buf
 
 
 @cuda.jit(cache=True)
-def adam_kernel(total, sizes, ps, p0, gs, g0, gc, gr, gcs, ms, vs, v_maxes, steps, s0, lr, lr0, beta1, beta2, eps, weight_decay,
-                decoupled, amsgrad):
+def adam_kernel(total, sizes, ps, p0, gs, g0, gc, gr, gcs, ms, vs, v_maxes, steps, s0, lr, lr0, beta1, beta2, eps,
+                weight_decay, decoupled, amsgrad):
     for i in range(cuda.grid(1), total, cuda.gridsize(1)):
         k, j = _locate(sizes, i)
+        grad = gs[k][_at(j, g0[k], gc[k], gr[k], gcs[k])]
         v_max = v_maxes[k][j] if amsgrad else 0.0
-        p, m, v, v_max = adam_rule(ps[k][p0[k] + j], gs[k][_at(j, g0[k], gc[k], gr[k], gcs[k])], ms[k][j], vs[k][j], v_max, lr[lr0], beta1,
-                                   beta2, eps, weight_decay, decoupled, amsgrad, steps[k][s0[k]])
+        p, m, v, v_max = adam_rule(ps[k][p0[k] + j], grad, ms[k][j], vs[k][j], v_max, lr[lr0], beta1, beta2, eps,
+                                   weight_decay, decoupled, amsgrad, steps[k][s0[k]])
         ps[k][p0[k] + j], ms[k][j], vs[k][j] = p, m, v
         if amsgrad:
             v_maxes[k][j] = v_max
 
 
 @cuda.jit(cache=True)
-def rmsprop_kernel(total, sizes, ps, p0, gs, g0, gc, gr, gcs, squares, averages, bufs, lr, lr0, alpha, eps, weight_decay,
-                   momentum, centered):
+def rmsprop_kernel(total, sizes, ps, p0, gs, g0, gc, gr, gcs, squares, averages, bufs, lr, lr0, alpha, eps,
+                   weight_decay, momentum, centered):
     for i in range(cuda.grid(1), total, cuda.gridsize(1)):
         k, j = _locate(sizes, i)
+        grad = gs[k][_at(j, g0[k], gc[k], gr[k], gcs[k])]
         average = averages[k][j] if centered else 0.0
         buf = bufs[k][j] if momentum > 0.0 else 0.0
-        p, square, average, buf = rmsprop_rule(ps[k][p0[k] + j], gs[k][_at(j, g0[k], gc[k], gr[k], gcs[k])], squares[k][j], average, buf,
-                                               lr[lr0], alpha, eps, weight_decay, momentum, centered)
+        p, square, average, buf = rmsprop_rule(ps[k][p0[k] + j], grad, squares[k][j], average, buf, lr[lr0], alpha,
+                                               eps, weight_decay, momentum, centered)
         ps[k][p0[k] + j], squares[k][j] = p, square
         if centered:
             averages[k][j] = average
@@ -91,7 +94,7 @@ def _slots(arrays, dtype):
     """(buffers, offsets) tuples of SLOTS entries for up to SLOTS contiguous arrays (or None)."""
     if arrays is None:
         arrays = []
-    bufs = tuple(a.buf for a in arrays) + (memory.stand_in(dtype),) * (SLOTS - len(arrays))  # sizes 0: never read
+    bufs = tuple(a.buf for a in arrays) + (memory.stand_in(dtype),) * (SLOTS - len(arrays))  # size 0: unread
     offsets = tuple(a.offset for a in arrays) + (0,) * (SLOTS - len(arrays))
     return bufs, offsets
 
@@ -135,8 +138,10 @@ def sgd_step(params, grads, bufs, lr, momentum, dampening, weight_decay, nestero
 
 
 def _count(steps):
+    """Add 1 to each step counter (0-d float64 arrays); returns their (buffers, offsets)."""
     bufs, offsets = _slots(steps, np.dtype(np.float64))
     launch(count_kernel, 1, SLOTS, len(steps), bufs, offsets)
+    return bufs, offsets
 
 
 def adam_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay,
@@ -145,13 +150,12 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, lr, 
     dtype = params[0].dtype
     for sizes, total, ps, gs, ms, vs, v_maxes, ss in _chunks(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs,
                                                               steps):
-        _count(ss)
+        sb, s0 = _count(ss)
         if total:
             pb, p0 = _slots(ps, dtype)
-            sb, s0 = _slots(ss, np.dtype(np.float64))
-            launch(adam_kernel, *grid(total), total, sizes, pb, p0, *_layout(gs), _slots(ms, dtype)[0], _slots(vs, dtype)[0],
-                   _slots(v_maxes, dtype)[0], sb, s0, lr.buf, lr.offset, float(beta1), float(beta2), float(eps),
-                   float(weight_decay), bool(decoupled), bool(amsgrad))
+            launch(adam_kernel, *grid(total), total, sizes, pb, p0, *_layout(gs), _slots(ms, dtype)[0],
+                   _slots(vs, dtype)[0], _slots(v_maxes, dtype)[0], sb, s0, lr.buf, lr.offset, float(beta1),
+                   float(beta2), float(eps), float(weight_decay), bool(decoupled), bool(amsgrad))
 
 
 def rmsprop_step(params, grads, square_avgs, grad_avgs, bufs, steps, lr, alpha, eps, weight_decay, momentum, centered):
