@@ -126,21 +126,30 @@ def test_device_memory_is_reused_then_released():
     assert tg_cuda.memory_cached() == 0 and dropped() is None
 
 
-def test_a_pooled_buffer_whose_memory_is_gone_is_not_handed_out():
-    """numba's device arrays reach their memory through a weak proxy; when the memory goes
-    first (a context reset), the pool drops the array instead of handing it out."""
-    from types import SimpleNamespace
-
+def test_a_block_dying_in_a_reference_cycle_pools_a_buffer_whose_memory_is_still_there():
+    """numba frees a device array's memory from a weakref finalizer of its pointer object. The
+    garbage collector runs such callbacks for everything a dead cycle reaches before it calls
+    Block.__del__, which pools the buffer: the pool then held freed memory (the ReferenceError
+    seen under pytest -n 8 on a GPU). Here a stand-in array records when its memory would go."""
     from tinygrad_nb.kernels.cuda import memory
 
-    class Memory:
-        size = 16
+    class Pointer:
+        pass
 
-    memory_object = Memory()
-    dangling = SimpleNamespace(gpu_data=SimpleNamespace(_mem=weakref.proxy(memory_object)), size=4, nbytes=16,
-                               dtype=np.dtype(np.float32))
-    pool = memory.Pool()
-    pool.give(dangling)
-    del memory_object
+    class DeviceArray:
+        size, nbytes, dtype = 4, 16, np.dtype(np.float32)
+
+        def __init__(self, freed):
+            self.gpu_data = Pointer()
+            weakref.finalize(self.gpu_data, freed.append, "freed")
+
+    freed, pool = [], memory.Pool()
+    cycle = [memory.Block(DeviceArray(freed), pool)]
+    cycle.append(cycle)
+    del cycle
     gc.collect()
-    assert pool.take(4, np.dtype(np.float32)) is None and pool.cached == 0
+    assert freed == [] and pool.cached == 16
+    array = pool.take(4, np.dtype(np.float32))
+    del array
+    gc.collect()
+    assert freed == ["freed"]  # dropped by the pool, its memory goes

@@ -35,12 +35,11 @@ class Pool:
 
     def take(self, count, dtype):
         stack = self.free.get((count, dtype.str))
-        while stack:
-            array = stack.pop()
-            self.cached -= array.nbytes
-            if _alive(array):
-                return array
-        return None
+        if not stack:
+            return None
+        array = stack.pop()
+        self.cached -= array.nbytes
+        return array
 
     def give(self, array):
         if self.limit is not None and self.cached + array.nbytes > self.limit:
@@ -53,25 +52,16 @@ class Pool:
         self.cached = 0
 
 
-def _alive(array):
-    """Whether the device memory behind a pooled array still exists. A numba device array
-    holds only a weak proxy to its memory, which the CUDA context's allocation table owns;
-    if the table let it go (a context reset, say), the array dangles, and using it raises
-    ReferenceError (seen under pytest -n 8 on a GPU, in upload). Such an array is dropped."""
-    owner = getattr(getattr(array, "gpu_data", None), "_mem", None)
-    if owner is None:  # the simulator's arrays, and memory numba does not manage
-        return True
-    try:
-        owner.size
-    except ReferenceError:
-        return False
-    return True
-
-
 SHARED = Pool(LIMIT)
 
-# The live Block of each buffer, by id(buffer): a captured launch sees only buffers, and the
-# capture needs their Blocks to tell its own memory from memory that tensors outside own.
+# Each buffer a Block holds, and the Block, by id(buffer). A captured launch sees only buffers,
+# and the capture needs their Blocks to tell its own memory from memory that tensors outside own.
+# The strong reference to the buffer matters too: a numba device array frees its memory from a
+# weakref finalizer of its pointer object, and when a Block dies in a reference cycle the
+# garbage collector runs the weakref callbacks of everything only the cycle reaches *before*
+# Block.__del__, so a buffer reachable only through its Block would be freed and then pooled,
+# dangling (a ReferenceError at the next copy into it, or a kernel writing freed memory).
+# Reachable from here, the buffer is never part of the garbage.
 _owners = {}
 
 
@@ -83,7 +73,7 @@ class Block:
 
     def __init__(self, array, pool, constant=False):
         self.array, self.pool, self.constant = array, pool, constant
-        _owners[id(array)] = weakref.ref(self)
+        _owners[id(array)] = (array, weakref.ref(self))
 
     def __del__(self):
         try:
@@ -95,8 +85,8 @@ class Block:
 
 def owner(buffer):
     """The live Block holding `buffer`, or None."""
-    ref = _owners.get(id(buffer))
-    return None if ref is None else ref()
+    entry = _owners.get(id(buffer))
+    return None if entry is None else entry[1]()
 
 
 def allocate(count, dtype, constant=False):
