@@ -20,3 +20,19 @@ def rng():
 def t64(array, requires_grad=True):
     """A float64 leaf for gradient checks."""
     return tg.Tensor(np.asarray(array, dtype=np.float64), requires_grad=requires_grad)
+
+
+# Every kernel the simulated tests launch, with its argument types, for test_cuda_ptx.py,
+# which compiles them for a real GPU and runs last so that it sees the whole run's launches.
+LAUNCHES = set()
+
+
+def pytest_configure(config):
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        import ptx
+
+        ptx.record(LAUNCHES)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: item.path.name == "test_cuda_ptx.py")
