@@ -12,7 +12,8 @@ the tests run; `python tests/ptx.py launches.pkl report.json` (real side, CUDASI
 compiles them and writes the failures.
 
 Kernels made by a factory (a closure per tile shape or dtype) are recompiled from their
-factory with the configurations a real GPU uses, which differ from the simulator's small tiles.
+factory with the configurations a real GPU uses, which differ from the simulator's small tiles;
+the activations' kernels, made from their rules, are found by their names.
 """
 import importlib
 import json
@@ -54,6 +55,16 @@ def _real_configurations(module, factory, types):
     raise LookupError(f"no real configurations known for the kernel factory {module.__name__}.{factory}")
 
 
+def _generated(module, name):
+    """A kernel kernels/cuda/activation.py makes from a rule, "<rule>_<forward|backward>[_flat]_kernel",
+    once it has been made."""
+    from tinygrad_nb.kernels.activations import RULES
+
+    module._kernels(next(r for r in RULES if name.startswith(r + "_") and name[len(r) + 1:].split("_")[0] in
+                         ("forward", "backward")))
+    return [getattr(module, name)]
+
+
 def compile_all(launches):
     """Compile every recorded launch for sm_90; -> (number compiled, failures as text)."""
     from types import SimpleNamespace
@@ -70,8 +81,10 @@ def compile_all(launches):
         module = importlib.import_module(module_name)
         if "<locals>" in name:
             kernels = _real_configurations(module, name.split(".")[0], types)
-        else:
+        elif hasattr(module, name):
             kernels = [getattr(module, name)]
+        else:
+            kernels = _generated(module, name)
         for kernel in kernels:
             try:
                 cuda.compile_ptx(kernel.py_func, nt.void(*types), cc=(9, 0))

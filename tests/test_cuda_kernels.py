@@ -63,21 +63,52 @@ def test_large_tiles_only_when_the_grid_fills_the_gpu():
         assert mm.tiles_for(1, 4096, 4096) == mm.LARGE and mm.tiles_for(1, 64, 64) == mm.SMALL
 
 
-def test_smooth_activations_one_launch_each_way(rng):
-    """GELU, sigmoid and tanh's backward are op codes of the elementwise kernels: the same
-    numbers as the CPU's formulas."""
-    a, g = rng.standard_normal(7) * 2, rng.standard_normal(7)
-    cdf = np.array([0.5 * (1 + math.erf(v / math.sqrt(2))) for v in a])
-    np.testing.assert_allclose(cuda_kernel("gelu")(xp.asarray(a)).get(), a * cdf, rtol=1e-12)
-    pdf = np.exp(-a * a / 2) / math.sqrt(2 * math.pi)
-    np.testing.assert_allclose(cuda_kernel("gelu_backward")(xp.asarray(g), xp.asarray(a)).get(), g * (cdf + a * pdf),
-                               rtol=1e-12)
-    y = 1 / (1 + np.exp(-a))
-    np.testing.assert_allclose(cuda_kernel("sigmoid")(xp.asarray(a)).get(), y, rtol=1e-12)
-    np.testing.assert_allclose(cuda_kernel("sigmoid_backward")(xp.asarray(g), xp.asarray(y)).get(), g * y * (1 - y),
-                               rtol=1e-12)
-    np.testing.assert_allclose(cuda_kernel("tanh_backward")(xp.asarray(g), xp.asarray(y)).get(), g * (1 - y * y),
-                               rtol=1e-12)
+ERF = np.vectorize(math.erf)
+# Each activation's value and derivative, from NumPy and the textbook formulas.
+ACTIVATIONS = {
+    "relu": (lambda x: np.maximum(x, 0), lambda x: (x > 0) * 1.0),
+    "leaky_relu": (lambda x: np.where(x > 0, x, 0.2 * x), lambda x: np.where(x > 0, 1.0, 0.2)),
+    "sigmoid": (lambda x: 1 / (1 + np.exp(-x)), lambda x: np.exp(-x) / (1 + np.exp(-x)) ** 2),
+    "tanh": (np.tanh, lambda x: 1 / np.cosh(x) ** 2),
+    "gelu": (lambda x: x * (1 + ERF(x / math.sqrt(2))) / 2,
+             lambda x: (1 + ERF(x / math.sqrt(2))) / 2 + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)),
+    "silu": (lambda x: x / (1 + np.exp(-x)), lambda x: (1 + np.exp(-x) + x * np.exp(-x)) / (1 + np.exp(-x)) ** 2),
+}
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_every_activation_kernel_against_its_formula(rng, name, device, dtype):
+    """One rule per activation (kernels/activations.py) makes the kernels of both devices;
+    contiguous arrays take the GPU's flat kernels, a transposed view its general ones."""
+    from tinygrad_nb.device import get_device
+
+    value, slope = ACTIVATIONS[name]
+    dev = get_device(device)
+    forward, backward = dev.kernel("activation"), dev.kernel("activation_backward")
+    x = (rng.standard_normal((3, 5)) * 3).astype(dtype)
+    x[x == 0] = 0.5  # ReLU's kink
+    g = rng.standard_normal((3, 5)).astype(dtype)
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-6, atol=2e-6)
+    for transposed in (False, True):  # a transposed view is strided: the GPU's general kernels
+        xd = dev.from_numpy(x.T.copy()).T if transposed else dev.from_numpy(x)
+        y, kept = forward(name, xd, 0.2)
+        dx = backward(name, dev.from_numpy(g), kept, 0.2)
+        y, dx = dev.to_numpy(y), dev.to_numpy(dx)
+        assert y.dtype == dtype and dx.dtype == dtype
+        np.testing.assert_allclose(y, value(x.astype(np.float64)), **tol)
+        np.testing.assert_allclose(dx, g * slope(x.astype(np.float64)), **tol)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_relu_keeps_nan_and_infinities(device):
+    from tinygrad_nb.device import get_device
+
+    dev = get_device(device)
+    x = np.array([np.nan, -np.inf, np.inf, -0.0, -1.0, 2.0], np.float32)
+    y, _ = dev.kernel("activation")("relu", dev.from_numpy(x))
+    np.testing.assert_array_equal(dev.to_numpy(y), [np.nan, 0, np.inf, 0, 0, 2])
 
 
 def cuda_kernel(name):

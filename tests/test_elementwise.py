@@ -67,6 +67,7 @@ UNARY = {
     "relu": (lambda x: x.relu(), lambda a: np.where(a > 0, a, 0), "away_from_0"),
     "leaky_relu": (lambda x: x.leaky_relu(0.1), lambda a: np.where(a > 0, a, 0.1 * a), "away_from_0"),
     "gelu": (lambda x: x.gelu(), lambda a: a * 0.5 * (1 + np.vectorize(math.erf)(a / math.sqrt(2))), None),
+    "silu": (lambda x: x.silu(), lambda a: a / (1 + np.exp(-a)), None),
     "abs": (lambda x: x.abs(), np.abs, "away_from_0"),
     "neg": (lambda x: -x, np.negative, None),
     "clip": (lambda x: x.clip(-0.5, 0.7), lambda a: np.clip(a, -0.5, 0.7), "away_from_edges"),

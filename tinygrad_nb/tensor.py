@@ -436,10 +436,13 @@ class Tensor:
         return E.Relu.apply(self)
 
     def leaky_relu(self, negative_slope=0.01):
-        return E.LeakyRelu.apply(self, slope=negative_slope)
+        return E.LeakyRelu.apply(self, float(negative_slope))
 
     def gelu(self):
         return E.Gelu.apply(self)
+
+    def silu(self):
+        return E.Silu.apply(self)
 
     def abs(self):
         return E.Abs.apply(self)

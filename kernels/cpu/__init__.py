@@ -2,13 +2,8 @@
 
 KERNELS = {
     "matmul": "matmul",
-    "relu": "activation",
-    "relu_backward": "activation",
-    "tanh_backward": "activation",
-    "sigmoid": "activation",
-    "sigmoid_backward": "activation",
-    "gelu": "activation",
-    "gelu_backward": "activation",
+    "activation": "activation",
+    "activation_backward": "activation",
     "lstm_forward": "rnn",
     "lstm_backward": "rnn",
     "gru_forward": "rnn",

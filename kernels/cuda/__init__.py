@@ -8,13 +8,8 @@ run in Numba's CUDA simulator instead of on a GPU.
 
 KERNELS = {
     "matmul": "matmul",
-    "relu": "activation",
-    "relu_backward": "activation",
-    "tanh_backward": "activation",
-    "sigmoid": "activation",
-    "sigmoid_backward": "activation",
-    "gelu": "activation",
-    "gelu_backward": "activation",
+    "activation": "activation",
+    "activation_backward": "activation",
     "conv2d": "conv",
     "conv2d_backward_input": "conv",
     "conv2d_backward_weight": "conv",

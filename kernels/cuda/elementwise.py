@@ -17,11 +17,10 @@ import numpy as np
 
 from .launch import SIMULATED, cuda, grid, launch
 
-# Unary math ops (float inputs), activations among them.
-NEG, EXP, LOG, SQRT, TANH, ABS, SIGN, RELU, SIGMOID, GELU = range(10)
-# Binary arithmetic ops, and the activations' backward passes: (g, y) -> dx from their
-# output y (ReLU, tanh, sigmoid), or (g, x) from their input x (GELU).
-ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM, RELU_GRAD, TANH_GRAD, SIGMOID_GRAD, GELU_GRAD = range(11)
+# Unary math ops (float inputs); the activations have kernels of their own (activation.py).
+NEG, EXP, LOG, SQRT, TANH, ABS, SIGN = range(7)
+# Binary arithmetic ops.
+ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM = range(7)
 # Comparisons (bool results); ISFINITE reads its first operand only.
 LT, LE, GT, GE, EQ, NE, ISFINITE = range(7)
 
@@ -58,17 +57,11 @@ def unary_op(op, x):
         return tanh(x)
     if op == ABS:
         return abs(x)
-    if op == SIGN:
-        if x > 0:
-            return 1.0
-        if x < 0:
-            return -1.0
-        return x  # 0 and nan are their own sign, as in np.sign
-    if op == RELU:
-        return 0.0 if x <= 0 else x  # NaN stays NaN, as in PyTorch
-    if op == SIGMOID:
-        return 0.5 * (1.0 + tanh(0.5 * x))  # = 1 / (1 + e^-x), never overflowing
-    return x * 0.5 * (1.0 + math.erf(x * 0.7071067811865476))  # GELU
+    if x > 0:  # SIGN
+        return 1.0
+    if x < 0:
+        return -1.0
+    return x  # 0 and nan are their own sign, as in np.sign
 
 
 @cuda.jit(device=True)
@@ -85,16 +78,7 @@ def binary_op(op, a, b):
         return a**b
     if op == MAXIMUM:
         return a if a > b or a != a else b  # nan wins, as np.maximum
-    if op == MINIMUM:
-        return a if a < b or a != a else b
-    if op == RELU_GRAD:
-        return a if b > 0 else 0.0
-    if op == TANH_GRAD:
-        return a * (1.0 - b * b)
-    if op == SIGMOID_GRAD:
-        return a * b * (1.0 - b)
-    cdf = 0.5 * (1.0 + math.erf(b * 0.7071067811865476))  # GELU_GRAD: g (Phi(x) + x phi(x))
-    return a * (cdf + b * exp(-0.5 * b * b) * 0.3989422804014327)
+    return a if a < b or a != a else b  # MINIMUM
 
 
 @cuda.jit(device=True)

@@ -1,6 +1,6 @@
 """Activation functions as modules (and their functional forms for nn.functional).
-Each is one Tensor method; the math and derivatives live in ops/elementwise.py and
-ops/reduce.py."""
+Each is one Tensor method; the math and derivatives live in kernels/activations.py (one
+rule per activation, for both devices) and ops/reduce.py (softmax)."""
 from .module import Module
 
 
@@ -14,6 +14,10 @@ def leaky_relu(input, negative_slope=0.01):
 
 def gelu(input):
     return input.gelu()
+
+
+def silu(input):
+    return input.silu()
 
 
 def sigmoid(input):
@@ -58,6 +62,13 @@ class GELU(Module):
 
     def forward(self, x):
         return x.gelu()
+
+
+class SiLU(Module):
+    """x * sigmoid(x) (also called swish)"""
+
+    def forward(self, x):
+        return x.silu()
 
 
 class Sigmoid(Module):

@@ -1,6 +1,6 @@
 """nn.functional (F): stateless layer functions with PyTorch's argument names and defaults.
 Each topic keeps its functions in its own module; this one gathers them."""
-from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, tanh
 from .conv import conv1d, conv2d, conv_transpose2d
 from .dropout import dropout
 from .embedding import embedding

@@ -161,64 +161,58 @@ class Sqrt(Function):
         return g / (2 * ctx.saved[0])
 
 
-class Tanh(Function):
-    """y = tanh x;   dx = g * (1 - y^2)"""
+class Activation(Function):
+    """y = f(x);   dx = df(g, x or y): an activation whose formula and derivative are a rule of
+    kernels/activations.py, written once for both devices. The kernel returns what the
+    backward pass reads (x or y), so ReLU, say, keeps only its output."""
 
-    def forward(ctx, x):
-        y = ctx.xp.tanh(x)
-        ctx.save_for_backward(y)
+    rule = None  # the rule's name in kernels/activations.py
+
+    def forward(ctx, x, a=0.0):
+        ctx.a = a
+        y, kept = ctx.kernel("activation")(ctx.rule, x, a)
+        ctx.save_for_backward(kept)
         return y
 
     def backward(ctx, g):
-        return ctx.kernel("tanh_backward")(g, ctx.saved[0])
+        return ctx.kernel("activation_backward")(ctx.rule, g, ctx.saved[0], ctx.a)
 
 
-class Sigmoid(Function):
-    """y = 1 / (1 + e^-x);   dx = g * y * (1 - y)
-    Computed as (1 + tanh(x/2)) / 2, which never overflows."""
+class Relu(Activation):
+    """y = max(x, 0);   dx = g * [y > 0]"""
 
-    def forward(ctx, x):
-        y = ctx.kernel("sigmoid")(x)
-        ctx.save_for_backward(y)
-        return y
-
-    def backward(ctx, g):
-        return ctx.kernel("sigmoid_backward")(g, ctx.saved[0])
+    rule = "relu"
 
 
-class Relu(Function):
-    """y = max(x, 0);   dx = g * [y > 0]   (y > 0 exactly where x > 0, so y is all backward keeps)"""
-
-    def forward(ctx, x):
-        y = ctx.kernel("relu")(x)
-        ctx.save_for_backward(y)
-        return y
-
-    def backward(ctx, g):
-        return ctx.kernel("relu_backward")(g, ctx.saved[0])
-
-
-class LeakyRelu(Function):
+class LeakyRelu(Activation):
     """y = x if x > 0 else a*x;   dx = g * (1 if x > 0 else a)"""
 
-    def forward(ctx, x, slope=0.01):
-        ctx.slope = ctx.xp.where(x > 0, x.dtype.type(1), x.dtype.type(slope))
-        return x * ctx.slope
-
-    def backward(ctx, g):
-        return g * ctx.slope
+    rule = "leaky_relu"
 
 
-class Gelu(Function):
-    """y = x * Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2;   dx = g * (Phi(x) + x * phi(x))
-    (phi the standard normal density; exact, as PyTorch's default)"""
+class Sigmoid(Activation):
+    """y = 1 / (1 + e^-x);   dx = g * y * (1 - y)"""
 
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return ctx.kernel("gelu")(x)
+    rule = "sigmoid"
 
-    def backward(ctx, g):
-        return ctx.kernel("gelu_backward")(g, ctx.saved[0])
+
+class Tanh(Activation):
+    """y = tanh x;   dx = g * (1 - y^2)"""
+
+    rule = "tanh"
+
+
+class Gelu(Activation):
+    """y = x * Phi(x);   dx = g * (Phi(x) + x * phi(x))   (Phi, phi: the standard normal
+    distribution and density; the exact GELU, PyTorch's default)"""
+
+    rule = "gelu"
+
+
+class Silu(Activation):
+    """y = x * s, s = sigmoid(x);   dx = g * s * (1 + x * (1 - s))"""
+
+    rule = "silu"
 
 
 class Abs(Function):
