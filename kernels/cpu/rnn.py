@@ -342,7 +342,7 @@ def _pack_units(w, lo, hi, rows, panels):
 
 
 @parallel_jit
-def _lstm_forward(x, w_ih, w_hh, bias, reverse, hs, cs, gates, scratch, blocks):
+def _lstm_forward(x, w_ih, w_hh, bias, reverse, hs, cs, gates, scratch, blocks, vector_bytes):
     """The forward pass, shared out over `blocks` blocks of hidden units, one per thread.
     First each block packs its units' rows of W_ih and W_hh and lays a share of the steps'
     inputs out as x_t^T (I, B). Then the time loop: in each step, a block computes its rows
@@ -365,8 +365,10 @@ def _lstm_forward(x, w_ih, w_hh, bias, reverse, hs, cs, gates, scratch, blocks):
         for k in prange(blocks):
             lo, hi = k * H // blocks, (k + 1) * H // blocks
             rows, at = 4 * (hi - lo), (t * 4 * H + 4 * lo) * B
-            small_gemm.product(pi[4 * lo * I:], 4 * I, wi[4 * lo * I:], I, xf[t * I * B:], B, gf[at:], B, rows, B, I, False)
-            small_gemm.product(ph[4 * lo * H:], 4 * H, wh[4 * lo * H:], H, hf[read * H * B:], B, gf[at:], B, rows, B, H, True)
+            small_gemm.product(pi[4 * lo * I:], 4 * I, wi[4 * lo * I:], I, xf[t * I * B:], B, gf[at:], B, rows, B, I, False,
+                               vector_bytes)
+            small_gemm.product(ph[4 * lo * H:], 4 * H, wh[4 * lo * H:], H, hf[read * H * B:], B, gf[at:], B, rows, B, H, True,
+                               vector_bytes)
             _lstm_cell(gates[t], bias, cs[read], cs[write], hs[write], lo, hi)
 
 
@@ -394,7 +396,7 @@ def _accumulate(total, part):
 
 
 @parallel_jit
-def _lstm_backward(x, w_hh, hs, cs, acts, d_out, reverse, dh, dc, dgates, grads, scratch, blocks):
+def _lstm_backward(x, w_hh, hs, cs, acts, d_out, reverse, dh, dc, dgates, grads, scratch, blocks, vector_bytes):
     """Backpropagation through time, each step shared out over blocks of hidden units.
     A block runs its units' cell backward, which writes its own rows of dgates_t, and then
     its part of dh_{t-1} = W_hh^T dgates_t: the product over its rows only, all H rows of
@@ -437,12 +439,12 @@ def _lstm_backward(x, w_hh, hs, cs, acts, d_out, reverse, dh, dc, dgates, grads,
                 _lstm_cell_backward(acts[t], cs[read], cs[write], d_out[t], dh, dc, dgates[t], lo, hi)
                 rows, at = 4 * (hi - lo), (t * 4 * H + 4 * lo) * B
                 small_gemm.product(packed[16 * lo:], 16 * H, wf[4 * lo:], 4 * H, gf[at:], B,
-                                   pf[((s % 2) * blocks + k) * H * B:], B, H, B, rows, False)
+                                   pf[((s % 2) * blocks + k) * H * B:], B, H, B, rows, False, vector_bytes)
                 small_gemm.pack_rows(dgates[t, 4 * lo:4 * hi], dg_panels[lo:hi])
                 small_gemm.product(dpf[4 * lo * B:], 4 * B, gf[at:], B, xf[t * B * I:], I, dwi[4 * lo * I:], I,
-                                   rows, I, B, True)
+                                   rows, I, B, True, vector_bytes)
                 small_gemm.product(dpf[4 * lo * B:], 4 * B, gf[at:], B, hrf[t * B * H:], H, dwh[4 * lo * H:], H,
-                                   rows, H, B, True)
+                                   rows, H, B, True, vector_bytes)
                 _accumulate(db[4 * lo:4 * hi], dgates[t, 4 * lo:4 * hi])
 
 
@@ -465,7 +467,7 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
     scratch = tuple(empty(shape, x.dtype) for shape in ((T, I, B), (4 * H, I), (H, I, 4), (4 * H, H), (H, H, 4)))
     with numba_threads():
         _lstm_forward(x, np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh), b_ih + b_hh, bool(reverse),
-                      hs, cs, acts, scratch, min(threads_for_kernels(), H))
+                      hs, cs, acts, scratch, min(threads_for_kernels(), H), small_gemm.VECTOR_BYTES)
     return hs.transpose(0, 2, 1), cs.transpose(0, 2, 1), acts
 
 
@@ -479,7 +481,8 @@ def lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_
     dx = empty(x.shape, x.dtype) if need_dx else None
     with numba_threads():
         _lstm_backward(x, np.ascontiguousarray(w_hh), _states_t(hs), _states_t(cs), acts, _per_step(d_out),
-                       bool(reverse), dh, dc, dgates, grads, scratch, min(threads_for_kernels(), H))
+                       bool(reverse), dh, dc, dgates, grads, scratch, min(threads_for_kernels(), H),
+                       small_gemm.VECTOR_BYTES)
         if need_dx:
             _lstm_input_grad(dgates, _unit_major(w_ih), dx)
     dw_ih, dw_hh, db_samples = grads

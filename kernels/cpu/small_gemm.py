@@ -7,17 +7,23 @@ copy and the call cost a quarter of the time: 29 us, 71 GFLOP/s on one core of t
 during a sequence, so we pack them once, before the time loop, and run the product as a
 register tile written directly in LLVM's vector instructions (below): 22 us, 93 GFLOP/s.
 
-The tile computes a 4-row by 2-vector block of C = A @ B (4 x 16 in float32, 4 x 8 in
-float64; a vector is 32 bytes, AVX2's width) from a panel of A, its four rows interleaved:
+The tile computes a 4-row by 2-vector block of C = A @ B from a panel of A, its four rows
+interleaved:
     panel[4k + r] = A[r, k],   C[r, :] = sum over k of panel[4k + r] * B[k, :]
 Each step of k loads two vectors of B's row k and broadcasts four numbers of the panel,
-for eight fused multiply-adds into eight accumulators that stay in registers (16 on
-AVX2). Numba cannot write this itself: its arrays live in memory, so an accumulator
-written as an array element is loaded and stored on every k (21 GFLOP/s measured), and
-scalar accumulators are not packed into vectors (3 GFLOP/s).
+for eight fused multiply-adds into eight accumulators that stay in registers. Numba cannot
+write this itself: its arrays live in memory, so an accumulator written as an array element
+is loaded and stored on every k (21 GFLOP/s measured), and scalar accumulators are not
+packed into vectors (3 GFLOP/s).
+
+A vector is the host's width: 32 bytes on AVX2 (a tile of 4 x 16 float32), 64 on AVX-512
+(4 x 32), where each instruction does twice the work. `product` takes the width as an
+argument (`VECTOR_BYTES`, found from the CPU Numba compiles for) and covers what a wide
+tile cannot, as a batch of 16 on AVX-512, with 32-byte tiles before it leaves the rest
+to BLAS.
 """
-from llvmlite import ir
-from numba import njit, types
+from llvmlite import binding, ir
+from numba import config, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -25,61 +31,84 @@ from .blas import gemm
 
 jit = njit(cache=True, error_model="numpy")
 
-ROWS, VECTORS, VECTOR_BYTES = 4, 2, 32
+ROWS, VECTORS = 4, 2
 
 
-@intrinsic
-def _tile(typingctx, K, panel, first, b, ldb, c, ldc, add):
-    """c[r*ldc + j] = sum over k < K of panel[first + 4k + r] * b[k*ldb + j], for r < 4 and
-    j < 2 vectors, on flat arrays of one dtype, added to what c holds when `add`; nothing
-    is bounds-checked."""
-    if not (isinstance(c, types.Array) and c.dtype in (types.float32, types.float64) and panel.dtype == b.dtype == c.dtype):
-        return None
+def _host_vector_bytes():
+    """64 where the CPU Numba compiles for has AVX-512 (NUMBA_CPU_FEATURES, else the host's), else 32."""
+    features = config.CPU_FEATURES or binding.get_host_cpu_features().flatten()
+    return 64 if "+avx512f" in features.split(",") else 32
 
-    def codegen(context, builder, signature, args):
-        K, panel, first, b, ldb, c, ldc, add = args
-        data = [context.make_array(t)(context, builder, v).data for t, v in zip(signature.args[1::2], (panel, b, c))]
-        scalar = context.get_value_type(signature.args[5].dtype)
-        width = VECTOR_BYTES // context.get_abi_sizeof(scalar)
-        vector = ir.VectorType(scalar, width)
-        # fmuladd is one fused instruction where the CPU has FMA, a multiply and an add where it has not
-        fmuladd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
-                                                 "llvm.fmuladd.v%d%s" % (width, "f32" if width == 8 else "f64"))
-        index = lambda i: ir.Constant(K.type, i)  # noqa: E731
 
-        def load(pointer):
-            return builder.load(builder.bitcast(pointer, vector.as_pointer()), align=context.get_abi_sizeof(scalar))
+VECTOR_BYTES = _host_vector_bytes()
 
-        def broadcast(value):
-            one = builder.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
-            return builder.shuffle_vector(one, ir.Constant(vector, ir.Undefined),
-                                          ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width))
 
-        def c_at(r, v):
-            return builder.bitcast(builder.gep(data[2], [builder.add(builder.mul(index(r), ldc), index(v * width))]),
-                                   vector.as_pointer())
+def _make_tile(vector_bytes):
+    """The tile as an intrinsic for vectors of `vector_bytes`."""
 
-        # Allocas, which LLVM promotes to registers: the loop's accumulators, starting from
-        # c or from zero (c is loaded either way: it is in bounds, and select keeps one).
-        accumulators = [cgutils.alloca_once(builder, vector) for _ in range(ROWS * VECTORS)]
-        for i, acc in enumerate(accumulators):
-            start = builder.load(c_at(i // VECTORS, i % VECTORS), align=context.get_abi_sizeof(scalar))
-            builder.store(builder.select(add, start, ir.Constant(vector, None)), acc)
-        panel_k = builder.gep(data[0], [first])
-        with cgutils.for_range(builder, K) as loop:
-            row = builder.gep(data[1], [builder.mul(loop.index, ldb)])
-            bs = [load(builder.gep(row, [index(v * width)])) for v in range(VECTORS)]
-            weights = builder.gep(panel_k, [builder.mul(loop.index, index(ROWS))])
-            for r in range(ROWS):
-                a = broadcast(builder.load(builder.gep(weights, [index(r)])))
-                for v in range(VECTORS):
-                    acc = accumulators[r * VECTORS + v]
-                    builder.store(builder.call(fmuladd, [a, bs[v], builder.load(acc)]), acc)
-        for i, acc in enumerate(accumulators):
-            builder.store(builder.load(acc), c_at(i // VECTORS, i % VECTORS), align=context.get_abi_sizeof(scalar))
-        return context.get_dummy_value()
+    @intrinsic
+    def tile(typingctx, K, panel, first, b, ldb, c, ldc, add):
+        """c[r*ldc + j] = sum over k < K of panel[first + 4k + r] * b[k*ldb + j], for r < 4 and
+        j < 2 vectors, on flat arrays of one dtype, added to what c holds when `add`; nothing
+        is bounds-checked."""
+        if not (isinstance(c, types.Array) and c.dtype in (types.float32, types.float64)
+                and panel.dtype == b.dtype == c.dtype):
+            return None
 
-    return types.void(types.intp, panel, types.intp, b, types.intp, c, types.intp, types.boolean), codegen
+        def codegen(context, builder, signature, args):
+            return _emit_tile(vector_bytes, context, builder, signature, args)
+
+        return types.void(types.intp, panel, types.intp, b, types.intp, c, types.intp, types.boolean), codegen
+
+    return tile
+
+
+def _emit_tile(vector_bytes, context, builder, signature, args):
+    """The tile's LLVM IR, for vectors of `vector_bytes` (see _make_tile)."""
+    K, panel, first, b, ldb, c, ldc, add = args
+    data = [context.make_array(t)(context, builder, v).data for t, v in zip(signature.args[1::2], (panel, b, c))]
+    scalar = context.get_value_type(signature.args[5].dtype)
+    width = vector_bytes // context.get_abi_sizeof(scalar)
+    vector = ir.VectorType(scalar, width)
+    # fmuladd is one fused instruction where the CPU has FMA, a multiply and an add where it has not
+    fmuladd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
+                                             "llvm.fmuladd.v%d%s" % (width, "f32" if context.get_abi_sizeof(scalar) == 4 else "f64"))
+    index = lambda i: ir.Constant(K.type, i)  # noqa: E731
+
+    def load(pointer):
+        return builder.load(builder.bitcast(pointer, vector.as_pointer()), align=context.get_abi_sizeof(scalar))
+
+    def broadcast(value):
+        one = builder.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(one, ir.Constant(vector, ir.Undefined),
+                                      ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width))
+
+    def c_at(r, v):
+        return builder.bitcast(builder.gep(data[2], [builder.add(builder.mul(index(r), ldc), index(v * width))]),
+                               vector.as_pointer())
+
+    # Allocas, which LLVM promotes to registers: the loop's accumulators, starting from
+    # c or from zero (c is loaded either way: it is in bounds, and select keeps one).
+    accumulators = [cgutils.alloca_once(builder, vector) for _ in range(ROWS * VECTORS)]
+    for i, acc in enumerate(accumulators):
+        start = builder.load(c_at(i // VECTORS, i % VECTORS), align=context.get_abi_sizeof(scalar))
+        builder.store(builder.select(add, start, ir.Constant(vector, None)), acc)
+    panel_k = builder.gep(data[0], [first])
+    with cgutils.for_range(builder, K) as loop:
+        row = builder.gep(data[1], [builder.mul(loop.index, ldb)])
+        bs = [load(builder.gep(row, [index(v * width)])) for v in range(VECTORS)]
+        weights = builder.gep(panel_k, [builder.mul(loop.index, index(ROWS))])
+        for r in range(ROWS):
+            a = broadcast(builder.load(builder.gep(weights, [index(r)])))
+            for v in range(VECTORS):
+                acc = accumulators[r * VECTORS + v]
+                builder.store(builder.call(fmuladd, [a, bs[v], builder.load(acc)]), acc)
+    for i, acc in enumerate(accumulators):
+        builder.store(builder.load(acc), c_at(i // VECTORS, i % VECTORS), align=context.get_abi_sizeof(scalar))
+    return context.get_dummy_value()
+
+
+_tile32, _tile64 = _make_tile(32), _make_tile(64)
 
 
 @jit
@@ -92,22 +121,29 @@ def pack_rows(a, panels):
 
 
 @jit
-def product(panels, stride, a, lda, b, ldb, c, ldc, M, N, K, add):
+def product(panels, stride, a, lda, b, ldb, c, ldc, M, N, K, add, vector_bytes):
     """c = a @ b, or c += a @ b when `add`, for c (M, N), a (M, K), b (K, N): flat arrays
     starting at each matrix's first element, with row strides lda, ldb, ldc. panels holds
     a's rows four at a time as the tile reads them: rows 4p..4p+3 from panels[p * stride],
-    interleaved (see pack_rows). The tiles cover whole groups of four rows and whole tile
-    widths of columns; BLAS, on a, does the rest (all of c when N is below a tile's width,
-    as at batch size 1)."""
-    width = VECTORS * VECTOR_BYTES // c.itemsize
-    M4, Nt = M - M % ROWS, N - N % width
+    interleaved (see pack_rows). The tiles, of `vector_bytes` vectors (64: AVX-512) and then
+    32-byte ones, cover whole groups of four rows and whole tile widths of columns; BLAS,
+    on a, does the rest (all of c when N is below a tile's width, as at batch size 1)."""
+    M4, j = M - M % ROWS, 0
     # A strip of b's columns stays in L1 while the panels stream past it: 87 GFLOP/s on
     # 256 x 64 by 64 x 1600, against 68 with the loop over panels outside.
-    for j in range(0, Nt, width):
+    if vector_bytes == 64:
+        width = VECTORS * 64 // c.itemsize
+        while j + width <= N:
+            for p in range(M4 // ROWS):
+                _tile64(K, panels, p * stride, b[j:], ldb, c[ROWS * p * ldc + j:], ldc, add)
+            j += width
+    width = VECTORS * 32 // c.itemsize
+    while j + width <= N:
         for p in range(M4 // ROWS):
-            _tile(K, panels, p * stride, b[j:], ldb, c[ROWS * p * ldc + j:], ldc, add)
+            _tile32(K, panels, p * stride, b[j:], ldb, c[ROWS * p * ldc + j:], ldc, add)
+        j += width
     beta = 1.0 if add else 0.0
-    if Nt < N:
-        gemm(False, False, M, N - Nt, K, 1.0, a, lda, b[Nt:], ldb, beta, c[Nt:], ldc)
-    if M4 < M and Nt > 0:
-        gemm(False, False, M - M4, Nt, K, 1.0, a[M4 * lda:], lda, b, ldb, beta, c[M4 * ldc:], ldc)
+    if j < N:
+        gemm(False, False, M, N - j, K, 1.0, a, lda, b[j:], ldb, beta, c[j:], ldc)
+    if M4 < M and j > 0:
+        gemm(False, False, M - M4, j, K, 1.0, a[M4 * lda:], lda, b, ldb, beta, c[M4 * ldc:], ldc)
