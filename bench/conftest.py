@@ -32,6 +32,22 @@ import pytest
 
 MALLOC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX")
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# glibc's settings that spare a process the page faults of mapping each large temporary
+# afresh: without them PyTorch, which allocates per step, runs at its worst.
+BEST_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "2000000000", "MALLOC_TRIM_THRESHOLD_": "4000000000"}
+
+
+def pytest_configure(config):
+    """Every implementation, ours in this process and the references in theirs, runs with the
+    same malloc settings: the user's if any is set, else BEST_MALLOC
+    (TINYGRAD_NB_BENCH_MALLOC=glibc keeps glibc's defaults). glibc reads them when a process
+    starts, so a run from the command line starts over with them set; the workers inherit them."""
+    if any(k in os.environ for k in MALLOC_VARIABLES) or os.environ.get("TINYGRAD_NB_BENCH_MALLOC") == "glibc":
+        return
+    if tuple(config.invocation_params.args) != tuple(sys.argv[1:]):
+        return  # pytest.main() from a program: starting over would end that program
+    os.environ.update(BEST_MALLOC)
+    os.execv(sys.executable, [sys.executable, "-m", "pytest", *sys.argv[1:]])
 
 
 def _serve(conn, path, name, kwargs):
@@ -137,8 +153,19 @@ def fresh_process(benchmark):
     return run_timed
 
 
+def _vector_extensions():
+    """The host's widest vector instruction sets, from /proc/cpuinfo (Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return []
+    return [name for name in ("avx2", "avx512f") if name in flags]
+
+
 def pytest_benchmark_update_machine_info(config, machine_info):
-    """Record the settings that move the numbers: malloc tuning and thread counts."""
+    """Record the settings that move the numbers: malloc tuning, thread counts, vector width."""
     machine_info["malloc_env"] = {k: os.environ[k] for k in MALLOC_VARIABLES if k in os.environ}
     machine_info["thread_env"] = {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ}
     machine_info["cpu_count"] = os.cpu_count()
+    machine_info["vector_extensions"] = _vector_extensions()
