@@ -32,6 +32,9 @@ import pytest
 
 MALLOC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX")
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# OPENBLAS_CORETYPE overrides the kernels OpenBLAS would pick for the CPU (our products run in
+# SciPy's OpenBLAS; PyTorch's in MKL and oneDNN, which ignore it).
+BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 # glibc's settings that spare a process the page faults of mapping each large temporary
 # afresh: without them PyTorch, which allocates per step, runs at its worst.
 BEST_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "2000000000", "MALLOC_TRIM_THRESHOLD_": "4000000000"}
@@ -163,9 +166,23 @@ def _vector_extensions():
     return [name for name in ("avx2", "avx512f") if name in flags]
 
 
+def _blas_libraries():
+    """(library, kernels it chose, version) of each BLAS loaded here, from threadpoolctl."""
+    try:
+        import threadpoolctl
+        from scipy.linalg import cython_blas  # noqa: F401  (loads SciPy's OpenBLAS, the one the kernels call)
+    except ImportError:
+        return []
+    return [[i.get("internal_api"), i.get("architecture"), i.get("version")] for i in threadpoolctl.threadpool_info()
+            if i.get("user_api") == "blas"]
+
+
 def pytest_benchmark_update_machine_info(config, machine_info):
-    """Record the settings that move the numbers: malloc tuning, thread counts, vector width."""
+    """Record the settings that move the numbers: malloc tuning, thread counts, vector width
+    and the BLAS kernels in use."""
     machine_info["malloc_env"] = {k: os.environ[k] for k in MALLOC_VARIABLES if k in os.environ}
     machine_info["thread_env"] = {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ}
+    machine_info["blas_env"] = {k: os.environ[k] for k in BLAS_VARIABLES if k in os.environ}
+    machine_info["blas"] = _blas_libraries()
     machine_info["cpu_count"] = os.cpu_count()
     machine_info["vector_extensions"] = _vector_extensions()
