@@ -139,6 +139,44 @@ def test_conv2d_by_winograd(rng, monkeypatch, xs, ws, padding):
     assert tg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=padding), [t64(x), t64(w), t64(b)])
 
 
+@pytest.mark.parametrize("vector_bytes", [32, 64])
+def test_winograd_products_in_register_tiles(rng, monkeypatch, vector_bytes):
+    """With AVX-512 (64-byte vectors) the forward products run in small_gemm's 8-row tiles:
+    12 filters are a tile and four rows for BLAS, a 12x12 output 36 tiles, a tile width
+    (32 float32, 16 float64) and the rest for BLAS. Either width gives the same numbers."""
+    from tinygrad_nb.kernels.cpu import conv as kernels
+    from tinygrad_nb.kernels.cpu import small_gemm
+
+    monkeypatch.setattr(kernels, "_WINOGRAD_FROM", 1)
+    monkeypatch.setattr(small_gemm, "VECTOR_BYTES", vector_bytes)
+    x, w, b = rng.standard_normal((2, 3, 12, 12)), rng.standard_normal((12, 3, 3, 3)), rng.standard_normal(12)
+    expected = conv2d_reference(x, w, b, (1, 1), (1, 1), (1, 1), 1)
+    for dtype, tol in ((np.float32, 1e-4), (np.float64, 1e-10)):
+        out = F.conv2d(Tensor(x.astype(dtype)), Tensor(w.astype(dtype)), Tensor(b.astype(dtype)), padding=1)
+        np.testing.assert_allclose(out.numpy(), expected, rtol=tol, atol=tol)
+    assert tg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1), [t64(x[:1, :, :6, :6]), t64(w), t64(b)])
+
+
+@pytest.mark.parametrize("vector_bytes", [32, 64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_weight_gradient_in_register_tiles(rng, monkeypatch, vector_bytes, dtype):
+    """With AVX-512, 8 channels in and a tile width of filters out (32 float32, 16 float64),
+    the weight gradient's products run in register tiles on transposed layouts; against
+    dW[k, c, i, j] = sum over n, h, w of dY[n, k, h, w] * Xpad[n, c, h + i, w + j]."""
+    from tinygrad_nb.kernels.cpu import conv as kernels
+    from tinygrad_nb.kernels.cpu import small_gemm
+
+    monkeypatch.setattr(small_gemm, "VECTOR_BYTES", vector_bytes)
+    k = 2 * 64 // np.dtype(dtype).itemsize
+    x, w, gy = rng.standard_normal((3, 8, 9, 10)), rng.standard_normal((k, 8, 3, 3)), rng.standard_normal((3, k, 9, 10))
+    xpad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    expected = np.stack([np.einsum("nkhw,nchw->kc", gy, xpad[:, :, i:i + 9, j:j + 10]) for i in range(3) for j in range(3)],
+                        axis=-1).reshape(k, 8, 3, 3)
+    dw = kernels.conv2d_backward_weight(x.astype(dtype), gy.astype(dtype), (3, 3), (1, 1), (1, 1), (1, 1), 1)
+    tol = 1e-3 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(dw, expected, rtol=tol, atol=tol)
+
+
 def _spy(function, calls):
     def spy(*args):
         calls.append(function.__name__)

@@ -43,6 +43,7 @@ the input transform's time.
 import numpy as np
 from numba import config, get_thread_id, njit, prange
 
+from . import small_gemm
 from .blas import gemm
 from .buffers import empty, workspace
 from .padding import pad_into
@@ -96,15 +97,18 @@ def _filters_adjoint(du, dw):
 
 
 @jit
-def _tiles(xpad, tw, v):
-    """v[xi, c, t] = (B^T d B)[xi] for every 4x4 tile d of the padded sample xpad (C, Hp, Wp)."""
+def _tiles(xpad, tw, v, packed):
+    """v[xi, c, t] = (B^T d B)[xi] for every 4x4 tile d of the padded sample xpad (C, Hp, Wp);
+    `packed`: each V[xi] laid out instead as small_gemm's 8-row panels, (C/8, T, 8)."""
     channels, th = xpad.shape[0], (xpad.shape[1] - 2) // 2
+    tiles = th * tw
     for c in range(channels):
         p = xpad[c]
         for ty in range(th):
             r = 2 * ty
             for tx in range(tw):
-                q, at = 2 * tx, (c * th + ty) * tw + tx
+                t = ty * tw + tx
+                q, at = 2 * tx, ((c // 8) * tiles + t) * 8 + c % 8 if packed else c * tiles + t
                 # B^T d: rows combined, column by column (s[i][j] for row i, column j)
                 s00, s01, s02, s03 = p[r, q] - p[r + 2, q], p[r, q + 1] - p[r + 2, q + 1], \
                     p[r, q + 2] - p[r + 2, q + 2], p[r, q + 3] - p[r + 2, q + 3]
@@ -151,9 +155,9 @@ def _untile(m, bias, y):
 
 
 @jit
-def _untile_adjoint(dy, dm):
+def _untile_adjoint(dy, dm, transposed):
     """dm[:, k, t] = A dY A^T for each tile's 2x2 block of dy[k] (0 past the image): the
-    adjoint of _untile."""
+    adjoint of _untile. `transposed`: each dM[xi] laid out as (T, K) instead."""
     k_out, oh_n, ow_n = dy.shape
     th, tw = (oh_n + 1) // 2, (ow_n + 1) // 2
     zero = dy.dtype.type(0)
@@ -161,7 +165,8 @@ def _untile_adjoint(dy, dm):
         for ty in range(th):
             r = 2 * ty
             for tx in range(tw):
-                q, at = 2 * tx, (k * th + ty) * tw + tx
+                t = ty * tw + tx
+                q, at = 2 * tx, t * k_out + k if transposed else k * th * tw + t
                 e00 = dy[k, r, q]
                 e01 = dy[k, r, q + 1] if q + 1 < ow_n else zero
                 e10 = dy[k, r + 1, q] if r + 1 < oh_n else zero
@@ -176,44 +181,73 @@ def _untile_adjoint(dy, dm):
 
 
 @jit
-def _products(u, v, m, tiles, forward):
+def _pack_filters(u, panels):
+    """Each U[xi]'s rows, eight at a time, as small_gemm's 8-row tile reads them."""
+    for xi in range(16):
+        small_gemm.pack_rows(u[xi], panels[xi])
+
+
+@jit
+def _products(u, panels, v, m, tiles, forward, vector_bytes):
     """The 16 products, one per transform position xi, on one sample's rows v[xi] (C x T,
     row stride T) and m[xi] (K x T):
         forward:          M[xi]  = U[xi] @ V[xi]
-        weight gradient:  U[xi] += M[xi] @ V[xi]^T       (u holds dU, m holds dM)"""
+        weight gradient:  U[xi] += M[xi] @ V[xi]^T       (u holds dU, m holds dM)
+    With AVX-512 (vector_bytes 64) the forward products run in small_gemm's 8-row tiles on
+    U's rows packed in `panels` (see _pack_filters), else in BLAS."""
     k_out, channels = u.shape[1], u.shape[2]
-    uf = u.reshape(-1)
+    uf, pf = u.reshape(-1), panels.reshape(-1)
     for xi in range(16):
         ui = uf[xi * k_out * channels:]
-        if forward:
+        if forward and vector_bytes == 64:
+            small_gemm.product(pf[xi * (k_out - k_out % 8) * channels:], 8 * channels, ui, channels, v[xi], tiles,
+                               m[xi], tiles, k_out, tiles, channels, False, 64, 8)
+        elif forward:
             gemm(False, False, k_out, tiles, channels, 1.0, ui, channels, v[xi], tiles, 0.0, m[xi], tiles)
         else:
             gemm(False, True, k_out, channels, tiles, 1.0, m[xi], tiles, v[xi], tiles, 1.0, ui, channels)
 
 
+@jit
+def _weight_products_in_tiles(du_t, v, dm, tiles):
+    """The weight gradient's products transposed, in small_gemm's 8-row tiles (AVX-512):
+    dU[xi]^T (C x K) += V[xi] (C x T) @ dM[xi]^T (T x K), V[xi] packed by _tiles and dM[xi]
+    laid out (T, K) by _untile_adjoint, so neither needs a copy. C is a multiple of 8 and K
+    of a tile's width: no rows or columns are left for BLAS, which would need V unpacked."""
+    channels, k_out = du_t.shape[1], du_t.shape[2]
+    df = du_t.reshape(-1)
+    for xi in range(16):
+        small_gemm.product(v[xi], 8 * tiles, v[xi], tiles, dm[xi], k_out, df[xi * channels * k_out:], k_out,
+                           channels, k_out, tiles, True, 64, 8)
+
+
 @parallel_jit
-def _forward(x, u, bias, ph, pw, out, xpad, v, m):
+def _forward(x, u, panels, bias, ph, pw, out, xpad, v, m, vector_bytes):
     th, tw = (out.shape[2] + 1) // 2, (out.shape[3] + 1) // 2
     for n in prange(x.shape[0]):
         s = get_thread_id()
         pad_into(x[n], ph, pw, xpad[s])
-        _tiles(xpad[s], tw, v[s])
-        _products(u, v[s], m[s], th * tw, True)
+        _tiles(xpad[s], tw, v[s], False)
+        _products(u, panels, v[s], m[s], th * tw, True, vector_bytes)
         _untile(m[s], bias, out[n])
     return out
 
 
 @parallel_jit
-def _backward_weight(x, grad_y, ph, pw, partial, xpad, v, dm):
-    """Each thread sums its samples' dU into its own slice partial[s]; the slices are added after."""
+def _backward_weight(x, grad_y, ph, pw, partial, panels, xpad, v, dm, in_tiles):
+    """Each thread sums its samples' dU into its own slice partial[s]; the slices are added
+    after. `in_tiles`: the products run in register tiles, and partial holds dU transposed."""
     th, tw = (grad_y.shape[2] + 1) // 2, (grad_y.shape[3] + 1) // 2
     partial[:] = 0
     for n in prange(x.shape[0]):
         s = get_thread_id()
         pad_into(x[n], ph, pw, xpad[s])
-        _tiles(xpad[s], tw, v[s])
-        _untile_adjoint(grad_y[n], dm[s])
-        _products(partial[s], v[s], dm[s], th * tw, False)
+        _tiles(xpad[s], tw, v[s], in_tiles)
+        _untile_adjoint(grad_y[n], dm[s], in_tiles)
+        if in_tiles:
+            _weight_products_in_tiles(partial[s], v[s], dm[s], th * tw)
+        else:
+            _products(partial[s], panels, v[s], dm[s], th * tw, False, 0)
     return sum_of_slots(partial)
 
 
@@ -240,6 +274,15 @@ def _transformed(weight):
     return u
 
 
+def _packed(u):
+    """U's rows packed for small_gemm's 8-row tiles where the host has AVX-512, else nothing."""
+    k, c = u.shape[1], u.shape[2]
+    panels = empty((16, k // 8 if small_gemm.VECTOR_BYTES == 64 else 0, c, 8), u.dtype)
+    if panels.size:
+        _pack_filters(u, panels)
+    return panels
+
+
 def conv2d(x, weight, bias, padding, out):
     """out = the convolution of x (N, C, H, W) with weight (K, C, 3, 3), + bias (K,) unless
     empty; padding (top, left)."""
@@ -249,7 +292,8 @@ def conv2d(x, weight, bias, padding, out):
         xpad = workspace("winograd_xpad", (_SLOTS, c) + padded, x.dtype)
         v = workspace("winograd_v", _planes(c, th * tw), x.dtype)
         m = workspace("winograd_m", _planes(k, th * tw), x.dtype)
-        return _forward(x, _transformed(weight), bias, *padding, out, xpad, v, m)
+        u = _transformed(weight)
+        return _forward(x, u, _packed(u), bias, *padding, out, xpad, v, m, small_gemm.VECTOR_BYTES)
 
 
 def conv2d_backward_input(grad_y, weight, padding, dx):
@@ -266,12 +310,19 @@ def conv2d_backward_weight(x, grad_y, padding):
     """The gradient of conv2d's weight, (K, C, 3, 3)."""
     c, k = x.shape[1], grad_y.shape[1]
     th, tw, padded = _geometry(grad_y.shape[2:])
+    tile_width = 2 * 64 // x.dtype.itemsize
+    in_tiles = small_gemm.VECTOR_BYTES == 64 and c % 8 == 0 and k % tile_width == 0
     with numba_threads():
         xpad = workspace("winograd_xpad", (_SLOTS, c) + padded, x.dtype)
         v = workspace("winograd_v", _planes(c, th * tw), x.dtype)
         dm = workspace("winograd_m", _planes(k, th * tw), x.dtype)
-        partial = workspace("winograd_du", (_SLOTS, 16, k, c), x.dtype)
-        du = _backward_weight(x, grad_y, *padding, partial, xpad, v, dm)
+        if in_tiles:
+            partial = workspace("winograd_du_t", (_SLOTS, 16, c, k), x.dtype)
+        else:
+            partial = workspace("winograd_du", (_SLOTS, 16, k, c), x.dtype)
+        du = _backward_weight(x, grad_y, *padding, partial, empty((16, 0, c, 8), x.dtype), xpad, v, dm, in_tiles)
+    if in_tiles:
+        du = np.ascontiguousarray(du.transpose(0, 2, 1))
     dw = np.empty((k, c, 3, 3), x.dtype)
     _filters_adjoint(du, dw)
     return dw
