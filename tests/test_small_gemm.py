@@ -32,6 +32,21 @@ def test_product_matches_numpy(rng, dtype, M, K, N, vector_bytes):
     np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=tol, atol=tol * np.sqrt(K))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("M,K,N", [(16, 7, 64), (13, 5, 70), (5, 3, 40)])
+def test_product8_matches_numpy(rng, dtype, M, K, N):
+    """Tiles of 8 rows by two 64-byte vectors (AVX-512's; LLVM splits them elsewhere), the
+    rows and columns past whole tiles by BLAS, added to c."""
+    a, b = rng.standard_normal((M, K)).astype(dtype), rng.standard_normal((K, N)).astype(dtype)
+    panels = np.empty((M // 8, K, 8), dtype)
+    small_gemm.pack_rows(a, panels)
+    c = rng.standard_normal((M, N)).astype(dtype)
+    expected = c + a.astype(np.float64) @ b
+    small_gemm.product8(panels.reshape(-1), 8 * K, a.reshape(-1), K, b.reshape(-1), N, c.reshape(-1), N, M, N, K, True)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(c, expected, rtol=tol, atol=tol * np.sqrt(K))
+
+
 @pytest.mark.parametrize("vector_bytes", [32, 64])
 @pytest.mark.parametrize("add", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -20,8 +20,8 @@ A vector is the host's width: 32 bytes on AVX2 (a tile of 4 x 16 float32), 64 on
 (4 x 32), where each instruction does twice the work. `product` takes the width as an
 argument (`VECTOR_BYTES`, found from the CPU Numba compiles for) and covers what a wide
 tile cannot, as a batch of 16 on AVX-512, with 32-byte tiles before it leaves the rest
-to BLAS. AVX-512's 32 registers also hold a tile of 8 rows (16 accumulators), which hides
-the latency of the multiply-adds better: on 64 x 64 by 64 x 256 (a Winograd product), one
+to BLAS. AVX-512's 32 registers also hold a tile of 8 rows (16 accumulators, `product8`),
+which hides the latency of the multiply-adds better: on 64 x 64 by 64 x 256 (a Winograd product), one
 core of the AVX-512 EPYC, 240 GFLOP/s against 213 with 4 rows, OpenBLAS's AVX-512 kernels
 247 and its AVX2 ones 151. The LSTM's panels hold one hidden unit's four gates: 4 rows.
 """
@@ -34,7 +34,7 @@ from .blas import gemm
 
 jit = njit(cache=True, error_model="numpy")
 
-ROWS, VECTORS = 4, 2  # the LSTM's tile: a unit's four gates by two vectors
+VECTORS = 2  # per tile row
 
 
 def _host_vector_bytes():
@@ -111,7 +111,6 @@ def _emit_tile(vector_bytes, rows, context, builder, signature, args):
     return context.get_dummy_value()
 
 
-# Eight rows only with 64-byte vectors: 16 accumulators and their operands overflow AVX2's 16 registers.
 _tile32, _tile64, _tile64x8 = _make_tile(32, 4), _make_tile(64, 4), _make_tile(64, 8)
 
 
@@ -126,33 +125,51 @@ def pack_rows(a, panels):
 
 
 @jit
-def product(panels, stride, a, lda, b, ldb, c, ldc, M, N, K, add, vector_bytes, rows=ROWS):
+def product(panels, stride, a, lda, b, ldb, c, ldc, M, N, K, add, vector_bytes):
     """c = a @ b, or c += a @ b when `add`, for c (M, N), a (M, K), b (K, N): flat arrays
     starting at each matrix's first element, with row strides lda, ldb, ldc. panels holds
-    a's rows `rows` (4, or 8 with 64-byte vectors) at a time as the tile reads them: rows
-    R*p..R*p+R-1 from panels[p * stride], interleaved (see pack_rows). The tiles, of
-    `vector_bytes` vectors (64: AVX-512) and then, with 4 rows, 32-byte ones, cover whole
-    groups of rows and whole tile widths of columns; BLAS, on a, does the rest (all of c
-    when N is below a tile's width, as at batch size 1)."""
-    Mt, j = M - M % rows, 0
+    a's rows four at a time as the tile reads them: rows 4p..4p+3 from panels[p * stride],
+    interleaved (see pack_rows). The tiles, of `vector_bytes` vectors (64: AVX-512) and then
+    32-byte ones, cover whole groups of four rows and whole tile widths of columns; BLAS,
+    on a, does the rest (all of c when N is below a tile's width, as at batch size 1)."""
+    M4, j = M - M % 4, 0
     # A strip of b's columns stays in L1 while the panels stream past it: 87 GFLOP/s on
     # 256 x 64 by 64 x 1600, against 68 with the loop over panels outside.
     if vector_bytes == 64:
         width = VECTORS * 64 // c.itemsize
         while j + width <= N:
-            for p in range(Mt // rows):
-                if rows == 8:
-                    _tile64x8(K, panels, p * stride, b[j:], ldb, c[8 * p * ldc + j:], ldc, add)
-                else:
-                    _tile64(K, panels, p * stride, b[j:], ldb, c[4 * p * ldc + j:], ldc, add)
+            for p in range(M4 // 4):
+                _tile64(K, panels, p * stride, b[j:], ldb, c[4 * p * ldc + j:], ldc, add)
             j += width
     width = VECTORS * 32 // c.itemsize
-    while rows == 4 and j + width <= N:
-        for p in range(Mt // 4):
+    while j + width <= N:
+        for p in range(M4 // 4):
             _tile32(K, panels, p * stride, b[j:], ldb, c[4 * p * ldc + j:], ldc, add)
         j += width
+    _rest(a, lda, b, ldb, c, ldc, M, N, K, add, M4, j)
+
+
+@jit
+def product8(panels, stride, a, lda, b, ldb, c, ldc, M, N, K, add):
+    """`product` in tiles of 8 rows by two 64-byte vectors, for AVX-512 hosts only (on
+    others LLVM splits the vectors, and 16 accumulators overflow AVX2's registers): panels
+    holds a's rows eight at a time."""
+    M8, j = M - M % 8, 0
+    width = VECTORS * 64 // c.itemsize
+    while j + width <= N:
+        for p in range(M8 // 8):
+            _tile64x8(K, panels, p * stride, b[j:], ldb, c[8 * p * ldc + j:], ldc, add)
+        j += width
+    _rest(a, lda, b, ldb, c, ldc, M, N, K, add, M8, j)
+
+
+@jit
+def _rest(a, lda, b, ldb, c, ldc, M, N, K, add, tiled_rows, tiled_columns):
+    """BLAS for what the tiles left of c: the columns from tiled_columns on, and the rows
+    from tiled_rows on of the columns before."""
     beta = 1.0 if add else 0.0
-    if j < N:
-        gemm(False, False, M, N - j, K, 1.0, a, lda, b[j:], ldb, beta, c[j:], ldc)
-    if Mt < M and j > 0:
-        gemm(False, False, M - Mt, j, K, 1.0, a[Mt * lda:], lda, b, ldb, beta, c[Mt * ldc:], ldc)
+    if tiled_columns < N:
+        gemm(False, False, M, N - tiled_columns, K, 1.0, a, lda, b[tiled_columns:], ldb, beta, c[tiled_columns:], ldc)
+    if tiled_rows < M and tiled_columns > 0:
+        gemm(False, False, M - tiled_rows, tiled_columns, K, 1.0, a[tiled_rows * lda:], lda, b, ldb, beta,
+             c[tiled_rows * ldc:], ldc)

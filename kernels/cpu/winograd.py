@@ -200,8 +200,8 @@ def _products(u, panels, v, m, tiles, forward, vector_bytes):
     for xi in range(16):
         ui = uf[xi * k_out * channels:]
         if forward and vector_bytes == 64:
-            small_gemm.product(pf[xi * (k_out - k_out % 8) * channels:], 8 * channels, ui, channels, v[xi], tiles,
-                               m[xi], tiles, k_out, tiles, channels, False, 64, 8)
+            small_gemm.product8(pf[xi * (k_out - k_out % 8) * channels:], 8 * channels, ui, channels, v[xi], tiles,
+                                m[xi], tiles, k_out, tiles, channels, False)
         elif forward:
             gemm(False, False, k_out, tiles, channels, 1.0, ui, channels, v[xi], tiles, 0.0, m[xi], tiles)
         else:
@@ -217,8 +217,8 @@ def _weight_products_in_tiles(du_t, v, dm, tiles):
     channels, k_out = du_t.shape[1], du_t.shape[2]
     df = du_t.reshape(-1)
     for xi in range(16):
-        small_gemm.product(v[xi], 8 * tiles, v[xi], tiles, dm[xi], k_out, df[xi * channels * k_out:], k_out,
-                           channels, k_out, tiles, True, 64, 8)
+        small_gemm.product8(v[xi], 8 * tiles, v[xi], tiles, dm[xi], k_out, df[xi * channels * k_out:], k_out,
+                            channels, k_out, tiles, True)
 
 
 @parallel_jit
