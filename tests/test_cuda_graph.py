@@ -289,7 +289,7 @@ def test_memory_of_a_graph_is_never_handed_to_other_tensors():
     del y, pool
     gc.collect()
     assert not graph_buffers & {id(a) for arrays in memory.SHARED.free.values() for a in arrays}  # freed with the graph
-    assert launch.capture is None
+    assert launch.capturing() is None
 
 
 def test_fit_replays_the_step_of_each_batch_shape(rng):
@@ -334,3 +334,26 @@ def test_fit_trains_eagerly_with_a_warning_when_the_step_cannot_be_captured(rng)
                                     cuda_graphs=graphs)["loss"])
         assert any("could not be captured" in str(w.message) for w in caught) == graphs
     assert histories[0] == histories[1]
+
+
+def test_a_capture_belongs_to_the_thread_that_began_it():
+    """Another thread's GPU work during a capture runs at once, with its own memory, and
+    stays out of the graph."""
+    import threading
+
+    x = Tensor(np.arange(4, dtype=np.float32), device="cuda")
+    g, seen = tg_cuda.CUDAGraph(), {}
+
+    def elsewhere():
+        seen["capturing"] = tg_cuda.is_current_stream_capturing()
+        seen["value"] = (x * 2 + 1).numpy()
+
+    with tg_cuda.graph(g):
+        y = x + 1
+        other = threading.Thread(target=elsewhere)
+        other.start()
+        other.join()
+    assert g.num_kernels == 1 and seen["capturing"] is False
+    np.testing.assert_array_equal(seen["value"], [1, 3, 5, 7])
+    g.replay()
+    np.testing.assert_array_equal(y.numpy(), [1, 2, 3, 4])

@@ -71,7 +71,7 @@ def memory_cached():
 def is_current_stream_capturing():
     """True inside `with graph(g):` (PyTorch's name)."""
     launch = sys.modules.get("tinygrad_nb.kernels.cuda.launch")  # not imported: nothing can be capturing
-    return launch is not None and launch.capture is not None
+    return launch is not None and launch.capturing() is not None
 
 
 # ---- CUDA graphs ------------------------------------------------------------------------
@@ -153,7 +153,7 @@ def before_replay(callback):
     is). How host-side settings that change between replays, such as an optimiser's learning
     rate under a scheduler, reach a captured graph."""
     if is_current_stream_capturing():
-        _kernels("launch").capture.before_replay.append(callback)
+        _kernels("launch").capturing().before_replay.append(callback)
 
 
 class GraphedStep:

@@ -8,26 +8,34 @@ faults, about a tenth of its time). Two kinds of reuse avoid that:
     workspace(name, shape, dtype)  scratch that lives only inside one kernel call
     empty(shape, dtype)            an output array, reused once nothing else refers to it
 
+Scratch belongs to the Python thread that asks for it: two threads running kernels at once
+(a model served from a thread pool) must not write into each other's. Outputs need no such
+care: an array held by a caller is never free.
+
 `empty` works as PyTorch's caching allocator does on the GPU: arrays go back to a pool,
 not to the system. An array is free when the pool holds the only reference to it: not a
 Tensor, a view, a graph kept for backward or a name in the caller's code still holds it.
 """
 import sys
+import threading
 
 import numpy as np
 
-_workspaces = {}
+_local = threading.local()  # .workspaces: this thread's scratch by (name, shape, dtype)
 
 
 def workspace(name, shape, dtype):
-    """A scratch array reused across calls with the same name and shape. Only for buffers
-    that no result refers to after the call returns."""
+    """A scratch array of this thread, reused across its calls with the same name and shape.
+    Only for buffers that no result refers to after the call returns."""
+    workspaces = getattr(_local, "workspaces", None)
+    if workspaces is None:
+        workspaces = _local.workspaces = {}
     key = (name, shape, np.dtype(dtype))
-    if key not in _workspaces:
-        if len(_workspaces) > 32:
-            _workspaces.clear()
-        _workspaces[key] = np.empty(shape, dtype)
-    return _workspaces[key]
+    if key not in workspaces:
+        if len(workspaces) > 32:
+            workspaces.clear()
+        workspaces[key] = np.empty(shape, dtype)
+    return workspaces[key]
 
 
 _pool = {}

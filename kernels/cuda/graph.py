@@ -35,7 +35,7 @@ class Capture:
         self._builder = None
 
     def begin(self):
-        if launch.capture is not None:
+        if launch.capturing() is not None:
             raise RuntimeError("CUDAGraph.capture_begin: a capture is already in progress; captures do not nest")
         if not SIMULATED:
             from cuda.core import Device
@@ -50,7 +50,7 @@ class Capture:
             self._no_frees = launch.cuda.defer_cleanup()
             self._no_frees.__enter__()
             self._builder.begin_building("relaxed")
-        launch.capture = self
+        launch.set_capturing(self)
 
     def record(self, kernel, blocks, threads, args):
         for arg in args:
@@ -79,7 +79,7 @@ class Capture:
             self.watched[id(block)] = weakref.ref(block)
 
     def end(self):
-        launch.capture = None
+        launch.set_capturing(None)
         if not SIMULATED:
             try:
                 self._builder.end_building()
@@ -89,7 +89,7 @@ class Capture:
 
     def abort(self):
         """Stop capturing after an error; nothing recorded is kept."""
-        launch.capture = None
+        launch.set_capturing(None)
         if self._builder is not None:
             try:
                 self._builder.end_building()
@@ -104,7 +104,7 @@ class Capture:
         self._no_frees.__exit__(None, None, None)
 
     def replay(self):
-        if launch.capture is not None:
+        if launch.capturing() is not None:
             raise RuntimeError("CUDAGraph.replay: cannot replay a graph while another one is being captured")
         for ref in self.watched.values():
             if ref() is None:
@@ -125,5 +125,5 @@ class Capture:
 
 
 def current():
-    """The capture in progress, or None."""
-    return launch.capture
+    """This thread's capture in progress, or None."""
+    return launch.capturing()

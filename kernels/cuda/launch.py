@@ -51,13 +51,24 @@ _configured = functools.lru_cache(maxsize=4096)(configure)
 # Off with TINYGRAD_NB_LEAN_LAUNCH=0: every launch then goes through numba-cuda's own path.
 _lean = None if SIMULATED or os.environ.get("TINYGRAD_NB_LEAN_LAUNCH") == "0" else Lean(_configured)
 
-# The CUDA graph capture in progress (a graph.Capture), or None: launches go to it then.
-capture = None
+# The CUDA graph capture each thread has in progress (a graph.Capture): that thread's
+# launches go to it, while other threads' run as usual (a capture is per stream in CUDA).
+_local = threading.local()
+
+
+def capturing():
+    """This thread's capture in progress, or None."""
+    return getattr(_local, "capture", None)
+
+
+def set_capturing(capture):
+    _local.capture = capture
 
 
 def launch(kernel, blocks, threads, *args):
-    """Run `kernel[blocks, threads](*args)` on the default stream, or record it into the
-    capture in progress."""
+    """Run `kernel[blocks, threads](*args)` on the default stream, or record it into this
+    thread's capture in progress."""
+    capture = capturing()
     if capture is not None:
         capture.record(kernel, blocks, threads, args)
     elif SIMULATED:
@@ -71,7 +82,7 @@ def launch(kernel, blocks, threads, *args):
 def no_host_copies(what):
     """Raise when a copy to the host is asked for during a capture: nothing captured has
     run yet, so there is no value to copy, and a replay would not copy again."""
-    if capture is not None:
+    if capturing() is not None:
         raise RuntimeError(
             f"{what}: a GPU value was read on the host while a CUDA graph was being captured; inside "
             "tg.cuda.graph() nothing runs until replay(), so there is no value yet. Keep .item(), "

@@ -92,7 +92,7 @@ def owner(buffer):
 def allocate(count, dtype, constant=False):
     """A Block with an uninitialised device buffer of `count` elements."""
     dtype = np.dtype(dtype)
-    capture = launch.capture
+    capture = launch.capturing()
     pool = SHARED if capture is None or constant else capture.pool
     array = pool.take(count, dtype)
     if array is None and pool is not SHARED:
@@ -124,7 +124,7 @@ def upload(host, what="upload", constant=False):
 
     The copy runs at once. During a capture that is wrong for data, which a replay would
     not read again, so only `constant` uploads (values that never change) are allowed then."""
-    if launch.capture is not None and not constant:
+    if launch.capturing() is not None and not constant:
         raise RuntimeError(
             f"{what}: host data of shape {host.shape} met the GPU while a CUDA graph was being captured; "
             "a replay would reuse the values copied now. Copy new data into a static cuda tensor with "
