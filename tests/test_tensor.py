@@ -77,3 +77,17 @@ def test_numpy_interop():
     x = Tensor([1.0, 2.0])
     assert np.asarray(x).tolist() == [1.0, 2.0]
     assert (np.ones(2) * x).numpy().tolist() == [1.0, 2.0]
+
+
+def test_random_factories_draw_in_the_final_dtype():
+    """A float32 randn/rand peaks at the tensor's own size, not at a float64 draw twice it."""
+    import tracemalloc
+
+    for factory in (tg.randn, tg.rand):
+        factory(10)  # first-call allocations stay out of the count
+        tracemalloc.start()
+        t = factory(10**6)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert t.dtype == np.float32 and peak < 1.25 * 4 * 10**6
+    assert tg.randn(3, dtype=tg.float64).dtype == np.float64

@@ -14,7 +14,7 @@ import importlib
 
 import numpy as np
 
-from .random import generator
+from . import random
 
 # Set by the debug trace at level 2 (tinygrad_nb/debug.py) to wrap each kernel handed out,
 # so it can report what Numba did; None otherwise, which leaves kernels untouched.
@@ -78,7 +78,7 @@ class CPU(Device):
         return array
 
     def uniform(self, shape, dtype):
-        return generator().random(shape).astype(dtype, copy=False)
+        return random.uniform(shape, dtype)
 
     def scalar(self, value, dtype):
         return np.asarray(value, dtype)

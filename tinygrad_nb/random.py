@@ -23,6 +23,26 @@ def generator():
     return _rng
 
 
+def _draw(method, shape, dtype):
+    """method(shape) of the global generator in `dtype`: drawn in it where NumPy's generator
+    can (float32, float64), so a float32 tensor never passes through a float64 array twice
+    its size; other dtypes are drawn in float64 and cast."""
+    dtype = np.dtype(dtype)
+    if dtype in (np.float32, np.float64):
+        return getattr(_rng, method)(shape, dtype=dtype)
+    return getattr(_rng, method)(shape).astype(dtype)
+
+
+def normal(shape, dtype):
+    """Standard normal samples of `shape` in `dtype`."""
+    return _draw("standard_normal", shape, dtype)
+
+
+def uniform(shape, dtype):
+    """Uniform samples in [0, 1) of `shape` in `dtype`."""
+    return _draw("random", shape, dtype)
+
+
 def device_seed():
     """The seed of a device's own generator: made from manual_seed's, without drawing from
     the global generator (so whether and when a device generator starts changes no other draw)."""

@@ -14,6 +14,7 @@ from .ops import elementwise as E
 from .ops import matmul as M
 from .ops import movement as MV
 from .ops import reduce as R
+from . import random
 from .random import generator
 
 DEFAULT_FLOAT = np.float32
@@ -251,8 +252,10 @@ class Tensor:
 
     @staticmethod
     def randn(*shape, dtype=None, device="cpu", requires_grad=False):
-        """Standard normal samples from the generator seeded by `manual_seed`."""
-        return Tensor._factory(generator().standard_normal(_shape_arg(shape)), dtype, device, requires_grad)
+        """Standard normal samples from the generator seeded by `manual_seed`, drawn in the
+        tensor's dtype (on the host, for every device)."""
+        return Tensor._on_device(lambda dev, s, d: dev.from_numpy(random.normal(s, d)), _shape_arg(shape), dtype, device,
+                                 requires_grad)
 
     @staticmethod
     def rand(*shape, dtype=None, device="cpu", requires_grad=False):
