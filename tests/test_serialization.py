@@ -120,3 +120,27 @@ def test_corrupt_and_foreign_files(tmp_path):
         tg.load(tmp_path / "missing.npz")
     with pytest.raises(FileNotFoundError, match="no such file"):
         tg.load(tmp_path / "absent.npz")
+
+
+def test_killed_saves_leave_nothing_after_the_next_save(tmp_path):
+    """Saves killed mid-write (SIGKILL: no cleanup runs) leave temporary files named after
+    their process; the next save to that path removes the ones whose process is gone."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "big.npz"
+    writer = (f"import numpy as np, tinygrad_nb as tg\nx = np.ones(2_000_000)\nprint('ready', flush=True)\n"
+              f"while True:\n    tg.save({{'x': x}}, {str(path)!r})\n")
+    for delay in (0.0, 0.01, 0.03, 0.05, 0.08):
+        proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    live = tmp_path / f".big.npz.{os.getpid()}.kept.tmp"  # a save still running (this process)
+    live.write_bytes(b"")
+    tg.save({"x": np.arange(3)}, path)
+    assert sorted(os.listdir(tmp_path)) == sorted(["big.npz", live.name])
+    np.testing.assert_array_equal(tg.load(path)["x"], np.arange(3))

@@ -14,7 +14,9 @@ A <node> is a JSON number, string, bool, null or list (a Python list), or one of
 so `np.load(path)` can read the arrays of a file without this library.
 
 save writes to a temporary file in the target's folder and renames it over the target,
-so a crash mid-write leaves the old file (or none), never half of one.
+so a crash mid-write leaves the old file (or none), never half of one. The temporary file,
+`.<name>.<pid>.<random>.tmp`, is what a killed save leaves behind; the next save to the same
+path removes those whose process no longer runs.
 """
 import json
 import numbers
@@ -41,7 +43,8 @@ def save(obj, path):
     arrays[HEADER] = np.frombuffer(header, dtype=np.uint8)
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    _remove_litter(folder, os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -53,6 +56,31 @@ def save(obj, path):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _remove_litter(folder, name):
+    """Delete the temporary files that saves to `name` killed mid-write left in `folder`:
+    those whose writer's process is gone (a save still running elsewhere keeps its own)."""
+    prefix = f".{name}."
+    for entry in os.listdir(folder):
+        if not (entry.startswith(prefix) and entry.endswith(".tmp")):
+            continue
+        pid = entry[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            try:
+                os.unlink(os.path.join(folder, entry))
+            except FileNotFoundError:
+                pass
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _encode(obj, arrays):
