@@ -68,3 +68,24 @@ def test_cnn_training_steps_never_overwrite_what_a_caller_holds(rng):
     for arrays, values in held:
         for a, v in zip(arrays, values):
             np.testing.assert_array_equal(a.numpy(), v)
+
+
+def test_empty_cache_hands_back_what_the_cpu_kernels_keep():
+    import tinygrad_nb as tg
+    import tinygrad_nb.nn.functional as F
+
+    x, w = Tensor(np.ones((4, 16, 20, 20), np.float32)), Tensor(np.ones((16, 16, 3, 3), np.float32))
+    y = F.conv2d(x, w, padding=1)
+    assert tg.cpu.memory_cached() >= 4 * 16 * 20 * 20 * 4  # the output, and the convolution's scratch
+    tg.cpu.empty_cache()
+    assert tg.cpu.memory_cached() == 0
+    np.testing.assert_array_equal(y.numpy(), F.conv2d(x, w, padding=1).numpy())  # y is still its own
+
+
+def test_scratch_is_bounded_in_bytes(monkeypatch):
+    monkeypatch.setattr(buffers, "_WORKSPACE_BYTES", 1000)
+    buffers.release()
+    first = buffers.workspace("a", (100,), np.float32)
+    assert buffers.workspace("a", (100,), np.float32) is first
+    buffers.workspace("b", (200,), np.float32)  # 400 + 800 bytes: past the bound, the scratch starts again
+    assert buffers.workspace("a", (100,), np.float32) is not first

@@ -12,7 +12,7 @@ from .function import enable_grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 from .tensor import Tensor
-from . import cuda, data, nn, optim
+from . import cpu, cuda, data, nn, optim
 from .serialization import load, save
 from .summary import summary
 from .training import evaluate, fit
@@ -35,5 +35,5 @@ __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
     "manual_seed", "debug", "viz", "profile", "zeros", "ones", "full", "randn", "rand", "randint", "arange",
     "eye", "zeros_like", "ones_like", "cat", "stack", "where", "float32", "float64", "int32", "int64",
-    "nn", "optim", "data", "save", "load", "summary", "fit", "evaluate",
+    "nn", "optim", "data", "cpu", "cuda", "save", "load", "summary", "fit", "evaluate",
 ]

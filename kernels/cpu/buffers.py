@@ -22,17 +22,24 @@ import threading
 import numpy as np
 
 _local = threading.local()  # .workspaces: this thread's scratch by (name, shape, dtype)
+_WORKSPACE_BYTES = 1 << 30  # past this much scratch in one thread, its scratch starts again
+
+
+def _workspaces():
+    workspaces = getattr(_local, "workspaces", None)
+    if workspaces is None:
+        workspaces = _local.workspaces = {}
+    return workspaces
 
 
 def workspace(name, shape, dtype):
     """A scratch array of this thread, reused across its calls with the same name and shape.
     Only for buffers that no result refers to after the call returns."""
-    workspaces = getattr(_local, "workspaces", None)
-    if workspaces is None:
-        workspaces = _local.workspaces = {}
+    workspaces = _workspaces()
     key = (name, shape, np.dtype(dtype))
     if key not in workspaces:
-        if len(workspaces) > 32:
+        size = int(np.prod(shape)) * key[2].itemsize
+        if sum(a.nbytes for a in workspaces.values()) + size > _WORKSPACE_BYTES:
             workspaces.clear()
         workspaces[key] = np.empty(shape, dtype)
     return workspaces[key]
@@ -54,6 +61,19 @@ def _references_when_free():
 
 
 _FREE = _references_when_free()
+
+
+def release():
+    """Drop the arrays kept for reuse: the pool's free ones and this thread's scratch."""
+    global _held
+    _workspaces().clear()
+    _pool.clear()
+    _held = 0
+
+
+def cached_bytes():
+    """Bytes kept for reuse: the pool's arrays (free or in use) and this thread's scratch."""
+    return _held + sum(a.nbytes for a in _workspaces().values())
 
 
 def empty(shape, dtype):
