@@ -108,7 +108,7 @@ def test_corrupt_and_foreign_files(tmp_path):
     with pytest.raises(SerializationError, match="single .npy array"):
         tg.load(tmp_path / "single.npy")
     np.savez(tmp_path / "pickled.npz", __tinygrad_nb__=np.array([{"a": 1}], dtype=object))
-    with pytest.raises(SerializationError, match="corrupt or not a tinygrad_nb save file"):
+    with pytest.raises(SerializationError, match="holds dtype object; save stores only numbers and bools"):
         tg.load(tmp_path / "pickled.npz")
     header = json.dumps({"format": "tinygrad_nb", "version": 99, "tree": None}).encode()
     np.savez(tmp_path / "future.npz", __tinygrad_nb__=np.frombuffer(header, np.uint8))
@@ -144,3 +144,89 @@ def test_killed_saves_leave_nothing_after_the_next_save(tmp_path):
     tg.save({"x": np.arange(3)}, path)
     assert sorted(os.listdir(tmp_path)) == sorted(["big.npz", live.name])
     np.testing.assert_array_equal(tg.load(path)["x"], np.arange(3))
+
+
+def _archive(path, members, compression=None):
+    """A zip of the given {name: bytes} members, as an attacker would write one."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression or zipfile.ZIP_STORED) as z:
+        for name, content in members.items():
+            z.writestr(name, content)
+
+
+def _npy(array):
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _header(tree, version=1):
+    return _npy(np.frombuffer(json.dumps({"format": "tinygrad_nb", "version": version, "tree": tree}).encode(), np.uint8))
+
+
+def test_hostile_files_are_refused_before_they_cost_memory(tmp_path):
+    import zipfile
+
+    cases = {
+        # a compressed member, as a zip bomb's (a megabyte of zeros here): save never compresses
+        "bomb": ({"__tinygrad_nb__.npy": _header({"tensor": "a0"}),
+                  "a0.npy": _npy(np.zeros(1, np.uint8))[:128] + bytes(10**9 // 1000)}, zipfile.ZIP_DEFLATED,
+                 "compressed"),
+        "huge": ({"__tinygrad_nb__.npy": _header({"tensor": "a0"}),
+                  "a0.npy": _npy(np.zeros(2, np.float32)).replace(b"(2,)", b"(2000000000000,)")}, None,
+                 "declares an array of 8000000000000 bytes"),
+        "strings": ({"__tinygrad_nb__.npy": _header({"array": "a0"}), "a0.npy": _npy(np.array(["a", "b"]))}, None,
+                    "holds dtype <U1"),
+        "structured": ({"__tinygrad_nb__.npy": _header({"array": "a0"}),
+                        "a0.npy": _npy(np.zeros(2, [("x", np.float32), ("y", np.int8)]))}, None, "holds dtype"),
+        "deep": ({"__tinygrad_nb__.npy": _npy(np.frombuffer(b"[" * 100000 + b"]" * 100000, np.uint8))}, None,
+                 "corrupt or not a tinygrad_nb save file"),
+        "nested": ({"__tinygrad_nb__.npy": _header(json.loads("[" * 80 + "]" * 80))}, None, "nested deeper than 64"),
+        "version as text": ({"__tinygrad_nb__.npy": _header(None, version="1")}, None, "format version '1'"),
+        "pytorch": ({"archive/data.pkl": b"\x80\x02}q\x00.", "archive/version": b"3"}, None,
+                    "looks like a PyTorch file"),
+        "short": ({"__tinygrad_nb__.npy": _header({"tensor": "a0"}), "a0.npy": _npy(np.ones(100))[:-8]}, None,
+                  "declares an array of 800 bytes in 792"),
+    }
+    for name, (members, compression, message) in cases.items():
+        path = tmp_path / f"{name}.npz"
+        _archive(path, members, compression)
+        with pytest.raises(SerializationError, match=message):
+            tg.load(path)
+
+
+def test_fuzzed_files_load_exactly_or_raise_serialization_error(tmp_path):
+    """Truncations and byte flips of a real save file, 500 cases: each loads what was saved or
+    raises SerializationError, quickly."""
+    import time
+
+    obj = {"w": tg.arange(12.0).reshape(3, 4), "steps": [1, 2.5, "x"], "b": np.arange(5, dtype=np.int64)}
+    good = tmp_path / "good.npz"
+    tg.save(obj, good)
+    data = good.read_bytes()
+    rng = np.random.default_rng(0)
+    outcomes = {"loaded": 0, "refused": 0}
+    for case in range(500):
+        damaged = bytearray(data)
+        if case % 5 == 0:
+            damaged = damaged[: rng.integers(0, len(data))]
+        else:
+            for at in rng.integers(0, len(data), rng.integers(1, 4)):
+                damaged[at] = rng.integers(0, 256)
+        path = tmp_path / "damaged.npz"
+        path.write_bytes(bytes(damaged))
+        start = time.perf_counter()
+        try:
+            back = tg.load(path)
+        except SerializationError:
+            outcomes["refused"] += 1
+        else:
+            outcomes["loaded"] += 1
+            np.testing.assert_array_equal(back["w"].numpy(), obj["w"].numpy())
+            np.testing.assert_array_equal(back["b"], obj["b"])
+            assert back["steps"] == obj["steps"]
+        assert time.perf_counter() - start < 1.0
+    assert outcomes["refused"] > 300  # most damage is caught (the rest hit bytes zip does not check)

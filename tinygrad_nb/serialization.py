@@ -19,6 +19,7 @@ so a crash mid-write leaves the old file (or none), never half of one. The tempo
 path removes those whose process no longer runs.
 """
 import json
+import math
 import numbers
 import os
 import tempfile
@@ -108,36 +109,92 @@ def _encode(obj, arrays):
 
 def load(path, device="cpu"):
     """Read what save wrote; Tensors come back on `device`. A file that is not a
-    tinygrad_nb save file raises SerializationError saying why."""
+    tinygrad_nb save file raises SerializationError saying why.
+
+    Files may come from anyone, so nothing in them is trusted: every member must be a plain
+    .npy array of numbers or bools, stored as save stores it (uncompressed: no zip bomb),
+    whose header declares exactly the bytes it holds; memory grows only with what the file
+    itself holds, and every refusal comes before a large allocation."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file '{path}'")
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise SerializationError(f"load: '{path}' is a single .npy array, not a tinygrad_nb save file")
-        with archive:
-            if HEADER not in archive.files:
-                raise SerializationError(f"load: '{path}' is an .npz archive without a '{HEADER}' header; not a tinygrad_nb save file")
-            header = json.loads(archive[HEADER].tobytes().decode("utf-8"))
-            arrays = {name: archive[name] for name in archive.files if name != HEADER}
+        with open(path, "rb") as f:
+            if f.read(6) == b"\x93NUMPY":
+                raise SerializationError(f"load: '{path}' is a single .npy array, not a tinygrad_nb save file")
+        with zipfile.ZipFile(path) as archive:
+            header, arrays = _read_archive(archive, path, os.path.getsize(path))
     except SerializationError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, UnicodeDecodeError) as e:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, ValueError, OSError, EOFError,
+            UnicodeDecodeError, RecursionError) as e:
         raise SerializationError(f"load: '{path}' is corrupt or not a tinygrad_nb save file ({type(e).__name__}: {e})") from e
     if not isinstance(header, dict) or header.get("format") != FORMAT or "tree" not in header:
         raise SerializationError(f"load: '{path}' has a header that is not tinygrad_nb's")
     if header.get("version") != VERSION:
-        raise SerializationError(f"load: '{path}' is format version {header.get('version')}; this library reads version {VERSION}")
+        raise SerializationError(f"load: '{path}' is format version {header.get('version')!r}; this library reads version {VERSION}")
     try:
-        return _decode(header["tree"], arrays, device)
+        return _decode(header["tree"], arrays, device, 0)
     except (KeyError, TypeError, ValueError) as e:
         raise SerializationError(f"load: '{path}' is damaged: its header does not match its arrays ({e})") from e
 
 
-def _decode(node, arrays, device):
+MAX_DEPTH = 64  # nesting of lists, tuples and dicts in a saved object
+
+
+def _read_archive(archive, path, file_size):
+    """(the JSON header, {name: array}) of a save file's zip archive, checked member by member."""
+    infos = archive.infolist()
+    names = [info.filename for info in infos]
+    if any(name.endswith(".pkl") for name in names):
+        raise SerializationError(
+            f"load: '{path}' looks like a PyTorch file (torch.save pickles its objects, and load never runs "
+            "pickles); in PyTorch, save {name: tensor.numpy()} with numpy.savez, or load a state_dict there "
+            "and pass it to load_state_dict here")
+    if f"{HEADER}.npy" not in names:
+        raise SerializationError(f"load: '{path}' is a zip archive without a '{HEADER}' header; not a tinygrad_nb save file")
+    if len(set(names)) != len(names):
+        raise SerializationError(f"load: '{path}' holds two members of one name")
+    arrays = {}
+    for info in infos:
+        arrays[info.filename[:-4]] = _read_member(archive, info, path, file_size)
+    raw = arrays.pop(HEADER)
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise SerializationError(f"load: '{path}' has a header that is not tinygrad_nb's")
+    return json.loads(raw.tobytes().decode("utf-8")), arrays
+
+
+def _read_member(archive, info, path, file_size):
+    """One member's array, read only after its zip entry and .npy header add up."""
+    where = f"load: '{path}', member '{info.filename}'"
+    if not info.filename.endswith(".npy"):
+        raise SerializationError(f"{where}: not a .npy array")
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise SerializationError(f"{where}: compressed; save never compresses, so this file is not one it wrote")
+    if info.file_size != info.compress_size or info.file_size > file_size:
+        raise SerializationError(f"{where}: declares {info.file_size} bytes in a file of {file_size}")
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            raise SerializationError(f"{where}: .npy format version {version}")
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+            raise SerializationError(f"{where}: holds dtype {dtype}; save stores only numbers and bools")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if f.tell() + nbytes != info.file_size:
+            raise SerializationError(f"{where}: declares an array of {nbytes} bytes in {info.file_size - f.tell()}")
+        data = bytearray(nbytes)
+        if f.readinto(data) != nbytes or f.read(1):
+            raise SerializationError(f"{where}: shorter than it declares")
+    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def _decode(node, arrays, device, depth):
+    if depth > MAX_DEPTH:
+        raise ValueError(f"objects nested deeper than {MAX_DEPTH}")
     if isinstance(node, list):
-        return [_decode(v, arrays, device) for v in node]
+        return [_decode(v, arrays, device, depth + 1) for v in node]
     if not isinstance(node, dict):
         return node
     (kind, value), = node.items()
@@ -146,7 +203,7 @@ def _decode(node, arrays, device):
     if kind == "array":
         return arrays[value]
     if kind == "tuple":
-        return tuple(_decode(v, arrays, device) for v in value)
+        return tuple(_decode(v, arrays, device, depth + 1) for v in value)
     if kind == "dict":
-        return {key: _decode(v, arrays, device) for key, v in value}
+        return {key: _decode(v, arrays, device, depth + 1) for key, v in value}
     raise ValueError(f"unknown node kind '{kind}'")
