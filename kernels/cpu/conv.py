@@ -320,6 +320,27 @@ def _winograd(kernel_hw, stride, dilation, groups, channels, filters):
             and groups == 1 and min(channels, filters) >= _WINOGRAD_FROM)
 
 
+def _finite(*operands):
+    """Whether the fast paths may run. Winograd's transforms add and subtract neighbouring
+    inputs, so one infinite input makes NaN of a whole tile; the shifted products and the
+    depthwise loops multiply padding and the columns past each row by zero, and 0 * inf is
+    NaN: where a direct sum, PyTorch's, gives +-inf. Operands that are not all finite take
+    im2col, whose products are the direct sums."""
+    with numba_threads():
+        return all(_count_nonfinite(np.ravel(a)) == 0 for a in operands)
+
+
+@njit(cache=True, fastmath=False, parallel=True)
+def _count_nonfinite(x):
+    """How many elements of the flat array x are inf or NaN (v - v == 0 exactly for finite v):
+    a parallel vectorised pass, a third of np.isfinite(x).all()'s time (0.05 ms on 2M floats)."""
+    bad = 0
+    for i in prange(x.shape[0]):
+        v = x[i]
+        bad += not (v - v == 0)
+    return bad
+
+
 def _rows(weight):
     """weight (K, C/groups, kh, kw) as (kh, K, kw*C/groups): one matrix per kernel row, its
     columns (j, c) in the order of the stacked input's rows."""
@@ -335,11 +356,12 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups, out_hw):
     if n == 0:
         return out
     b = _bias_array(bias, x.dtype)
-    if _is_depthwise(c, groups):
+    fast = _finite(x, weight)
+    if fast and _is_depthwise(c, groups):
         return depthwise.conv2d(x, weight, b, stride, padding, dilation, out)
-    if _winograd((kh, kw), stride, dilation, groups, cg, k):
+    if fast and _winograd((kh, kw), stride, dilation, groups, cg, k):
         return winograd.conv2d(x, weight, b, padding, out)
-    if _shifted(stride, cg, "forward"):
+    if fast and _shifted(stride, cg, "forward"):
         hp, wp = padded_hw(out_hw, (kh, kw), stride, dilation)
         with numba_threads():
             xs = workspace("conv_xs", (_SLOTS, groups, kw, cg, hp, wp), x.dtype)
@@ -357,11 +379,12 @@ def conv2d_backward_input(grad_y, weight, input_hw, stride, padding, dilation, g
     dx = empty((n, cg * groups) + tuple(input_hw), grad_y.dtype)
     if n == 0:
         return dx
-    if _is_depthwise(cg * groups, groups):
+    fast = _finite(grad_y, weight)
+    if fast and _is_depthwise(cg * groups, groups):
         return depthwise.conv2d_backward_input(grad_y, weight, stride, padding, dilation, dx)
-    if _winograd((kh, kw), stride, dilation, groups, cg, k):
+    if fast and _winograd((kh, kw), stride, dilation, groups, cg, k):
         return winograd.conv2d_backward_input(grad_y, weight, padding, dx)
-    if _shifted(stride, cg, "input"):
+    if fast and _shifted(stride, cg, "input"):
         hp, wp = padded_hw((oh, ow), (kh, kw), stride, dilation)
         with numba_threads():
             dxs = workspace("conv_xs", (_SLOTS, groups, kw, cg, hp, wp), grad_y.dtype)
@@ -380,11 +403,12 @@ def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, grou
     cg = c // groups
     if n == 0:
         return np.zeros((k, cg, kh, kw), x.dtype)
-    if _is_depthwise(c, groups):
+    fast = _finite(x, grad_y)
+    if fast and _is_depthwise(c, groups):
         return depthwise.conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation)
-    if _winograd(kernel_hw, stride, dilation, groups, cg, k):
+    if fast and _winograd(kernel_hw, stride, dilation, groups, cg, k):
         return winograd.conv2d_backward_weight(x, grad_y, padding)
-    if _shifted(stride, cg, "weight"):
+    if fast and _shifted(stride, cg, "weight"):
         hp, wp = padded_hw((oh, ow), (kh, kw), stride, dilation)
         with numba_threads():
             xs = workspace("conv_xs", (_SLOTS, groups, kw, cg, hp, wp), x.dtype)

@@ -21,8 +21,9 @@ def cross_entropy(x, labels, weight, ignore, smoothing, mode):
     logsumexp of each row, [W, sum_c w_c])."""
     rows, classes = x.shape
     top = x.max(axis=1, keepdims=True) if classes else np.zeros((rows, 1), x.dtype)
-    lse = (top + np.log(np.exp(x - top).sum(axis=1, keepdims=True)))[:, 0]
-    logp = x - lse[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):  # +inf, NaN: NaN as in PyTorch, without NumPy's warning
+        lse = (top + np.log(np.exp(x - top).sum(axis=1, keepdims=True)))[:, 0]
+        logp = x - lse[:, None]
     w, live, w_row, safe, bad = _rows(x, labels, weight, ignore)
     loss = -(1 - smoothing) * w_row * logp[np.arange(rows), safe]
     if smoothing:
@@ -42,7 +43,8 @@ def cross_entropy_backward(g, x, labels, weight, lse, totals, ignore, smoothing,
     a = -(smoothing / classes) * np.broadcast_to(w, x.shape).astype(np.float64) * live[:, None]
     a[np.arange(rows), safe] -= (1 - smoothing) * w_row
     total_a = -(1 - smoothing) * w_row - (smoothing / classes) * totals[1] * live
-    softmax = np.exp(x - lse[:, None])
+    with np.errstate(invalid="ignore"):
+        softmax = np.exp(x - lse[:, None])
     dx = scale[:, None] * (a - softmax * total_a[:, None])
     dx[bad] = np.nan
     return dx.astype(x.dtype)

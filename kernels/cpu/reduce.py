@@ -9,19 +9,16 @@ def argmax(x, axis, keepdims, smallest):
     return np.asarray((np.argmin if smallest else np.argmax)(x, axis=axis, keepdims=keepdims), np.int64)
 
 
-def _shifted(x, axis):
-    """x - max(x) along axis (0 where the maximum is not finite): exact, and every e^(.) <= 1."""
-    m = x.max(axis=axis, keepdims=True)
-    return x - np.where(np.isfinite(m), m, 0)
-
-
 def softmax(x, axis, log):
-    """e^(x - m) / sum e^(x - m) along axis, or its logarithm (x - m) - log sum e^(x - m)."""
-    s = _shifted(x, axis)
-    if log:
-        return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
-    e = np.exp(s)
-    return e / e.sum(axis=axis, keepdims=True)
+    """e^(x - m) / sum e^(x - m) along axis, or its logarithm (x - m) - log sum e^(x - m),
+    m the row's maximum: exact, and every e^(.) <= 1. As in PyTorch, a row whose maximum is
+    +inf or NaN (or every entry -inf) is NaN throughout, and NumPy does not warn of it."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = x - x.max(axis=axis, keepdims=True)
+        if log:
+            return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
+        e = np.exp(s)
+        return e / e.sum(axis=axis, keepdims=True)
 
 
 def softmax_backward(g, y, axis, log):

@@ -146,9 +146,7 @@ def softmax_kernel(rows, length, kept_shape, x_kept, x, x0, x_step, out_kept, ou
             v = x[start + k * x_step]
             if v > top or v != v:
                 top = v
-        if top - top != 0:  # an infinite or NaN maximum shifts nothing, as on the CPU
-            top = 0.0
-        total = 0.0
+        total = 0.0  # a row whose maximum is +inf or NaN (or all -inf) is NaN throughout, as in PyTorch
         for k in range(length):
             total += exp(x[start + k * x_step] - top)
         norm = log(total)
