@@ -10,7 +10,7 @@ from . import debug, viz
 from .profiler import profile
 from .function import enable_grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
-from .random import manual_seed
+from .random import fork_rng, get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor
 from . import cpu, cuda, data, nn, optim
 from .serialization import load, save
@@ -33,7 +33,7 @@ def tensor(data, requires_grad=False, device="cpu", dtype=None):
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
-    "manual_seed", "debug", "viz", "profile", "zeros", "ones", "full", "randn", "rand", "randint", "arange",
+    "manual_seed", "get_rng_state", "set_rng_state", "fork_rng", "debug", "viz", "profile", "zeros", "ones", "full", "randn", "rand", "randint", "arange",
     "eye", "zeros_like", "ones_like", "cat", "stack", "where", "float32", "float64", "int32", "int64",
     "nn", "optim", "data", "cpu", "cuda", "save", "load", "summary", "fit", "evaluate",
 ]

@@ -42,7 +42,12 @@ class DataLoader:
     dataset: a TensorDataset, a tuple of equal-length arrays, or anything with __len__ and
     __getitem__(int) returning a tuple of array-likes (collated by stacking). With shuffle,
     each pass draws a new order: from its own generator when `seed` is given (reproducible
-    and independent of other draws), else from the generator of tinygrad_nb.manual_seed."""
+    and independent of other draws), else from the generator of tinygrad_nb.manual_seed.
+
+    `state_dict()` / `load_state_dict()` save and restore where it is: the generator state
+    its current pass drew its order from, and how many batches of the pass it has handed
+    out, so that a loader restored mid-pass hands out the rest of that pass's batches (with
+    tg.set_rng_state, a resumed run repeats an uninterrupted one exactly)."""
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None):
         if isinstance(dataset, (tuple, np.ndarray, Tensor)):
@@ -51,6 +56,9 @@ class DataLoader:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size}")
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, int(batch_size), shuffle, drop_last
         self.rng = None if seed is None else np.random.default_rng(seed)
+        self._pass_state = None  # the generator's state before this pass drew its order
+        self._handed_out = 0  # batches of this pass handed out so far
+        self._resume = False  # the next pass continues the one load_state_dict restored
 
     def __len__(self):
         n = len(self.dataset)
@@ -58,10 +66,36 @@ class DataLoader:
 
     def __iter__(self):
         n = len(self.dataset)
-        order = (self.rng or generator()).permutation(n) if self.shuffle else np.arange(n)
-        for b in range(len(self)):
+        rng = self.rng or generator()
+        if self._resume:  # redraw the restored pass's order from a copy: `rng` is already past it
+            self._resume = False
+            first = self._handed_out
+            order = _generator_at(self._pass_state).permutation(n) if self.shuffle else np.arange(n)
+        else:
+            first = self._handed_out = 0
+            self._pass_state = rng.bit_generator.state
+            order = rng.permutation(n) if self.shuffle else np.arange(n)
+        for b in range(first, len(self)):
             index = order[b * self.batch_size : (b + 1) * self.batch_size]
+            self._handed_out = b + 1
             yield tuple(Tensor(np.ascontiguousarray(field)) for field in self._gather(index))
+
+    def state_dict(self):
+        """Where the loader is: its own generator (if seeded), the state the current pass drew
+        its order from, and the batches of that pass handed out."""
+        return {"rng": None if self.rng is None else self.rng.bit_generator.state,
+                "pass_state": self._pass_state, "handed_out": self._handed_out}
+
+    def load_state_dict(self, state):
+        """Continue from `state`: the next iteration hands out the rest of its pass (or starts
+        a new pass if that one was finished)."""
+        if (state["rng"] is None) != (self.rng is None):
+            raise ValueError("DataLoader.load_state_dict: the state is of a loader "
+                             f"{'without' if state['rng'] is None else 'with'} a seed of its own; this one differs")
+        if self.rng is not None:
+            self.rng.bit_generator.state = state["rng"]
+        self._pass_state, self._handed_out = state["pass_state"], int(state["handed_out"])
+        self._resume = self._pass_state is not None and self._handed_out < len(self)
 
     def _gather(self, index):
         if isinstance(self.dataset, TensorDataset):
@@ -70,6 +104,13 @@ class DataLoader:
         if not isinstance(samples[0], tuple):
             return (np.stack([np.asarray(s) for s in samples]),)
         return tuple(np.stack([np.asarray(field) for field in fields]) for fields in zip(*samples))
+
+
+def _generator_at(state):
+    """A new generator in `state` (a bit generator's state dict)."""
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state
+    return rng
 
 
 def digits(split="train", test_fraction=0.2, seed=0):

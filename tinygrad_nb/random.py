@@ -23,6 +23,34 @@ def generator():
     return _rng
 
 
+def get_rng_state():
+    """The global generator's state, as plain data that `save` stores (torch.get_rng_state)."""
+    return {"bit_generator": _rng.bit_generator.state, "seed": _seed[0]}
+
+
+def set_rng_state(state):
+    """Put the global generator back where get_rng_state found it: later draws (factories,
+    init, dropout, shuffling) repeat the ones that followed. Device generators keep their
+    own counters."""
+    kind = state["bit_generator"]["bit_generator"]
+    if kind != type(_rng.bit_generator).__name__:
+        raise ValueError(f"set_rng_state: the state is of a {kind} generator; this one is {type(_rng.bit_generator).__name__}")
+    _rng.bit_generator.state = state["bit_generator"]
+    _seed[0] = state["seed"]
+
+
+class fork_rng:
+    """Context manager: the global generator's state is restored on exit, so draws inside
+    leave later ones unchanged (torch.random.fork_rng)."""
+
+    def __enter__(self):
+        self.state = get_rng_state()
+        return self
+
+    def __exit__(self, *exc):
+        set_rng_state(self.state)
+
+
 def _draw(method, shape, dtype):
     """method(shape) of the global generator in `dtype`: drawn in it where NumPy's generator
     can (float32, float64), so a float32 tensor never passes through a float64 array twice
