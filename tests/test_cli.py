@@ -1,8 +1,9 @@
-"""The `tinygrad-nb` command: help, a short MLP run with --save and --plot, and errors."""
+"""The `tinygrad-nb` command: help, a short MLP run with --save and --plot, --resume, and errors."""
 import subprocess
 import sys
 
 import numba  # noqa: F401  (already running, so main() leaves this process's thread count alone)
+import numpy as np
 import pytest
 
 import tinygrad_nb as tg
@@ -72,3 +73,27 @@ def test_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--device", "tpu"])
     assert "unknown device 'tpu': expected 'cpu' or 'cuda'" in capsys.readouterr().err
+
+
+def test_train_resumes_where_a_stopped_run_left_off(tmp_path, monkeypatch, capsys):
+    """A run stopped after its first epoch and started again with the same command ends with
+    the weights of a run that was never stopped."""
+    from tinygrad_nb import training
+
+    base = ["train", "--model", "mlp", "--epochs", "2", "--quiet", "--seed", "4"]
+    assert cli.main(base + ["--save", str(tmp_path / "straight.npz")]) == 0
+    save_state = training._save_state
+
+    def stop_after_saving(*args):
+        save_state(*args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_save_state", stop_after_saving)
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(base + ["--resume", str(tmp_path / "state.npz")])
+    monkeypatch.setattr(training, "_save_state", save_state)
+    assert cli.main(base + ["--resume", str(tmp_path / "state.npz"), "--save", str(tmp_path / "resumed.npz")]) == 0
+    straight, resumed = tg.load(tmp_path / "straight.npz")["model"], tg.load(tmp_path / "resumed.npz")["model"]
+    for name in straight:
+        np.testing.assert_array_equal(resumed[name].numpy(), straight[name].numpy())
+    capsys.readouterr()

@@ -76,3 +76,37 @@ def test_a_loader_state_of_another_kind_is_refused():
     own, shared = data.DataLoader(np.ones(4), seed=1), data.DataLoader(np.ones(4))
     with pytest.raises(ValueError, match="seed of its own"):
         shared.load_state_dict(own.state_dict())
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _fit(path, interrupt_at=None):
+    """fit() for 3 epochs with a checkpoint after every batch; `interrupt_at` raises out of
+    the loss on that call (a kill mid-run: what the last checkpoint holds survives)."""
+    model, opt, scheduler, loader = _setup(False)
+    calls = [0]
+
+    def loss(output, target):
+        calls[0] += 1
+        if calls[0] == interrupt_at:
+            raise _Interrupt
+        return F.cross_entropy(output, target)
+
+    history = tg.fit(model, loader, loss, opt, epochs=3, scheduler=scheduler, progress=False, checkpoint=path,
+                     checkpoint_every=1)
+    return model, history
+
+
+@pytest.mark.parametrize("interrupt_at", [2, 5, 9])
+def test_fit_resumes_from_its_checkpoint_exactly(tmp_path, interrupt_at):
+    straight, straight_history = _fit(tmp_path / "straight.npz")
+    path = tmp_path / "interrupted.npz"
+    with pytest.raises(_Interrupt):
+        _fit(path, interrupt_at)
+    tg.manual_seed(42)  # a new process
+    resumed, history = _fit(path)
+    for a, b in zip(resumed.parameters(), straight.parameters()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert history == straight_history | {"seconds": history["seconds"]}

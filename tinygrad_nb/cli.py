@@ -57,6 +57,9 @@ def build_parser():
     train.add_argument("--device", type=_device, default="cpu", help="'cpu' (default) or 'cuda' (needs an NVIDIA GPU and numba-cuda)")
     train.add_argument("--seed", type=int, default=0, help="seed for initialisation and shuffling (default: 0)")
     train.add_argument("--save", metavar="PATH", help="write model and optimizer state here (tinygrad_nb.save format)")
+    train.add_argument("--resume", metavar="PATH",
+                       help="keep the whole training state here, saved after every epoch, and continue from it "
+                            "if it exists: a run stopped and started again ends as one that never stopped")
     train.add_argument("--plot", metavar="PATH", help="write a PNG of loss and accuracy per epoch (needs matplotlib)")
     train.add_argument("--quiet", action="store_true", help="no model table, no progress bars")
     return parser
@@ -87,7 +90,7 @@ def train(args):
     optimizer = optim.Adam(model.parameters(), lr=lr)
     schedule = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     history = tg.fit(model, train_loader, nn.CrossEntropyLoss(), optimizer, epochs, val_loader=test_loader,
-                     scheduler=schedule, progress=not args.quiet)
+                     scheduler=schedule, progress=not args.quiet, checkpoint=args.resume)
     accuracy = history["val_accuracy"][-1]
     print(f"test accuracy: {accuracy:.2%} ({round(accuracy * len(test_set))}/{len(test_set)} images), "
           f"{time.perf_counter() - start:.1f} s")

@@ -4,12 +4,15 @@
                   epochs=10, val_loader=test_loader)
     history["val_accuracy"][-1]
 """
+import os
 import time
 import warnings
 
 from . import cuda
 from .function import no_grad
 from .progress import progress_bar
+from .random import get_rng_state, set_rng_state
+from .serialization import load, save
 
 
 def _device(model):
@@ -45,12 +48,20 @@ def evaluate(model, loader, loss_fn=None):
     return (total_loss / max(count, 1) if loss_fn is not None else None), (None if correct is None else correct / max(count, 1))
 
 
-def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=None, progress=True, cuda_graphs=None):
+def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=None, progress=True, cuda_graphs=None,
+        checkpoint=None, checkpoint_every=None):
     """Train for `epochs` passes over `loader` (batches of (inputs, targets)), stepping
     `scheduler` once per epoch if given, with a progress bar on stderr unless `progress`
     is False (tqdm's if tqdm is installed, else a text one). Returns the history: per-epoch
     lists 'loss', 'accuracy' (classification only), 'val_loss', 'val_accuracy' (with
     val_loader), 'seconds'.
+
+    With `checkpoint` (a path), the whole training state (model, optimizer, scheduler, the
+    global random state, the loader's position, the epoch and the history) is saved there
+    every `checkpoint_every` batches and at the end of every epoch; if the file exists when
+    fit starts, training resumes from it, and ends with the same weights, bit for bit, as a
+    run that was never interrupted (same thread count; the CPU, or the GPU without dropout,
+    whose generator keeps its own counter).
 
     On 'cuda' (unless `cuda_graphs` is False) the training step of each batch shape is
     captured once as a CUDA graph and replayed for the later batches of that shape: the same
@@ -69,12 +80,17 @@ def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=Non
         return value, output
 
     history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "seconds": []}
-    for epoch in range(epochs):
+    first_epoch, totals = 0, (0.0, 0, 0)
+    if checkpoint is not None and os.path.exists(checkpoint):
+        first_epoch, totals, history = _resume(checkpoint, model, optimizer, scheduler, loader)
+    for epoch in range(first_epoch, epochs):
         start = time.perf_counter()
         model.train()
-        total, correct, count = 0.0, 0, 0
+        total, correct, count = totals
+        totals = (0.0, 0, 0)
         # Driven by hand rather than wrapping the loader, so it stays open to show validation.
         bar = progress_bar(len(loader), f"epoch {epoch + 1}/{epochs}", disable=not progress)
+        batch = 0
         for inputs, target in loader:
             shapes = (tuple(inputs.shape), tuple(target.shape))
             graphed = graphs.get(shapes)
@@ -90,6 +106,9 @@ def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=Non
             bar.update()
             if use_graphs and shapes not in graphs:  # this eager step was the capture's warm-up
                 graphs[shapes] = _captured(step, inputs, target)
+            batch += 1
+            if checkpoint is not None and checkpoint_every and batch % checkpoint_every == 0:
+                _save_state(checkpoint, model, optimizer, scheduler, loader, epoch, (total, correct, count), history)
         if scheduler is not None:
             scheduler.step()
         history["loss"].append(total / max(count, 1))
@@ -101,7 +120,28 @@ def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=Non
             bar.set_postfix({**_postfix(history["loss"][-1], history["accuracy"][-1]), **_postfix(val_loss, val_acc, "val_")})
         history["seconds"].append(time.perf_counter() - start)
         bar.close()
+        if checkpoint is not None:
+            _save_state(checkpoint, model, optimizer, scheduler, loader, epoch + 1, (0.0, 0, 0), history)
     return {k: v for k, v in history.items() if v and any(x is not None for x in v)}
+
+
+def _save_state(path, model, optimizer, scheduler, loader, epoch, totals, history):
+    """Everything a resumed fit needs, in `epoch` (counted from 0) after the batches `totals` sums."""
+    save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+          "scheduler": None if scheduler is None else scheduler.state_dict(), "rng": get_rng_state(),
+          "loader": loader.state_dict(), "epoch": epoch, "totals": list(totals), "history": history}, path)
+
+
+def _resume(path, model, optimizer, scheduler, loader):
+    """Restore what _save_state wrote; -> (epoch, totals of its batches so far, history)."""
+    state = load(path, device=_device(model))
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state["scheduler"] is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    loader.load_state_dict(state["loader"])
+    set_rng_state(state["rng"])
+    return state["epoch"], tuple(state["totals"]), state["history"]
 
 
 def _captured(step, inputs, target):
