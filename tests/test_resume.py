@@ -110,3 +110,19 @@ def test_fit_resumes_from_its_checkpoint_exactly(tmp_path, interrupt_at):
     for a, b in zip(resumed.parameters(), straight.parameters()):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert history == straight_history | {"seconds": history["seconds"]}
+
+
+def test_the_gpu_generator_is_part_of_the_random_state():
+    """GPU draws (rand, dropout on 'cuda') come from the GPU's own generator: its counter is
+    saved and restored with the rest."""
+    from tinygrad_nb import cuda as tg_cuda
+
+    if not tg_cuda.is_available():
+        pytest.skip("no CUDA GPU and the simulator is off")
+    tg.manual_seed(3)
+    tg.rand(4, device="cuda")
+    state = tg.get_rng_state()
+    first = tg.rand(6, device="cuda").numpy()
+    tg.rand(10, device="cuda")
+    tg.set_rng_state(state)
+    np.testing.assert_array_equal(tg.rand(6, device="cuda").numpy(), first)

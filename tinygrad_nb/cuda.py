@@ -210,6 +210,7 @@ class CUDA(Device):
         self._xp = None
         self._random_state = None
         random.on_manual_seed(self._reseed)
+        random.device_generator("cuda", self._get_generator, self._set_generator)
 
     @property
     def xp(self):
@@ -253,6 +254,17 @@ class CUDA(Device):
         # Rewritten in place, so a graph captured earlier draws from the new seed too.
         if self._random_state is not None:
             self.write(self._random_state, np.array([random.device_seed(), 0], np.uint64))
+
+    def _get_generator(self):
+        """[seed, counter] of the GPU generator, or None before its first draw."""
+        return None if self._random_state is None else [int(v) for v in self.to_numpy(self._random_state)]
+
+    def _set_generator(self, value):
+        if value is None:  # not started then: it starts again from the restored seed
+            if self._random_state is not None:
+                self._reseed()
+        else:
+            self.write(self._state(), np.array(value, np.uint64))
 
 
 register_device(CUDA())

@@ -8,6 +8,7 @@ import numpy as np
 _rng = np.random.default_rng()
 _seed = [np.random.SeedSequence().entropy]  # what device generators start from
 _reseed = []  # callbacks of device generators, run by manual_seed
+_device_states = {}  # device name -> (get, set) of its generator's state as plain data
 
 
 def manual_seed(seed):
@@ -24,19 +25,23 @@ def generator():
 
 
 def get_rng_state():
-    """The global generator's state, as plain data that `save` stores (torch.get_rng_state)."""
-    return {"bit_generator": _rng.bit_generator.state, "seed": _seed[0]}
+    """The state of the global generator and of the device generators, as plain data that
+    `save` stores (torch.get_rng_state, with the GPU's as torch.cuda.get_rng_state)."""
+    return {"bit_generator": _rng.bit_generator.state, "seed": _seed[0],
+            "devices": {name: get() for name, (get, _) in _device_states.items()}}
 
 
 def set_rng_state(state):
-    """Put the global generator back where get_rng_state found it: later draws (factories,
-    init, dropout, shuffling) repeat the ones that followed. Device generators keep their
-    own counters."""
+    """Put the generators back where get_rng_state found them: later draws (factories,
+    init, dropout, shuffling, on every device) repeat the ones that followed."""
     kind = state["bit_generator"]["bit_generator"]
     if kind != type(_rng.bit_generator).__name__:
         raise ValueError(f"set_rng_state: the state is of a {kind} generator; this one is {type(_rng.bit_generator).__name__}")
     _rng.bit_generator.state = state["bit_generator"]
     _seed[0] = state["seed"]
+    for name, value in state.get("devices", {}).items():
+        if name in _device_states:
+            _device_states[name][1](value)
 
 
 class fork_rng:
@@ -80,3 +85,9 @@ def device_seed():
 def on_manual_seed(callback):
     """Run callback() whenever manual_seed is called (device generators register here)."""
     _reseed.append(callback)
+
+
+def device_generator(name, get, set):
+    """Include a device generator's state in get_rng_state and set_rng_state: get() returns
+    it as plain data, set(value) restores it."""
+    _device_states[name] = (get, set)

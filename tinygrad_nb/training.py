@@ -60,8 +60,7 @@ def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=Non
     global random state, the loader's position, the epoch and the history) is saved there
     every `checkpoint_every` batches and at the end of every epoch; if the file exists when
     fit starts, training resumes from it, and ends with the same weights, bit for bit, as a
-    run that was never interrupted (same thread count; the CPU, or the GPU without dropout,
-    whose generator keeps its own counter).
+    run that was never interrupted (on the same device, with the same thread count).
 
     On 'cuda' (unless `cuda_graphs` is False) the training step of each batch shape is
     captured once as a CUDA graph and replayed for the later batches of that shape: the same
