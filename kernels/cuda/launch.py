@@ -123,13 +123,18 @@ if SIMULATED:
     _thread_safe_shared_arrays()
 
 
+_simulator = threading.Lock()
+
+
 def simulate(kernel, blocks, threads, args):
     # The simulator's kernel[...] sets the grid on the kernel object itself (nothing to keep),
-    # and its scheduler polls its threads in a busy loop: a short interpreter switch interval
+    # so launches from several Python threads take turns, as kernels on one stream do; and
+    # its scheduler polls its threads in a busy loop: a short interpreter switch interval
     # hands them the GIL sooner (three times faster on 2 cores, more under load).
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-4)
-    try:
-        kernel[blocks, threads](*args)
-    finally:
-        sys.setswitchinterval(interval)
+    with _simulator:
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-4)
+        try:
+            kernel[blocks, threads](*args)
+        finally:
+            sys.setswitchinterval(interval)
