@@ -372,14 +372,14 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups, out_hw):
         return _forward_gemm(x, weight, b, *stride, *padding, *dilation, groups, out, cols)
 
 
-def conv2d_backward_input(grad_y, weight, input_hw, stride, padding, dilation, groups):
+def conv2d_backward_input(grad_y, weight, input_hw, stride, padding, dilation, groups, grad_finite=None):
     grad_y, weight = np.ascontiguousarray(grad_y), np.ascontiguousarray(weight)
     n, k, oh, ow = grad_y.shape
     cg, kh, kw = weight.shape[1:]
     dx = empty((n, cg * groups) + tuple(input_hw), grad_y.dtype)
     if n == 0:
         return dx
-    fast = _finite(grad_y, weight)
+    fast = (_finite(grad_y) if grad_finite is None else grad_finite) and _finite(weight)
     if fast and _is_depthwise(cg * groups, groups):
         return depthwise.conv2d_backward_input(grad_y, weight, stride, padding, dilation, dx)
     if fast and _winograd((kh, kw), stride, dilation, groups, cg, k):
@@ -395,7 +395,7 @@ def conv2d_backward_input(grad_y, weight, input_hw, stride, padding, dilation, g
         return _backward_input_gemm(grad_y, weight, *stride, *padding, *dilation, groups, dx, cols)
 
 
-def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, groups):
+def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, groups, grad_finite=None):
     x, grad_y = np.ascontiguousarray(x), np.ascontiguousarray(grad_y)
     n, c = x.shape[:2]
     k, oh, ow = grad_y.shape[1:]
@@ -403,7 +403,7 @@ def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, grou
     cg = c // groups
     if n == 0:
         return np.zeros((k, cg, kh, kw), x.dtype)
-    fast = _finite(x, grad_y)
+    fast = (_finite(grad_y) if grad_finite is None else grad_finite) and _finite(x)
     if fast and _is_depthwise(c, groups):
         return depthwise.conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation)
     if fast and _winograd(kernel_hw, stride, dilation, groups, cg, k):
@@ -425,7 +425,11 @@ def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, grou
 
 
 def conv2d_backward(x, grad_y, weight, input_grad, weight_grad, stride, padding, dilation, groups):
-    """(dx, dw) of y = conv2d(x, weight), each only if asked for (else None)."""
-    dx = conv2d_backward_input(grad_y, weight, x.shape[2:], stride, padding, dilation, groups) if input_grad else None
-    dw = conv2d_backward_weight(x, grad_y, weight.shape[2:], stride, padding, dilation, groups) if weight_grad else None
+    """(dx, dw) of y = conv2d(x, weight), each only if asked for (else None); grad_y's
+    finiteness (see _finite) is found once for both."""
+    finite = _finite(grad_y)
+    dx = (conv2d_backward_input(grad_y, weight, x.shape[2:], stride, padding, dilation, groups, finite)
+          if input_grad else None)
+    dw = (conv2d_backward_weight(x, grad_y, weight.shape[2:], stride, padding, dilation, groups, finite)
+          if weight_grad else None)
     return dx, dw
