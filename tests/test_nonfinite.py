@@ -109,3 +109,19 @@ def test_no_numpy_warnings_on_the_cpu():
         x.softmax(1).sum().backward()
         F.cross_entropy(x, Tensor(np.array([1, 2]))).backward()
         tg.no_grad()(lambda: x.log_softmax(1))()
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_gpu_convolution_of_inf_and_nan(rng):
+    """The GPU's convolution (im2col and tiled products) sums tap by tap, as PyTorch's."""
+    if not tg.cuda.is_available():
+        pytest.skip("no CUDA GPU and the simulator is off")
+    x, w = rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3))
+    x[0, 0, 2, 3], x[0, 1, 4, 1], x[0, 0, 0, 0] = INF, -INF, NAN
+    xt, wt = Tensor(x.astype(np.float32), device="cuda", requires_grad=True), Tensor(w.astype(np.float32), device="cuda")
+    y = F.conv2d(xt, wt, padding=1)
+    _same(y.numpy(), _taps(x, w, 1, 1))
+    gy = rng.standard_normal((1, 3, 5, 5))
+    gy[0, 1, 2, 2] = INF
+    y.backward(Tensor(gy.astype(np.float32), device="cuda"))
+    _same(xt.grad.numpy(), _input_taps(gy, w, 1, 1))

@@ -126,3 +126,25 @@ def test_the_gpu_generator_is_part_of_the_random_state():
     tg.rand(10, device="cuda")
     tg.set_rng_state(state)
     np.testing.assert_array_equal(tg.rand(6, device="cuda").numpy(), first)
+
+
+def test_a_loader_with_a_generator_of_its_own_resumes_mid_pass():
+    """generator= (PyTorch's argument) takes any NumPy generator, MT19937 here."""
+    def loader():
+        return data.DataLoader(np.arange(10), batch_size=3, shuffle=True,
+                               generator=np.random.Generator(np.random.MT19937(5)))
+
+    whole = loader()
+    straight = [b[0].numpy().tolist() for b in whole] + [b[0].numpy().tolist() for b in whole]
+    partial = loader()
+    seen = []
+    for batch in partial:
+        seen.append(batch[0].numpy().tolist())
+        if len(seen) == 2:
+            break
+    resumed = loader()
+    resumed.load_state_dict(partial.state_dict())
+    seen += [b[0].numpy().tolist() for b in resumed] + [b[0].numpy().tolist() for b in resumed]
+    assert seen == straight
+    with pytest.raises(ValueError, match="a seed or a generator"):
+        data.DataLoader(np.arange(3), seed=1, generator=np.random.default_rng(1))

@@ -41,21 +41,26 @@ class DataLoader:
 
     dataset: a TensorDataset, a tuple of equal-length arrays, or anything with __len__ and
     __getitem__(int) returning a tuple of array-likes (collated by stacking). With shuffle,
-    each pass draws a new order: from its own generator when `seed` is given (reproducible
-    and independent of other draws), else from the generator of tinygrad_nb.manual_seed.
+    each pass draws a new order: from its own generator when `seed` (or `generator`, a NumPy
+    Generator, as PyTorch's argument of that name) is given, reproducible and independent of
+    other draws, else from the generator of tinygrad_nb.manual_seed.
 
     `state_dict()` / `load_state_dict()` save and restore where it is: the generator state
     its current pass drew its order from, and how many batches of the pass it has handed
     out, so that a loader restored mid-pass hands out the rest of that pass's batches (with
     tg.set_rng_state, a resumed run repeats an uninterrupted one exactly)."""
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None):
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, generator=None):
         if isinstance(dataset, (tuple, np.ndarray, Tensor)):
             dataset = TensorDataset(*dataset) if isinstance(dataset, tuple) else TensorDataset(dataset)
         if batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size}")
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, int(batch_size), shuffle, drop_last
-        self.rng = None if seed is None else np.random.default_rng(seed)
+        if seed is not None and generator is not None:
+            raise ValueError("DataLoader: give a seed or a generator, not both")
+        if generator is not None and not isinstance(generator, np.random.Generator):
+            raise TypeError(f"DataLoader: generator must be a numpy.random.Generator, got {type(generator).__name__}")
+        self.rng = generator if generator is not None else None if seed is None else np.random.default_rng(seed)
         self._pass_state = None  # the generator's state before this pass drew its order
         self._handed_out = 0  # batches of this pass handed out so far
         self._resume = False  # the next pass continues the one load_state_dict restored
@@ -107,8 +112,8 @@ class DataLoader:
 
 
 def _generator_at(state):
-    """A new generator in `state` (a bit generator's state dict)."""
-    rng = np.random.default_rng()
+    """A new generator in `state` (a bit generator's state dict, which names its kind)."""
+    rng = np.random.Generator(getattr(np.random, state["bit_generator"])())
     rng.bit_generator.state = state
     return rng
 
