@@ -188,24 +188,30 @@ def _pack_filters(u, panels):
 
 
 @jit
-def _products(u, panels, v, m, tiles, forward, vector_bytes):
-    """The 16 products, one per transform position xi, on one sample's rows v[xi] (C x T,
-    row stride T) and m[xi] (K x T):
-        forward:          M[xi]  = U[xi] @ V[xi]
-        weight gradient:  U[xi] += M[xi] @ V[xi]^T       (u holds dU, m holds dM)
-    With AVX-512 (vector_bytes 64) the forward products run in small_gemm's 8-row tiles on
-    U's rows packed in `panels` (see _pack_filters), else in BLAS."""
+def _products(u, panels, v, m, tiles, vector_bytes):
+    """The forward's 16 products, one per transform position xi, on one sample's rows v[xi]
+    (C x T, row stride T) and m[xi] (K x T): M[xi] = U[xi] @ V[xi]. With AVX-512
+    (vector_bytes 64) in small_gemm's 8-row tiles on U's rows packed in `panels` (see
+    _pack_filters), else in BLAS."""
     k_out, channels = u.shape[1], u.shape[2]
     uf, pf = u.reshape(-1), panels.reshape(-1)
     for xi in range(16):
         ui = uf[xi * k_out * channels:]
-        if forward and vector_bytes == 64:
+        if vector_bytes == 64:
             small_gemm.product8(pf[xi * (k_out - k_out % 8) * channels:], 8 * channels, ui, channels, v[xi], tiles,
                                 m[xi], tiles, k_out, tiles, channels, False)
-        elif forward:
-            gemm(False, False, k_out, tiles, channels, 1.0, ui, channels, v[xi], tiles, 0.0, m[xi], tiles)
         else:
-            gemm(False, True, k_out, channels, tiles, 1.0, m[xi], tiles, v[xi], tiles, 1.0, ui, channels)
+            gemm(False, False, k_out, tiles, channels, 1.0, ui, channels, v[xi], tiles, 0.0, m[xi], tiles)
+
+
+@jit
+def _weight_products(du, v, dm, tiles):
+    """The weight gradient's 16 products in BLAS: dU[xi] (K x C) += dM[xi] (K x T) @ V[xi]^T."""
+    k_out, channels = du.shape[1], du.shape[2]
+    df = du.reshape(-1)
+    for xi in range(16):
+        gemm(False, True, k_out, channels, tiles, 1.0, dm[xi], tiles, v[xi], tiles, 1.0, df[xi * k_out * channels:],
+             channels)
 
 
 @jit
@@ -228,13 +234,13 @@ def _forward(x, u, panels, bias, ph, pw, out, xpad, v, m, vector_bytes):
         s = get_thread_id()
         pad_into(x[n], ph, pw, xpad[s])
         _tiles(xpad[s], tw, v[s], False)
-        _products(u, panels, v[s], m[s], th * tw, True, vector_bytes)
+        _products(u, panels, v[s], m[s], th * tw, vector_bytes)
         _untile(m[s], bias, out[n])
     return out
 
 
 @parallel_jit
-def _backward_weight(x, grad_y, ph, pw, partial, panels, xpad, v, dm, in_tiles):
+def _backward_weight(x, grad_y, ph, pw, partial, xpad, v, dm, in_tiles):
     """Each thread sums its samples' dU into its own slice partial[s]; the slices are added
     after. `in_tiles`: the products run in register tiles, and partial holds dU transposed."""
     th, tw = (grad_y.shape[2] + 1) // 2, (grad_y.shape[3] + 1) // 2
@@ -247,7 +253,7 @@ def _backward_weight(x, grad_y, ph, pw, partial, panels, xpad, v, dm, in_tiles):
         if in_tiles:
             _weight_products_in_tiles(partial[s], v[s], dm[s], th * tw)
         else:
-            _products(partial[s], panels, v[s], dm[s], th * tw, False, 0)
+            _weight_products(partial[s], v[s], dm[s], th * tw)
     return sum_of_slots(partial)
 
 
@@ -320,7 +326,7 @@ def conv2d_backward_weight(x, grad_y, padding):
             partial = workspace("winograd_du_t", (_SLOTS, 16, c, k), x.dtype)
         else:
             partial = workspace("winograd_du", (_SLOTS, 16, k, c), x.dtype)
-        du = _backward_weight(x, grad_y, *padding, partial, empty((16, 0, c, 8), x.dtype), xpad, v, dm, in_tiles)
+        du = _backward_weight(x, grad_y, *padding, partial, xpad, v, dm, in_tiles)
     if in_tiles:
         du = np.ascontiguousarray(du.transpose(0, 2, 1))
     dw = np.empty((k, c, 3, 3), x.dtype)
