@@ -209,8 +209,7 @@ class CUDA(Device):
         super().__init__("cuda")
         self._xp = None
         self._random_state = None
-        random.on_manual_seed(self._reseed)
-        random.device_generator("cuda", self._get_generator, self._set_generator)
+        random.device_generator("cuda", self._reseed, self._get_generator, self._set_generator)
 
     @property
     def xp(self):

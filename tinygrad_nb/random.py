@@ -7,8 +7,7 @@ import numpy as np
 
 _rng = np.random.default_rng()
 _seed = [np.random.SeedSequence().entropy]  # what device generators start from
-_reseed = []  # callbacks of device generators, run by manual_seed
-_device_states = {}  # device name -> (get, set) of its generator's state as plain data
+_devices = {}  # device name -> (reseed, get, set) of its own generator (see device_generator)
 
 
 def manual_seed(seed):
@@ -16,7 +15,7 @@ def manual_seed(seed):
     global _rng
     _rng = np.random.default_rng(seed)
     _seed[0] = seed
-    for reseed in _reseed:
+    for reseed, _, _ in _devices.values():
         reseed()
 
 
@@ -28,7 +27,7 @@ def get_rng_state():
     """The state of the global generator and of the device generators, as plain data that
     `save` stores (torch.get_rng_state, with the GPU's as torch.cuda.get_rng_state)."""
     return {"bit_generator": _rng.bit_generator.state, "seed": _seed[0],
-            "devices": {name: get() for name, (get, _) in _device_states.items()}}
+            "devices": {name: get() for name, (_, get, _) in _devices.items()}}
 
 
 def set_rng_state(state):
@@ -40,8 +39,8 @@ def set_rng_state(state):
     _rng.bit_generator.state = state["bit_generator"]
     _seed[0] = state["seed"]
     for name, value in state.get("devices", {}).items():
-        if name in _device_states:
-            _device_states[name][1](value)
+        if name in _devices:
+            _devices[name][2](value)
 
 
 class fork_rng:
@@ -82,12 +81,7 @@ def device_seed():
     return int(np.random.SeedSequence(_seed[0]).generate_state(1, np.uint64)[0])
 
 
-def on_manual_seed(callback):
-    """Run callback() whenever manual_seed is called (device generators register here)."""
-    _reseed.append(callback)
-
-
-def device_generator(name, get, set):
-    """Include a device generator's state in get_rng_state and set_rng_state: get() returns
-    it as plain data, set(value) restores it."""
-    _device_states[name] = (get, set)
+def device_generator(name, reseed, get, set):
+    """Register a device's own generator: manual_seed calls reseed(), get_rng_state
+    includes get() (its state as plain data) and set_rng_state calls set(value)."""
+    _devices[name] = (reseed, get, set)
