@@ -56,12 +56,12 @@ def _real_configurations(module, factory, types):
 
 
 def _generated(module, name):
-    """A kernel kernels/cuda/activation.py makes from a rule, "<rule>_<forward|backward>[_flat]_kernel",
-    once it has been made."""
+    """A kernel kernels/cuda/activation.py makes from a rule: made for every rule, each joins
+    the module under its name."""
     from tinygrad_nb.kernels.activations import RULES
 
-    module._kernels(next(r for r in RULES if name.startswith(r + "_") and name[len(r) + 1:].split("_")[0] in
-                         ("forward", "backward")))
+    for rule in RULES:
+        module._kernels(rule)
     return [getattr(module, name)]
 
 
