@@ -29,6 +29,8 @@ does 2.25x fewer multiplies than either product form.
 Parallelism: `prange` spreads the samples over Numba's threads, each with its own scratch
 buffers, and each calls BLAS single-threaded (threads.py: one thread pool at a time).
 """
+import functools
+
 import numpy as np
 from numba import config, get_thread_id, njit, prange
 
@@ -325,7 +327,9 @@ def _finite(*operands):
     inputs, so one infinite input makes NaN of a whole tile; the shifted products and the
     depthwise loops multiply padding and the columns past each row by zero, and 0 * inf is
     NaN: where a direct sum, PyTorch's, gives +-inf. Operands that are not all finite take
-    im2col, whose products are the direct sums."""
+    im2col, whose products are the direct sums. Asked only once a fast path's geometry fits
+    (each caller wraps it in functools.cache), so a convolution that takes im2col anyway
+    makes no pass."""
     with numba_threads():
         return all(_count_nonfinite(np.ravel(a)) == 0 for a in operands)
 
@@ -356,12 +360,12 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups, out_hw):
     if n == 0:
         return out
     b = _bias_array(bias, x.dtype)
-    fast = _finite(x, weight)
-    if fast and _is_depthwise(c, groups):
+    fast = functools.cache(lambda: _finite(x, weight))
+    if _is_depthwise(c, groups) and fast():
         return depthwise.conv2d(x, weight, b, stride, padding, dilation, out)
-    if fast and _winograd((kh, kw), stride, dilation, groups, cg, k):
+    if _winograd((kh, kw), stride, dilation, groups, cg, k) and fast():
         return winograd.conv2d(x, weight, b, padding, out)
-    if fast and _shifted(stride, cg, "forward"):
+    if _shifted(stride, cg, "forward") and fast():
         hp, wp = padded_hw(out_hw, (kh, kw), stride, dilation)
         with numba_threads():
             xs = workspace("conv_xs", (_SLOTS, groups, kw, cg, hp, wp), x.dtype)
@@ -373,18 +377,20 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups, out_hw):
 
 
 def conv2d_backward_input(grad_y, weight, input_hw, stride, padding, dilation, groups, grad_finite=None):
+    """dx of conv2d; grad_finite: a shared cached check of grad_y (see conv2d_backward), if any."""
     grad_y, weight = np.ascontiguousarray(grad_y), np.ascontiguousarray(weight)
     n, k, oh, ow = grad_y.shape
     cg, kh, kw = weight.shape[1:]
     dx = empty((n, cg * groups) + tuple(input_hw), grad_y.dtype)
     if n == 0:
         return dx
-    fast = (_finite(grad_y) if grad_finite is None else grad_finite) and _finite(weight)
-    if fast and _is_depthwise(cg * groups, groups):
+    grad_finite = grad_finite or functools.cache(lambda: _finite(grad_y))
+    fast = functools.cache(lambda: grad_finite() and _finite(weight))
+    if _is_depthwise(cg * groups, groups) and fast():
         return depthwise.conv2d_backward_input(grad_y, weight, stride, padding, dilation, dx)
-    if fast and _winograd((kh, kw), stride, dilation, groups, cg, k):
+    if _winograd((kh, kw), stride, dilation, groups, cg, k) and fast():
         return winograd.conv2d_backward_input(grad_y, weight, padding, dx)
-    if fast and _shifted(stride, cg, "input"):
+    if _shifted(stride, cg, "input") and fast():
         hp, wp = padded_hw((oh, ow), (kh, kw), stride, dilation)
         with numba_threads():
             dxs = workspace("conv_xs", (_SLOTS, groups, kw, cg, hp, wp), grad_y.dtype)
@@ -396,6 +402,7 @@ def conv2d_backward_input(grad_y, weight, input_hw, stride, padding, dilation, g
 
 
 def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, groups, grad_finite=None):
+    """dw of conv2d; grad_finite: a shared cached check of grad_y (see conv2d_backward), if any."""
     x, grad_y = np.ascontiguousarray(x), np.ascontiguousarray(grad_y)
     n, c = x.shape[:2]
     k, oh, ow = grad_y.shape[1:]
@@ -403,12 +410,13 @@ def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, grou
     cg = c // groups
     if n == 0:
         return np.zeros((k, cg, kh, kw), x.dtype)
-    fast = (_finite(grad_y) if grad_finite is None else grad_finite) and _finite(x)
-    if fast and _is_depthwise(c, groups):
+    grad_finite = grad_finite or functools.cache(lambda: _finite(grad_y))
+    fast = functools.cache(lambda: grad_finite() and _finite(x))
+    if _is_depthwise(c, groups) and fast():
         return depthwise.conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation)
-    if fast and _winograd(kernel_hw, stride, dilation, groups, cg, k):
+    if _winograd(kernel_hw, stride, dilation, groups, cg, k) and fast():
         return winograd.conv2d_backward_weight(x, grad_y, padding)
-    if fast and _shifted(stride, cg, "weight"):
+    if _shifted(stride, cg, "weight") and fast():
         hp, wp = padded_hw((oh, ow), (kh, kw), stride, dilation)
         with numba_threads():
             xs = workspace("conv_xs", (_SLOTS, groups, kw, cg, hp, wp), x.dtype)
@@ -426,8 +434,8 @@ def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, grou
 
 def conv2d_backward(x, grad_y, weight, input_grad, weight_grad, stride, padding, dilation, groups):
     """(dx, dw) of y = conv2d(x, weight), each only if asked for (else None); grad_y's
-    finiteness (see _finite) is found once for both."""
-    finite = _finite(grad_y)
+    finiteness (see _finite) is found at most once for both."""
+    finite = functools.cache(lambda: _finite(grad_y))
     dx = (conv2d_backward_input(grad_y, weight, x.shape[2:], stride, padding, dilation, groups, finite)
           if input_grad else None)
     dw = (conv2d_backward_weight(x, grad_y, weight.shape[2:], stride, padding, dilation, groups, finite)
