@@ -1,7 +1,7 @@
 """GPU benchmarks: tinygrad_nb's 'cuda' device side by side with PyTorch on the same GPU.
 
 The workloads of test_bench_cnn.py and test_bench_rnn.py, plus the float32 matrix product
-at 4096, run on the GPU; the LeNet step at batch 256 also runs on tinygrad_nb's CPU backend
+at 1024 and 4096 (TFLOP/s in extra_info), run on the GPU; the LeNet step at batch 256 also runs on tinygrad_nb's CPU backend
 (in a worker process), for the GPU-against-CPU ratio. The training steps also run as one
 captured CUDA graph, replayed (`tinygrad-graph`), beside the eager step (`tinygrad`). Every step ends by waiting for the
 GPU (kernels are asynchronous), so the times are whole steps. PyTorch runs with TF32 off,
@@ -20,7 +20,7 @@ from tinygrad_nb import cuda as tg_cuda
 
 pytestmark = pytest.mark.skipif(not tg_cuda.driver_has_gpu(), reason="needs an NVIDIA GPU")
 
-MATMUL_N = 4096
+MATMUL_SIZES = (1024, 4096)
 LENET_BATCHES = (64, 256)
 
 
@@ -197,7 +197,7 @@ def torch_rnn(cell, T, B, I, H):
 
 
 WORKLOADS = {
-    f"matmul {MATMUL_N} float32 (GPU)": (dict(n=MATMUL_N), tinygrad_matmul, torch_matmul),
+    **{f"matmul {n} float32 (GPU)": (dict(n=n), tinygrad_matmul, torch_matmul) for n in MATMUL_SIZES},
     "conv2d forward+backward (GPU)": (CONV, tinygrad_conv, torch_conv),
     "max_pool2d 2x2 forward+backward (GPU)": (POOL, tinygrad_pool, torch_pool),
     **{f"LeNet training step, batch {b} (GPU)": (dict(batch=b), tinygrad_lenet_cuda, torch_lenet) for b in LENET_BATCHES},

@@ -38,18 +38,22 @@ def record(launches):
 
     def recording(kernel, blocks, threads, args):
         fn = kernel.py_func
-        launches.add((fn.__module__, fn.__qualname__, tuple(_numba_type(a) for a in args)))
+        types = tuple(_numba_type(a) for a in args)
+        launches.add((fn.__module__, fn.__qualname__, types, getattr(kernel, "variant", None)))
         return simulate(kernel, blocks, threads, args)
 
     launch.simulate = recording
 
 
-def _real_configurations(module, factory, types):
-    """The kernels a GPU uses from `factory`, for a launch recorded with argument `types`."""
+def _real_configurations(module, factory, types, variant):
+    """The kernels a GPU uses from `factory`, for a launch recorded with argument `types` of a
+    kernel whose factory noted its arguments other than tile sizes as `variant`."""
     from numba.np.numpy_support import as_dtype
 
-    if factory == "gemm_kernel":  # (..., c, c0, a, ...): accumulates in c's dtype
-        return [module.gemm_kernel(tiles, as_dtype(types[6].dtype))[0] for tiles in (module.LARGE, module.SMALL)]
+    if factory == "gemm_kernel":
+        return [module.gemm_kernel(tiles, *variant)[0] for tiles in (module.LARGE, module.SMALL)]
+    if factory == "backward_weight_kernel":  # depthwise: (..., geo, dw): accumulates in dw's dtype
+        return [module.backward_weight_kernel(as_dtype(types[8].dtype))]
     if factory == "_kernel":  # reduce: (..., out, x, ...): accumulates in out's dtype
         return [module._kernel(as_dtype(types[6].dtype))]
     raise LookupError(f"no real configurations known for the kernel factory {module.__name__}.{factory}")
@@ -77,10 +81,10 @@ def compile_all(launches):
     # without a driver, answer for the GPU we target.
     numba.cuda.dispatcher.get_current_device = lambda: SimpleNamespace(compute_capability=(9, 0))
     compiled, failures = 0, []
-    for module_name, name, types in sorted(launches, key=str):
+    for module_name, name, types, variant in sorted(launches, key=str):
         module = importlib.import_module(module_name)
         if "<locals>" in name:
-            kernels = _real_configurations(module, name.split(".")[0], types)
+            kernels = _real_configurations(module, name.split(".")[0], types, variant)
         elif hasattr(module, name):
             kernels = [getattr(module, name)]
         else:

@@ -52,8 +52,43 @@ def test_avg_pool2d(rng, xs, k, s, p, ceil_mode, count_include_pad):
     same_on_both(lambda x: F.avg_pool2d(x, k, s, p, ceil_mode, count_include_pad), rng.standard_normal(xs))
 
 
-def test_adaptive_avg_pool2d(rng):
-    same_on_both(lambda x: F.adaptive_avg_pool2d(x, (3, 2)), rng.standard_normal((2, 3, 7, 5)))
+@pytest.mark.parametrize("xs,size", [((2, 3, 7, 5), (3, 2)), ((1, 2, 4, 3), (6, 5)), ((2, 2, 5, 6), 1)])
+def test_adaptive_avg_pool2d(rng, xs, size):
+    """Overlapping windows (7 -> 3 rows, and more outputs than inputs) and a global average:
+    each input's gradient sums its windows in one pass, as the CPU's scatter does."""
+    same_on_both(lambda x: F.adaptive_avg_pool2d(x, size), rng.standard_normal(xs))
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # NaN and -inf outputs make the loss NaN
+def test_max_pool2d_nan_wins_and_padding_only_windows(rng):
+    x = rng.standard_normal((1, 2, 5, 6))
+    x[0, 0, 1, 1] = x[0, 1, 2, 4] = x[0, 1, 3, 3] = np.nan
+    same_on_both(lambda x: F.max_pool2d(x, 3, 2, 1, return_indices=True), x)
+    # one row, read at -1 and 1 by the dilated taps: every window sees padding only (-inf at index -1)
+    same_on_both(lambda x: F.max_pool2d(x, 2, 1, 1, (2, 1), return_indices=True), rng.standard_normal((1, 2, 1, 3)))
+
+
+STRIDED_VIEWS = {
+    "transposed": lambda x: x.transpose(2, 3),
+    "sliced": lambda x: x[:, 1:, ::2, 1:],
+    "channels last": lambda x: (x.permute(0, 2, 3, 1) * 1).permute(0, 3, 1, 2),
+}
+POOLS = {
+    "max": lambda x: F.max_pool2d(x, 3, 2, 1, 2, True),
+    "avg": lambda x: F.avg_pool2d(x, 3, 2, 1, True, False),
+    "adaptive": lambda x: F.adaptive_avg_pool2d(x, (4, 3)),
+}
+
+
+@pytest.mark.parametrize("view", STRIDED_VIEWS)
+@pytest.mark.parametrize("pool", POOLS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pooling_reads_strided_inputs_and_gradients(rng, view, pool, dtype):
+    """x, and the gradient that reaches the pooled output through a transpose, are views of
+    other strides, read in place."""
+    x = rng.standard_normal((2, 3, 9, 7)).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else {}
+    same_on_both(lambda x: POOLS[pool](STRIDED_VIEWS[view](x)).transpose(2, 3), x, **tol)
 
 
 def test_small_cnn_trains_like_the_cpu(rng):

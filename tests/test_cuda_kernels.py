@@ -12,6 +12,7 @@ if not tg_cuda.is_available():
     pytest.skip("no CUDA GPU and the simulator is off", allow_module_level=True)
 
 from tinygrad_nb.kernels import cpu, cuda  # noqa: E402
+from tinygrad_nb.kernels.cuda import gemm  # noqa: E402
 from tinygrad_nb.kernels.cuda import matmul as mm  # noqa: E402
 from tinygrad_nb.kernels.cuda import xp  # noqa: E402
 
@@ -20,7 +21,7 @@ def test_cuda_table_has_every_cpu_kernel():
     assert set(cuda.KERNELS) == set(cpu.KERNELS)
 
 
-@pytest.mark.parametrize("tiles", [mm.SIMULATOR, mm.SMALL, mm.LARGE])
+@pytest.mark.parametrize("tiles", [gemm.SIMULATOR, gemm.SMALL, gemm.LARGE])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_matmul_tiles(rng, tiles, dtype):
     """Ragged edges in M, N and K, and two batches."""
@@ -28,6 +29,18 @@ def test_matmul_tiles(rng, tiles, dtype):
     out = mm.matmul(xp.asarray(a), xp.asarray(b), tiles=tiles)
     assert out.dtype == dtype and out.shape == (2, 11, 9)
     np.testing.assert_allclose(out.get(), a @ b, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("a_t", [False, True])
+@pytest.mark.parametrize("b_t", [False, True])
+def test_matmul_sweeps_either_axis_over_many_slices(rng, a_t, b_t):
+    """Operands stored either way round (each kernel variant loads along the contiguous axis)
+    and a K of many slices of the double-buffered loop, ending in a ragged one."""
+    a, b = rng.standard_normal((1, 13, 23)), rng.standard_normal((1, 23, 10))
+    da = xp.asarray(a[0].T.copy()).T.reshape(1, 13, 23) if a_t else xp.asarray(a)
+    db = xp.asarray(b[0].T.copy()).T.reshape(1, 23, 10) if b_t else xp.asarray(b)
+    assert gemm.dense(da, 2).along_k != a_t and gemm.dense(db, 1).along_k == b_t
+    np.testing.assert_allclose(mm.matmul(da, db).get(), a @ b, rtol=1e-12)
 
 
 @pytest.mark.parametrize("splits", [2, 3])
@@ -56,11 +69,47 @@ def test_matmul_reads_strided_and_broadcast_views(rng):
     np.testing.assert_array_equal(empty.get(), np.zeros((1, 2, 3)))
 
 
+# (x shape, weight shape, stride, padding, dilation, groups): ragged tiles, groups, a depthwise
+# multiplier (direct kernels), strides and dilation with padding.
+CONV_KERNEL_CASES = [((2, 3, 7, 6), (5, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1),
+                     ((1, 4, 6, 7), (6, 2, 3, 2), (2, 1), (1, 0), (1, 2), 2),
+                     ((2, 3, 5, 5), (6, 1, 3, 3), (1, 2), (2, 1), (2, 1), 3)]
+
+
+@pytest.mark.parametrize("tiles,splits", [(gemm.SIMULATOR, 1), (gemm.SMALL, 3), (gemm.LARGE, 1)])
+@pytest.mark.parametrize("case", CONV_KERNEL_CASES)
+def test_convolution_products_read_strided_operands_in_place(rng, monkeypatch, tiles, splits, case):
+    """The implicit-GEMM convolution in each tile configuration (the weight gradient's long sum
+    split along N*L too) against the CPU kernels, on views that are not contiguous: an NHWC
+    input seen as NCHW and a gradient sliced out of a wider array."""
+    from tinygrad_nb.kernels.cpu import conv as cpu_conv
+
+    from tinygrad_nb.kernels.cuda import conv as gpu_conv
+
+    monkeypatch.setattr(gemm, "tiles_for", lambda *shape: tiles)
+    monkeypatch.setattr(gemm, "splits_for", lambda *shape: splits)
+    xs, ws, stride, padding, dilation, groups = case
+    geometry = stride, padding, dilation, groups
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    out_hw = tuple((xs[2 + a] + 2 * padding[a] - dilation[a] * (ws[2 + a] - 1) - 1) // stride[a] + 1 for a in (0, 1))
+    gy = rng.standard_normal((xs[0], ws[0]) + out_hw)
+    x_view = xp.asarray(np.ascontiguousarray(x.transpose(0, 2, 3, 1))).transpose(0, 3, 1, 2)
+    gy_view = xp.asarray(np.concatenate([gy, gy], axis=3))[:, :, :, : out_hw[1]]
+    assert not x_view.is_contiguous and not gy_view.is_contiguous
+    want = [cpu_conv.conv2d(x, w, b, *geometry, out_hw), cpu_conv.conv2d_backward_input(gy, w, xs[2:], *geometry),
+            cpu_conv.conv2d_backward_weight(x, gy, ws[2:], *geometry)]
+    got = [gpu_conv.conv2d(x_view, xp.asarray(w), xp.asarray(b), *geometry, out_hw),
+           gpu_conv.conv2d_backward_input(gy_view, xp.asarray(w), xs[2:], *geometry),
+           gpu_conv.conv2d_backward_weight(x_view, gy_view, ws[2:], *geometry)]
+    for g, c in zip(got, want):
+        np.testing.assert_allclose(g.get(), c, rtol=1e-10, atol=1e-12)
+
+
 def test_large_tiles_only_when_the_grid_fills_the_gpu():
     if tg_cuda.is_simulated():
-        assert mm.tiles_for(1, 4096, 4096) == mm.SIMULATOR
+        assert gemm.tiles_for(1, 4096, 4096) == gemm.SIMULATOR
     else:
-        assert mm.tiles_for(1, 4096, 4096) == mm.LARGE and mm.tiles_for(1, 64, 64) == mm.SMALL
+        assert gemm.tiles_for(1, 4096, 4096) == gemm.LARGE and gemm.tiles_for(1, 64, 64) == gemm.SMALL
 
 
 ERF = np.vectorize(math.erf)

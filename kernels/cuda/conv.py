@@ -1,4 +1,5 @@
-"""2-D convolution on the GPU: im2col for the whole batch, then the tiled matrix product.
+"""2-D convolution on the GPU as implicit GEMM: the tiled product of gemm.py, reading the
+input where it lies instead of through an im2col buffer.
 
 The same three kernels as the CPU's, on CudaArrays (NCHW, weight (K, C/groups, kh, kw)):
 
@@ -7,96 +8,34 @@ The same three kernels as the CPU's, on CudaArrays (NCHW, weight (K, C/groups, k
     conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, groups)    -> dw
     conv2d_backward(x, grad_y, weight, input_grad, weight_grad, stride, padding, dilation, groups) -> (dx, dw)
 
-(the last does both backward products of a Conv2d, laying dY out per group once for the two).
-
 With G groups, C_g = C/G input and K_g = K/G output channels per group and L = OH*OW
-output pixels, im2col lays the receptive fields of all N samples side by side:
-    cols[g, (c, i, j), (n, oh, ow)] = x[n, g*C_g + c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]
-(0 in the padding), so each direction is one batched product over the G groups:
-    forward          Y_g  = W_g (K_g, C_g*kh*kw) @ cols_g           (then to NCHW, plus bias)
-    backward input   dcols_g = W_g^T @ dY_g, folded back by col2im
-    backward weight  dW_g = dY_g (K_g, N*L) @ cols_g^T              (K = N*L: split along K)
-col2im is a gather: each thread owns one input pixel and adds up the columns that copied
-it, so no two threads write the same place.
+output pixels, the columns of im2col,
+    cols_g[(c, i, j), (n, oh, ow)] = x[n, g*C_g + c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]
+(0 in the padding), are never stored: the product's loads compute each one's address.
+Each direction is one batched product over the G groups, one launch:
+    forward          Y_g  = W_g (K_g, C_g*kh*kw) @ cols_g, written into y (NCHW) with the bias
+    backward input   dX_g = W_g^T (C_g, K_g*kh*kw) @ dY~_g, where dY~_g[(k, i, j), (n, ih, iw)] is
+                     dY[n, g*K_g + k, oh, ow] for the output (oh, ow) whose window reads (ih, iw)
+                     through tap (i, j), 0 if none: col2im's sum, read as a gather
+    backward weight  dW_g = dY_g (K_g, N*L) @ cols_g^T, a long sum split along N*L (plus one
+                     reduction launch adding the parts)
+Depthwise convolutions (one input channel per group) leave the product's tiles almost
+empty (K_g rows of a 128-row tile), so they run direct kernels (depthwise.py) instead.
 """
-import numpy as np
-
-from .array import CudaArray, binary
-from .elementwise import ADD, copy_kernel, run
-from .launch import cuda, grid, launch
-from .matmul import matmul
-from .xp import zeros
+from . import depthwise
+from .array import CudaArray
+from .gemm import COLS, COLS_T, DY_COLS, DY_GATHER, NCHW_BIAS, NCHW_OUT, W_T, dense, gathered, product
 
 
-@cuda.jit(cache=True)
-def im2col_kernel(total, x, x0, xs, dims, geometry, out_hw, cols):
-    """cols (G, C_g*kh*kw, N*OH*OW), contiguous, from x (N, C, H, W) of any strides."""
-    n_samples, c_group, height, width = dims
-    kh, kw, sh, sw, ph, pw, dh, dw = geometry
-    oh_n, ow_n = out_hw
-    pixels = n_samples * oh_n * ow_n
-    rows = c_group * kh * kw
-    for e in range(cuda.grid(1), total, cuda.gridsize(1)):
-        column, row, g = e % pixels, (e // pixels) % rows, e // (pixels * rows)
-        n, p = column // (oh_n * ow_n), column % (oh_n * ow_n)
-        j, i, c = row % kw, (row // kw) % kh, row // (kw * kh)
-        ih = (p // ow_n) * sh - ph + i * dh
-        iw = (p % ow_n) * sw - pw + j * dw
-        if 0 <= ih < height and 0 <= iw < width:
-            cols[e] = x[x0 + n * xs[0] + (g * c_group + c) * xs[1] + ih * xs[2] + iw * xs[3]]
-        else:
-            cols[e] = 0
+def _geometry(x_shape, w_shape, groups, stride, padding, dilation, out_hw):
+    """The product kinds' geo tuple (see gemm.py)."""
+    n, c = x_shape[:2]
+    k, _, kh, kw = w_shape
+    return (n, c // groups, *x_shape[2:], kh, kw, *stride, *padding, *dilation, *out_hw, k // groups)
 
 
-@cuda.jit(device=True)
-def window_through(position, tap, pad, dilation, stride, outputs):
-    """Along one axis: the output whose window reads input `position` through `tap`, or -1.
-    (Output o reads o * stride - pad + tap * dilation.) Shared with max pooling's backward."""
-    start = position + pad - tap * dilation
-    if start < 0 or start % stride or start // stride >= outputs:
-        return -1
-    return start // stride
-
-
-@cuda.jit(cache=True)
-def col2im_kernel(total, cols, dims, geometry, out_hw, dx, zero):
-    """dx (N, C, H, W), contiguous: each pixel sums the entries of cols copied from it."""
-    n_samples, c_group, height, width = dims
-    kh, kw, sh, sw, ph, pw, dh, dw = geometry
-    oh_n, ow_n = out_hw
-    pixels = n_samples * oh_n * ow_n
-    rows = c_group * kh * kw
-    channels = total // (n_samples * height * width)
-    for e in range(cuda.grid(1), total, cuda.gridsize(1)):
-        iw, ih = e % width, (e // width) % height
-        channel, n = (e // (width * height)) % channels, e // (width * height * channels)
-        g, c = channel // c_group, channel % c_group
-        acc = zero
-        for i in range(kh):
-            oh = window_through(ih, i, ph, dh, sh, oh_n)
-            if oh < 0:
-                continue
-            for j in range(kw):
-                ow = window_through(iw, j, pw, dw, sw, ow_n)
-                if ow >= 0:
-                    acc += cols[(g * rows + (c * kh + i) * kw + j) * pixels + n * oh_n * ow_n + oh * ow_n + ow]
-        dx[e] = acc
-
-
-def _im2col(x, c_group, groups, kernel_hw, stride, padding, dilation, out_hw):
-    n_samples, _, height, width = x.shape
-    rows, pixels = c_group * kernel_hw[0] * kernel_hw[1], n_samples * out_hw[0] * out_hw[1]
-    cols = CudaArray.empty((groups, rows, pixels), x.dtype)
-    geometry = (*kernel_hw, *stride, *padding, *dilation)
-    launch(im2col_kernel, *grid(cols.size), cols.size, x.buf, x.offset, x.strides,
-           (n_samples, c_group, height, width), geometry, tuple(out_hw), cols.buf)
-    return cols
-
-
-def _per_group(a, groups):
-    """(N, K, OH, OW) -> (G, K/G, N*OH*OW): the layout of the products' dY (a copy when N > 1)."""
-    n, k = a.shape[:2]
-    return a.reshape(n, groups, k // groups, -1).transpose(1, 2, 0, 3).reshape(groups, k // groups, -1)
+def _depthwise(c_group, groups):
+    return c_group == 1 and groups > 1
 
 
 def conv2d(x, weight, bias, stride, padding, dilation, groups, out_hw):
@@ -105,55 +44,45 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups, out_hw):
     out = CudaArray.empty((n_samples, k_out) + tuple(out_hw), x.dtype)
     if out.size == 0:
         return out
-    cols = _im2col(x, c_group, groups, (kh, kw), stride, padding, dilation, out_hw)
-    y = matmul(weight.reshape(groups, k_out // groups, -1), cols)  # (G, K_g, N*L)
-    y = y.reshape(groups, k_out // groups, n_samples, -1).transpose(2, 0, 1, 3)  # a view (N, G, K_g, L)
-    target = out.reshape(y.shape)
-    if bias is None:
-        run(copy_kernel, target, y)
-    else:
-        binary(ADD, np.add, y, bias.reshape(1, groups, k_out // groups, 1), out=target)
-    return out
+    geo = _geometry(x.shape, weight.shape, groups, stride, padding, dilation, out_hw)
+    if _depthwise(c_group, groups):
+        return depthwise.forward(x, weight, bias, geo, out)
+    if bias is not None and not (bias.is_contiguous and bias.ndim == 1):
+        bias = bias.copy()
+    w = weight.reshape(groups, k_out // groups, c_group * kh * kw)
+    return product(dense(w, 2), gathered(COLS, x), groups, k_out // groups, out.size // k_out, c_group * kh * kw,
+                   x.dtype, out=out, out_kind=NCHW_OUT if bias is None else NCHW_BIAS, geo=geo, bias=bias)
 
 
 def conv2d_backward_input(grad_y, weight, input_hw, stride, padding, dilation, groups):
-    return _backward_input(_per_group(grad_y, groups), grad_y.shape, weight, input_hw, stride, padding, dilation, groups)
-
-
-def _backward_input(dy, y_shape, weight, input_hw, stride, padding, dilation, groups):
-    """dx from dY laid out per group (G, K_g, N*L)."""
-    n_samples, k_out = y_shape[:2]
+    n_samples, k_out = grad_y.shape[:2]
     _, c_group, kh, kw = weight.shape
-    dx = CudaArray.empty((n_samples, c_group * groups) + tuple(input_hw), dy.dtype)
+    dx = CudaArray.empty((n_samples, c_group * groups) + tuple(input_hw), grad_y.dtype)
     if dx.size == 0:
         return dx
-    w_t = weight.reshape(groups, k_out // groups, -1).transpose(0, 2, 1)  # (G, C_g*kh*kw, K_g), a view
-    dcols = matmul(w_t, dy)
-    geometry = (kh, kw, *stride, *padding, *dilation)
-    launch(col2im_kernel, *grid(dx.size), dx.size, dcols.buf, (n_samples, c_group, *input_hw), geometry,
-           tuple(y_shape[2:]), dx.buf, dx.dtype.type(0))
-    return dx
+    geo = _geometry(dx.shape, weight.shape, groups, stride, padding, dilation, grad_y.shape[2:])
+    if _depthwise(c_group, groups):
+        return depthwise.backward_input(grad_y, weight, geo, dx)
+    return product(gathered(W_T, weight), gathered(DY_GATHER, grad_y), groups, c_group, dx.size // (c_group * groups),
+                   (k_out // groups) * kh * kw, grad_y.dtype, out=dx, out_kind=NCHW_OUT, geo=geo)
 
 
 def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, groups):
-    return _backward_weight(x, _per_group(grad_y, groups), grad_y.shape, kernel_hw, stride, padding, dilation, groups)
-
-
-def _backward_weight(x, dy, y_shape, kernel_hw, stride, padding, dilation, groups):
-    """dw from x and dY laid out per group (G, K_g, N*L)."""
-    k_out = y_shape[1]
+    k_out = grad_y.shape[1]
     c_group = x.shape[1] // groups
-    if x.shape[0] == 0:
-        return zeros((k_out, c_group) + tuple(kernel_hw), x.dtype)
-    cols = _im2col(x, c_group, groups, kernel_hw, stride, padding, dilation, y_shape[2:])
-    dw = matmul(dy, cols.transpose(0, 2, 1))  # (G, K_g, C_g*kh*kw)
-    return dw.reshape((k_out, c_group) + tuple(kernel_hw))
+    shape = (k_out, c_group) + tuple(kernel_hw)
+    geo = _geometry(x.shape, shape, groups, stride, padding, dilation, grad_y.shape[2:])
+    if _depthwise(c_group, groups):
+        return depthwise.backward_weight(x, grad_y, geo, CudaArray.empty(shape, x.dtype))
+    taps = kernel_hw[0] * kernel_hw[1]
+    dw = product(gathered(DY_COLS, grad_y), gathered(COLS_T, x), groups, k_out // groups, c_group * taps,
+                 grad_y.size // k_out, x.dtype, geo=geo)
+    return dw.reshape(shape)
 
 
 def conv2d_backward(x, grad_y, weight, input_grad, weight_grad, stride, padding, dilation, groups):
     """(dx, dw) of y = conv2d(x, weight), each only if asked for (else None)."""
-    dy = _per_group(grad_y, groups)
     geometry = stride, padding, dilation, groups
-    dx = _backward_input(dy, grad_y.shape, weight, x.shape[2:], *geometry) if input_grad else None
-    dw = _backward_weight(x, dy, grad_y.shape, weight.shape[2:], *geometry) if weight_grad else None
+    dx = conv2d_backward_input(grad_y, weight, x.shape[2:], *geometry) if input_grad else None
+    dw = conv2d_backward_weight(x, grad_y, weight.shape[2:], *geometry) if weight_grad else None
     return dx, dw

@@ -105,7 +105,7 @@ def _thread_safe_shared_arrays():
     dynamic = kernelapi.FakeCUDAShared.array
 
     def array(self, shape, dtype, alignment=None):
-        if shape == 0 or alignment is not None:  # dynamic shared memory: no lookup to race
+        if shape == 0:  # dynamic shared memory: no lookup to race
             return dynamic(self, shape, dtype, alignment)
         caller = sys._getframe(1)
         key = (caller.f_code.co_filename, caller.f_lineno)  # the simulator's own key
