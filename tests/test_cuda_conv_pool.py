@@ -108,3 +108,22 @@ def test_small_cnn_trains_like_the_cpu(rng):
         results[device] = [p.numpy() for p in model.parameters()]
     for cpu, gpu in zip(results["cpu"], results["cuda"]):
         np.testing.assert_allclose(gpu, cpu, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("ws,stride,padding,dilation,groups", [((4, 1, 3, 2), (2, 1), (1, 1), (1, 2), 2),
+                                                               ((4, 1, 3, 3), (1, 1), (1, 0), (1, 1), 2)],
+                         ids=["grouped-strided-dilated", "depthwise-multiplier-2"])
+def test_conv2d_gradcheck_on_the_device(rng, ws, stride, padding, dilation, groups):
+    """Finite differences in float64 through the op, on the device: the implicit-GEMM products
+    and the depthwise kernels."""
+    x = Tensor(rng.standard_normal((1, 2, 4, 5)), device="cuda", requires_grad=True)
+    w = Tensor(rng.standard_normal(ws), device="cuda", requires_grad=True)
+    b = Tensor(rng.standard_normal(ws[0]), device="cuda", requires_grad=True)
+    assert tg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, groups), [x, w, b])
+
+
+@pytest.mark.parametrize("pool", [lambda x: F.max_pool2d(x, 2, 1), lambda x: F.avg_pool2d(x, 3, 2, 1)], ids=["max", "avg"])
+def test_pooling_gradcheck_on_the_device(rng, pool):
+    x = Tensor(rng.permutation(20).reshape(1, 1, 4, 5) + rng.uniform(0, 0.1, (1, 1, 4, 5)), device="cuda",
+               requires_grad=True)  # distinct values: a max moves only under steps far larger than eps
+    assert tg.gradcheck(pool, [x])
