@@ -51,7 +51,7 @@ def _real_configurations(module, factory, types, variant):
     from numba.np.numpy_support import as_dtype
 
     if factory == "gemm_kernel":
-        return [module.gemm_kernel(tiles, *variant)[0] for tiles in (module.LARGE, module.SMALL)]
+        return [module.gemm_kernel(tiles, *variant)[0] for tiles in module.GPU_TILES]
     if factory == "backward_weight_kernel":  # depthwise: (..., geo, dw): accumulates in dw's dtype
         return [module.backward_weight_kernel(as_dtype(types[8].dtype))]
     if factory == "_kernel":  # reduce: (..., out, x, ...): accumulates in out's dtype

@@ -21,7 +21,7 @@ def test_cuda_table_has_every_cpu_kernel():
     assert set(cuda.KERNELS) == set(cpu.KERNELS)
 
 
-@pytest.mark.parametrize("tiles", [gemm.SIMULATOR, gemm.SMALL, gemm.LARGE])
+@pytest.mark.parametrize("tiles", [gemm.SIMULATOR, *gemm.GPU_TILES])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_matmul_tiles(rng, tiles, dtype):
     """Ragged edges in M, N and K, and two batches."""
@@ -76,7 +76,7 @@ CONV_KERNEL_CASES = [((2, 3, 7, 6), (5, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1),
                      ((2, 3, 5, 5), (6, 1, 3, 3), (1, 2), (2, 1), (2, 1), 3)]
 
 
-@pytest.mark.parametrize("tiles,splits", [(gemm.SIMULATOR, 1), (gemm.SMALL, 3), (gemm.LARGE, 1)])
+@pytest.mark.parametrize("tiles,splits", [(gemm.SIMULATOR, 1), (gemm.SMALL, 3), (gemm.MEDIUM, 2), (gemm.LARGE, 1)])
 @pytest.mark.parametrize("case", CONV_KERNEL_CASES)
 def test_convolution_products_read_strided_operands_in_place(rng, monkeypatch, tiles, splits, case):
     """The implicit-GEMM convolution in each tile configuration (the weight gradient's long sum
@@ -109,7 +109,11 @@ def test_large_tiles_only_when_the_grid_fills_the_gpu():
     if tg_cuda.is_simulated():
         assert gemm.tiles_for(1, 4096, 4096) == gemm.SIMULATOR
     else:
+        sms = gemm.multiprocessors()
         assert gemm.tiles_for(1, 4096, 4096) == gemm.LARGE and gemm.tiles_for(1, 64, 64) == gemm.SMALL
+        assert gemm.tiles_for(sms, 128, 128) == gemm.LARGE and gemm.tiles_for(sms, 128, 129) == gemm.LARGE
+        if 64 < sms <= 256:  # an H100 or H200 has 132: 1024^2 is 64 large tiles, 256 medium ones
+            assert gemm.tiles_for(1, 1024, 1024) == gemm.MEDIUM
 
 
 ERF = np.vectorize(math.erf)

@@ -54,11 +54,15 @@ ALONG_K = {COLS_T: True, DY_COLS: True, W_T: True, COLS: False, DY_GATHER: False
 NO_GEO = (0,) * 15
 
 # (BM, BN, BK, TM, TN): tile of C per block, depth of a K slice, sub-tile per thread.
+# All three GPU tiles use 256 threads. The large one needs about 210 registers a thread
+# (ptxas, sm_90), so one block fits on an SM; the smaller tiles do fewer multiply-adds per
+# shared-memory read, and are for products too small to give every SM a large tile.
 LARGE = (128, 128, 8, 8, 8)
+MEDIUM = (64, 64, 8, 4, 4)
 SMALL = (32, 32, 8, 2, 2)
 SIMULATOR = (8, 8, 4, 2, 2)  # 16 threads: every simulated thread is a Python thread
+GPU_TILES = (LARGE, MEDIUM, SMALL)
 MAX_BATCH_BLOCKS = 65535  # grid's z extent
-BUSY = 264  # blocks that keep an H100 busy: two per SM
 MIN_SPLIT = 512  # the shortest stretch of K worth a block of its own
 
 
@@ -244,20 +248,28 @@ def gemm_kernel(tiles, dtype, a_kind, b_kind, c_kind, a_along_k, b_along_k):
     return gemm, THREADS
 
 
+@functools.cache
+def multiprocessors():
+    return cuda.get_current_device().MULTIPROCESSOR_COUNT
+
+
+def _blocks(tiles, batches, M, N):
+    return batches * math.ceil(M / tiles[0]) * math.ceil(N / tiles[1])
+
+
 def tiles_for(batches, M, N):
-    """The tile configuration: large tiles when they still give the GPU enough blocks."""
+    """The largest tile that still gives every SM a block (the smallest when none does)."""
     if SIMULATED:
         return SIMULATOR
-    large_blocks = batches * math.ceil(M / LARGE[0]) * math.ceil(N / LARGE[1])
-    return LARGE if large_blocks >= BUSY else SMALL
+    return next((t for t in GPU_TILES[:-1] if _blocks(t, batches, M, N) >= multiprocessors()), SMALL)
 
 
 def splits_for(tiles, batches, M, N, K):
-    """Into how many parts to split K: enough to fill the GPU, none shorter than MIN_SPLIT."""
-    blocks = batches * math.ceil(M / tiles[0]) * math.ceil(N / tiles[1])
-    if SIMULATED or blocks >= BUSY:
+    """Into how many parts to split K: enough for two blocks per SM, none shorter than MIN_SPLIT."""
+    blocks, busy = _blocks(tiles, batches, M, N), 2 * (1 if SIMULATED else multiprocessors())
+    if SIMULATED or blocks >= busy:
         return 1
-    return max(1, min(math.ceil(BUSY / blocks), K // MIN_SPLIT))
+    return max(1, min(math.ceil(busy / blocks), K // MIN_SPLIT))
 
 
 def product(a, b, groups, M, N, K, dtype, out=None, out_kind=DENSE_OUT, geo=NO_GEO, bias=None, tiles=None,
