@@ -113,7 +113,7 @@ def test_no_numpy_warnings_on_the_cpu():
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_gpu_convolution_of_inf_and_nan(rng):
-    """The GPU's convolution (im2col and tiled products) sums tap by tap, as PyTorch's."""
+    """The GPU's convolution (implicit-GEMM products) sums tap by tap, as PyTorch's."""
     if not tg.cuda.is_available():
         pytest.skip("no CUDA GPU and the simulator is off")
     x, w = rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3))
