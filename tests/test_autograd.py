@@ -104,3 +104,58 @@ def test_gradcheck_catches_a_wrong_gradient():
 def test_gradcheck_needs_float64():
     with pytest.raises(TypeError, match="float64"):
         tg.gradcheck(lambda t: t * 2, [tg.tensor([1.0], requires_grad=True)])
+
+
+def test_post_accumulate_grad_hooks_run_once_the_leaf_is_complete():
+    """A leaf used three times gets its hook once per backward, after all three
+    contributions; hooks see .grad summed over calls, and remove() unregisters."""
+    from tinygrad_nb.function import queue_callback
+
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    b = Tensor(np.array([0.5, 0.5]), requires_grad=True)
+    seen, done = [], []
+
+    def hook(t):
+        seen.append((t is w, t.grad.numpy().copy()))
+        queue_callback(lambda: done.append(len(seen)))
+
+    handle = w.register_post_accumulate_grad_hook(hook)
+    ((w * 3.0 + w * w + b) * w).sum().backward()  # d/dw = 6w + 3w^2 + b
+    expected = 6 * w.numpy() + 3 * w.numpy() ** 2 + b.numpy()
+    assert len(seen) == 1 and seen[0][0]
+    np.testing.assert_allclose(seen[0][1], expected)
+    assert done == [1]  # the callback ran at the end of the sweep
+    (w * 1.0).sum().backward()
+    np.testing.assert_allclose(seen[1][1], expected + 1)
+    handle.remove()
+    (w * 1.0).sum().backward()
+    assert len(seen) == 2
+
+
+def test_a_hooked_leaf_some_of_whose_paths_carry_no_gradient_still_gets_its_hook():
+    from tinygrad_nb.function import Function
+
+    class Blocked(Function):  # passes values on, gradients not
+        def forward(ctx, x):
+            return x * 1
+
+        def backward(ctx, g):
+            return None
+
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    calls = []
+    w.register_post_accumulate_grad_hook(lambda t: calls.append(t.grad.numpy().copy()))
+    ((w * 2.0).sum() + Blocked.apply(w).sum()).backward()
+    assert len(calls) == 1
+    np.testing.assert_allclose(calls[0], [2.0, 2.0])
+
+
+def test_hooks_only_on_leaves_that_require_grad():
+    from tinygrad_nb.function import queue_callback
+
+    with pytest.raises(RuntimeError, match="only leaf tensors"):
+        (Tensor(np.ones(2), requires_grad=True) * 2).register_post_accumulate_grad_hook(print)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        Tensor(np.ones(2)).register_post_accumulate_grad_hook(print)
+    with pytest.raises(RuntimeError, match="no backward"):
+        queue_callback(print)

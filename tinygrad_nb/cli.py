@@ -20,6 +20,7 @@ example:
   tinygrad-nb train                      # a small CNN, 10 epochs: ~98% test accuracy
   tinygrad-nb train --model lstm         # reads each image row by row as a sequence
   tinygrad-nb train --save digits.npz --plot digits.png
+  mpiexec -n 2 tinygrad-nb train --distributed   # data-parallel over two processes
 """
 
 TRAIN_HELP = """\
@@ -61,6 +62,10 @@ def build_parser():
                        help="keep the whole training state here, saved after every epoch, and continue from it "
                             "if it exists: a run stopped and started again ends as one that never stopped")
     train.add_argument("--plot", metavar="PATH", help="write a PNG of loss and accuracy per epoch (needs matplotlib)")
+    train.add_argument("--distributed", action="store_true",
+                       help="train data-parallel over the processes mpiexec started (mpiexec -n 2 tinygrad-nb train "
+                            "--distributed; needs pip install 'tinygrad_nb[mpi]'): --batch-size is the global batch, "
+                            "split across them; each takes its share of the cores; only the first prints")
     train.add_argument("--quiet", action="store_true", help="no model table, no progress bars")
     return parser
 
@@ -73,6 +78,20 @@ def train(args):
     start = time.perf_counter()
     epochs, lr = DEFAULTS[args.model]
     epochs, lr = args.epochs or epochs, args.lr or lr
+    ranks, say = 1, print
+    if args.distributed:
+        from tinygrad_nb import distributed
+
+        distributed.init()
+        ranks = distributed.world_size()
+        if args.batch_size < ranks:
+            print(f"tinygrad-nb train: --batch-size {args.batch_size} cannot be split across {ranks} processes",
+                  file=sys.stderr)
+            return 2
+        if ranks > 1:
+            distributed.pin_to_cores()
+        if not distributed.is_main():
+            say = _silent
     train_set, test_set = data.digits("train"), data.digits("test")
     tg.manual_seed(args.seed)
     model = MODELS[args.model]()
@@ -81,19 +100,30 @@ def train(args):
     except (ImportError, RuntimeError, ValueError) as e:
         print(f"tinygrad-nb train: cannot use device '{args.device}': {e}", file=sys.stderr)
         return 2
-    print(f"{args.model} on the handwritten digits: {len(train_set)} training and {len(test_set)} test images, "
-          f"{epochs} epochs, batch {args.batch_size}, Adam lr {lr:g}, device {args.device}, seed {args.seed}")
-    if not args.quiet:
+    split = f" ({args.batch_size // ranks} on each of {ranks} processes)" if args.distributed else ""
+    say(f"{args.model} on the handwritten digits: {len(train_set)} training and {len(test_set)} test images, "
+        f"{epochs} epochs, batch {args.batch_size}{split}, Adam lr {lr:g}, device {args.device}, seed {args.seed}")
+    if not args.quiet and say is print:
         tg.summary(model, (1, 1, 8, 8))
-    train_loader = data.DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed)
-    test_loader = data.DataLoader(test_set, batch_size=512)
+    if args.distributed:
+        sampler = distributed.DistributedSampler(train_set, seed=args.seed)
+        train_loader = data.DataLoader(train_set, args.batch_size // ranks, sampler=sampler)
+        # Each tests every ranks-th image: fit adds up the counts, so the accuracy is over all 359.
+        test_shard = data.TensorDataset(*(a[distributed.rank()::ranks] for a in test_set.arrays))
+        trained = distributed.DistributedDataParallel(model)
+    else:
+        train_loader = data.DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed)
+        test_shard, trained = test_set, model
+    test_loader = data.DataLoader(test_shard, batch_size=512)
     optimizer = optim.Adam(model.parameters(), lr=lr)
     schedule = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    history = tg.fit(model, train_loader, nn.CrossEntropyLoss(), optimizer, epochs, val_loader=test_loader,
+    history = tg.fit(trained, train_loader, nn.CrossEntropyLoss(), optimizer, epochs, val_loader=test_loader,
                      scheduler=schedule, progress=not args.quiet, checkpoint=args.resume)
     accuracy = history["val_accuracy"][-1]
-    print(f"test accuracy: {accuracy:.2%} ({round(accuracy * len(test_set))}/{len(test_set)} images), "
-          f"{time.perf_counter() - start:.1f} s")
+    say(f"test accuracy: {accuracy:.2%} ({round(accuracy * len(test_set))}/{len(test_set)} images), "
+        f"{time.perf_counter() - start:.1f} s")
+    if say is not print:
+        return 0
     if args.save:
         tg.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history,
                  "config": {"model": args.model, "epochs": epochs, "lr": lr, "batch_size": args.batch_size,
@@ -103,6 +133,10 @@ def train(args):
         plot_history(history, args.plot, f"{args.model} on the handwritten digits")
         print(f"wrote the loss and accuracy plot to {args.plot}")
     return 0
+
+
+def _silent(*args, **kwargs):
+    """print, on the ranks that leave the talking to rank 0."""
 
 
 def plot_history(history, path, title):

@@ -45,17 +45,24 @@ class DataLoader:
     Generator, as PyTorch's argument of that name) is given, reproducible and independent of
     other draws, else from the generator of tinygrad_nb.manual_seed.
 
+    `sampler` (PyTorch's argument; e.g. distributed.DistributedSampler) decides which
+    indices each pass visits and in what order, instead of `shuffle`: anything iterable over
+    indices, again for every pass, with a length.
+
     `state_dict()` / `load_state_dict()` save and restore where it is: the generator state
     its current pass drew its order from, and how many batches of the pass it has handed
     out, so that a loader restored mid-pass hands out the rest of that pass's batches (with
     tg.set_rng_state, a resumed run repeats an uninterrupted one exactly)."""
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, generator=None):
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, generator=None, sampler=None):
         if isinstance(dataset, (tuple, np.ndarray, Tensor)):
             dataset = TensorDataset(*dataset) if isinstance(dataset, tuple) else TensorDataset(dataset)
         if batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle=True exclude each other (the sampler decides the order)")
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, int(batch_size), shuffle, drop_last
+        self.sampler = sampler
         if seed is not None and generator is not None:
             raise ValueError("DataLoader: give a seed or a generator, not both")
         if generator is not None and not isinstance(generator, np.random.Generator):
@@ -66,7 +73,7 @@ class DataLoader:
         self._resume = False  # the next pass continues the one load_state_dict restored
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self):
@@ -75,15 +82,18 @@ class DataLoader:
         if self._resume:  # redraw the restored pass's order from a copy: `rng` is already past it
             self._resume = False
             first = self._handed_out
-            order = _generator_at(self._pass_state).permutation(n) if self.shuffle else np.arange(n)
+            order = _generator_at(self._pass_state).permutation(n) if self.shuffle else self._indices(n)
         else:
             first = self._handed_out = 0
             self._pass_state = rng.bit_generator.state
-            order = rng.permutation(n) if self.shuffle else np.arange(n)
+            order = rng.permutation(n) if self.shuffle else self._indices(n)
         for b in range(first, len(self)):
             index = order[b * self.batch_size : (b + 1) * self.batch_size]
             self._handed_out = b + 1
             yield tuple(Tensor(np.ascontiguousarray(field)) for field in self._gather(index))
+
+    def _indices(self, n):
+        return np.arange(n) if self.sampler is None else np.fromiter(self.sampler, np.int64)
 
     def state_dict(self):
         """Where the loader is: its own generator (if seeded), the state the current pass drew

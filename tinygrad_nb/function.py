@@ -8,6 +8,11 @@ graph is simply: tensor -> ctx -> parents -> their ctx -> ...
 of 10,000 ops is fine) and applies the chain rule once per context:
     dL/d(input) = backward(ctx, dL/d(output))
 summing the contributions when a tensor feeds several ops.
+
+Two ways to act during a sweep, as in PyTorch (data-parallel training uses both): a leaf's
+post-accumulate-grad hooks (Tensor.register_post_accumulate_grad_hook) run as soon as
+the sweep has added the leaf's last contribution into its .grad, and `queue_callback(fn)`
+runs fn when the sweep in progress ends.
 """
 import threading
 import time
@@ -134,16 +139,83 @@ def _topological_order(root_ctx):
     return order[::-1]
 
 
+class RemovableHandle:
+    """What registering a hook returns: remove() takes the hook out of its list again."""
+
+    def __init__(self, hooks, hook):
+        self.hooks, self.hook = hooks, hook
+
+    def remove(self):
+        if self.hook in self.hooks:
+            self.hooks.remove(self.hook)
+
+
+def queue_callback(callback):
+    """Run callback() when the backward sweep in progress on this thread has ended (after
+    every gradient of the sweep is in place), in the order queued."""
+    queue = getattr(_state, "callbacks", None)
+    if queue is None:
+        raise RuntimeError("queue_callback: no backward() is in progress on this thread")
+    queue.append(callback)
+
+
 def backward(root, grad, retain_graph=False):
     """Reverse-mode sweep from `root` (a Tensor) seeded with `grad` (an array)."""
+    outer, _state.callbacks = getattr(_state, "callbacks", None), []
+    try:
+        _sweep(root, grad, retain_graph)
+        queue = _state.callbacks
+        while queue:
+            queue.pop(0)()
+    finally:
+        _state.callbacks = outer
+
+
+class _Leaves:
+    """The hooked leaves of one sweep: each one's hooks run after its last contribution
+    (counted from the graph), or at the end for a leaf some of whose paths carried none."""
+
+    def __init__(self, order):
+        self.waiting, self.received = {}, {}
+        for ctx in order:
+            for parent in ctx.parents:
+                if parent._ctx is None and parent.requires_grad and getattr(parent, "_grad_hooks", None):
+                    self.waiting[id(parent)] = self.waiting.get(id(parent), 0) + 1
+
+    def add(self, leaf, g):
+        leaf._accumulate(g)
+        key = id(leaf)
+        if key not in self.waiting:
+            return
+        self.waiting[key] -= 1
+        self.received[key] = leaf
+        if self.waiting[key] == 0:
+            del self.received[key]
+            _run_grad_hooks(leaf)
+
+    def finish(self):
+        for leaf in self.received.values():
+            _run_grad_hooks(leaf)
+
+
+def _run_grad_hooks(leaf):
+    for hook in list(leaf._grad_hooks):
+        hook(leaf)
+
+
+def _sweep(root, grad, retain_graph):
     from .tensor import Tensor
 
     if root._ctx is None:
         root._accumulate(grad)
+        if getattr(root, "_grad_hooks", None):
+            _run_grad_hooks(root)
         return
     grads = {id(root._ctx): [None] * len(root._ctx.out_meta)}
     grads[id(root._ctx)][root._out_index] = grad
-    for ctx in _topological_order(root._ctx):
+    order = _topological_order(root._ctx)
+    leaves = _Leaves(order)
+    for ctx in order:
         if getattr(ctx, "freed", False):
             raise RuntimeError(
                 f"{type(ctx).__name__}: trying to backward through the graph a second time; "
@@ -173,7 +245,7 @@ def backward(root, grad, retain_graph=False):
                     f"for an input of shape {tuple(parent.shape)}"
                 )
             if parent._ctx is None:
-                parent._accumulate(g)
+                leaves.add(parent, g)
             else:
                 slot = grads.setdefault(id(parent._ctx), [None] * len(parent._ctx.out_meta))
                 i = parent._out_index
@@ -181,3 +253,4 @@ def backward(root, grad, retain_graph=False):
         if not retain_graph:
             ctx.saved = None
             ctx.freed = True
+    leaves.finish()

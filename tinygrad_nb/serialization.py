@@ -36,10 +36,21 @@ class SerializationError(ValueError):
     """A file that is not a readable tinygrad_nb save file."""
 
 
+def flatten(obj):
+    """(tree, arrays): obj as save stores it, in memory: the JSON-able tree of the header
+    and the arrays it names (how data-parallel training sends an optimiser's state)."""
+    arrays = {}
+    return _encode(obj, arrays), arrays
+
+
+def unflatten(tree, arrays, device="cpu"):
+    """The object that flatten took apart."""
+    return _decode(tree, arrays, device, 0)
+
+
 def save(obj, path):
     """Write obj (nested dicts, lists and tuples of Tensors, arrays, numbers, strings) to path."""
-    arrays = {}
-    tree = _encode(obj, arrays)
+    tree, arrays = flatten(obj)
     header = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}).encode("utf-8")
     arrays[HEADER] = np.frombuffer(header, dtype=np.uint8)
     path = os.fspath(path)

@@ -179,6 +179,19 @@ class Tensor:
         else:
             self.grad = Tensor._from_array(self.grad.data + g, self.device)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call hook(self) in every backward() once its last contribution has been added into
+        this leaf's .grad (PyTorch's hook of that name). Returns a handle whose remove()
+        unregisters it."""
+        if self._ctx is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors (made by the user, not by "
+                               "an op) accumulate gradients")
+        if not self.requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: the tensor does not require grad")
+        hooks = self.__dict__.setdefault("_grad_hooks", [])
+        hooks.append(hook)
+        return function.RemovableHandle(hooks, hook)
+
     def detach(self):
         """The same values, cut from the graph (shares memory, as in PyTorch)."""
         return Tensor._from_array(self.data, self.device)

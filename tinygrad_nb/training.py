@@ -19,6 +19,23 @@ def _device(model):
     return next((p.device for p in model.parameters()), "cpu")
 
 
+class _Alone:
+    """The world of a model that trains in one process."""
+    world_size, is_main = 1, True
+
+    @staticmethod
+    def all_sum(values):
+        return values
+
+
+def _world(model):
+    """The processes training `model` together. A model that trains across several
+    (distributed.DistributedDataParallel) answers for them: world_size, is_main, all_sum
+    (of a list of numbers). fit sums its metrics over them, and only the main one shows
+    progress and writes checkpoints."""
+    return model if hasattr(model, "all_sum") else _Alone
+
+
 def _correct(output, target):
     """How many predictions hit when output holds class scores on axis 1 for integer
     targets; None when the task is not classification."""
@@ -29,7 +46,8 @@ def _correct(output, target):
 
 def evaluate(model, loader, loss_fn=None):
     """Mean loss (if loss_fn is given) and accuracy (for classification, else None) over
-    a loader, in eval mode and without recording a graph."""
+    a loader, in eval mode and without recording a graph (over every rank's loader, for a
+    model trained across ranks)."""
     was_training, device = model.training, _device(model)
     model.eval()
     total_loss, correct, count = 0.0, 0, 0
@@ -45,6 +63,8 @@ def evaluate(model, loader, loss_fn=None):
                 count += len(target)
     finally:
         model.train(was_training)
+    total_loss, hits, count = _world(model).all_sum([total_loss, correct or 0, count])
+    correct = None if correct is None else hits
     return (total_loss / max(count, 1) if loss_fn is not None else None), (None if correct is None else correct / max(count, 1))
 
 
@@ -62,12 +82,19 @@ def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=Non
     fit starts, training resumes from it, and ends with the same weights, bit for bit, as a
     run that was never interrupted (on the same device, with the same thread count).
 
-    On 'cuda' (unless `cuda_graphs` is False) the training step of each batch shape is
+    A model trained across ranks (distributed.DistributedDataParallel) reports the loss and
+    accuracy over all ranks' batches; only rank 0 shows progress and writes checkpoints;
+    a loader's sampler with set_epoch (distributed.DistributedSampler) gets each epoch's
+    number before the epoch starts.
+
+    On 'cuda' (unless `cuda_graphs` is False, or the model trains across ranks, whose
+    averaging copies gradients to the host mid-step) the training step of each batch shape is
     captured once as a CUDA graph and replayed for the later batches of that shape: the same
     updates, without the host cost of launching every kernel. A step that cannot be captured
     (it reads values on the host) trains eagerly, with a warning."""
-    device = _device(model)
-    use_graphs = device == "cuda" and cuda_graphs is not False
+    device, world = _device(model), _world(model)
+    use_graphs = device == "cuda" and cuda_graphs is not False and world.world_size == 1
+    sampler = getattr(loader, "sampler", None)
     graphs = {}  # (input shape, target shape) -> GraphedStep, or None where capture failed
 
     def step(inputs, target):
@@ -87,8 +114,10 @@ def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=Non
         model.train()
         total, correct, count = totals
         totals = (0.0, 0, 0)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
         # Driven by hand rather than wrapping the loader, so it stays open to show validation.
-        bar = progress_bar(len(loader), f"epoch {epoch + 1}/{epochs}", disable=not progress)
+        bar = progress_bar(len(loader), f"epoch {epoch + 1}/{epochs}", disable=not progress or not world.is_main)
         batch = 0
         for inputs, target in loader:
             shapes = (tuple(inputs.shape), tuple(target.shape))
@@ -106,10 +135,12 @@ def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=Non
             if use_graphs and shapes not in graphs:  # this eager step was the capture's warm-up
                 graphs[shapes] = _captured(step, inputs, target)
             batch += 1
-            if checkpoint is not None and checkpoint_every and batch % checkpoint_every == 0:
+            if checkpoint is not None and checkpoint_every and batch % checkpoint_every == 0 and world.is_main:
                 _save_state(checkpoint, model, optimizer, scheduler, loader, epoch, (total, correct, count), history)
         if scheduler is not None:
             scheduler.step()
+        total, hits, count = world.all_sum([total, correct or 0, count])
+        correct = None if correct is None else hits
         history["loss"].append(total / max(count, 1))
         history["accuracy"].append(None if correct is None else correct / max(count, 1))
         if val_loader is not None:
@@ -119,7 +150,7 @@ def fit(model, loader, loss, optimizer, epochs=1, val_loader=None, scheduler=Non
             bar.set_postfix({**_postfix(history["loss"][-1], history["accuracy"][-1]), **_postfix(val_loss, val_acc, "val_")})
         history["seconds"].append(time.perf_counter() - start)
         bar.close()
-        if checkpoint is not None:
+        if checkpoint is not None and world.is_main:
             _save_state(checkpoint, model, optimizer, scheduler, loader, epoch + 1, (0.0, 0, 0), history)
     return {k: v for k, v in history.items() if v and any(x is not None for x in v)}
 
