@@ -102,12 +102,16 @@ def local_rank_and_size():
 
 
 def pin_to_cores():
-    """Give each rank on this machine its own share of the cores (processor affinity), so
-    that ranks sharing a machine do not fight over cores; returns the cores this rank got."""
+    """Give each rank on this machine its own share of the cores (processor affinity), and
+    run the CPU kernels on that many of Numba's threads, so that ranks sharing a machine do
+    not fight over cores; returns the cores this rank got."""
+    import numba
+
     cores = sorted(os.sched_getaffinity(0))
     local, size = local_rank_and_size()
     share = cores[local * len(cores) // size:(local + 1) * len(cores) // size] or [cores[local % len(cores)]]
     os.sched_setaffinity(0, share)
+    numba.set_num_threads(min(len(share), numba.config.NUMBA_NUM_THREADS))
     return share
 
 
