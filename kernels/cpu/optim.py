@@ -35,10 +35,11 @@ def _adam(ps, gs, ms, vs, v_maxes, steps, lr, beta1, beta2, eps, weight_decay, d
         if p.size == 0 and step.size == 0:
             continue
         step[0] += 1.0
+        t = step[0]  # a local, not an array element the loop might overwrite: beta**t is then computed once
         for j in range(p.size):
             most = v_max[j] if amsgrad else 0.0
             p[j], m[j], v[j], most = adam_rule(p[j], g[j], m[j], v[j], most, lr, beta1, beta2, eps, weight_decay,
-                                               decoupled, amsgrad, step[0])
+                                               decoupled, amsgrad, t)
             if amsgrad:
                 v_max[j] = most
 
