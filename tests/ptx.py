@@ -54,6 +54,8 @@ def _real_configurations(module, factory, types, variant):
         return [module.gemm_kernel(tiles, *variant)[0] for tiles in module.GPU_TILES]
     if factory == "backward_weight_kernel":  # depthwise: (..., geo, dw): accumulates in dw's dtype
         return [module.backward_weight_kernel(as_dtype(types[8].dtype))]
+    if factory in ("forward_kernel", "backward_kernel"):  # rnn_kernels: (cell, rows, dtype), every row count
+        return [getattr(module, factory)(variant[0], rows, variant[1]) for rows in module.GPU_ROWS]
     if factory == "_kernel":  # reduce: (..., out, x, ...): accumulates in out's dtype
         return [module._kernel(as_dtype(types[6].dtype))]
     raise LookupError(f"no real configurations known for the kernel factory {module.__name__}.{factory}")

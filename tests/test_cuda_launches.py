@@ -55,12 +55,20 @@ def test_a_lenet_sgd_step_stays_within_its_launch_budget(batch):
     assert _launches(step) <= LENET_BUDGET
 
 
-def test_an_lstm_step_launches_a_fixed_number_of_kernels_plus_four_per_time_step():
-    """The recurrent kernels' own launches (two per step each way) are the GPU-kernels issue's
-    to remove; around them, the step's other launches stay within 17."""
+# A recurrent layer's training step (forward, .sum(), backward): two launches each way for the
+# layer (the input product and the persistent kernel; the persistent kernel and the weight
+# gradients' product); around them, the zero initial state, stacking the final states (h_n,
+# and c_n), the sum and its seed, and zero gradients for the final states the loss skips.
+RECURRENT_BUDGETS = {"LSTM": 12, "GRU": 10, "RNN": 10}
+
+
+@pytest.mark.parametrize("kind", RECURRENT_BUDGETS)
+def test_a_recurrent_step_launches_the_same_kernels_at_any_sequence_length(kind):
+    """Each layer runs the whole sequence in one kernel each way: a step launches as many
+    kernels at T = 5 as at T = 20."""
     counts = {}
-    for steps in (3, 5):
-        layer = nn.LSTM(3, 4).to("cuda")
+    for steps in (5, 20):
+        layer = getattr(nn, kind)(3, 4).to("cuda")
         x = Tensor(np.ones((steps, 2, 3), np.float32), device="cuda")
 
         def step():
@@ -69,8 +77,33 @@ def test_an_lstm_step_launches_a_fixed_number_of_kernels_plus_four_per_time_step
             out.sum().backward()
 
         counts[steps] = _launches(step)
-    per_step = (counts[5] - counts[3]) // 2
-    assert per_step == 4 and counts[3] - 3 * per_step <= 17
+    assert counts[5] == counts[20] <= RECURRENT_BUDGETS[kind]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_a_recurrent_layer_launches_two_kernels_forward_and_three_backward(cell):
+    """Per layer and direction: the input product and the persistent kernel forward; the
+    persistent kernel, the weight gradients' product and the input gradient's backward, with
+    the inputs read in place: a batch_first view, a broadcast output gradient, reversed."""
+    from tinygrad_nb.kernels.cuda import rnn
+    from tinygrad_nb.kernels.cuda.array import CudaArray
+
+    rng = np.random.default_rng(0)
+    T, B, I, H, G = 3, 2, 3, 4, {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+
+    def up(*shape):
+        return CudaArray.from_host(rng.standard_normal(shape).astype(np.float32))
+
+    x, d_out = up(B, T, I).transpose(1, 0, 2), up(1, B, H).broadcast_to((T, B, H))
+    h0, dh_n, w_ih, w_hh, b_ih, b_hh = up(B, H), up(B, H), up(G * H, I), up(G * H, H), up(G * H), up(G * H)
+    forward = {"lstm": lambda: rnn.lstm_forward(x, h0, h0, w_ih, w_hh, b_ih, b_hh, True),
+               "gru": lambda: rnn.gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, True),
+               "rnn": lambda: rnn.rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, False, True)}[cell]
+    saved = forward()
+    backward = {"lstm": lambda: rnn.lstm_backward(x, w_ih, w_hh, *saved, d_out, dh_n, dh_n, True, True),
+                "gru": lambda: rnn.gru_backward(x, w_ih, w_hh, *saved, d_out, dh_n, True, True),
+                "rnn": lambda: rnn.rnn_backward(x, w_ih, w_hh, saved, d_out, dh_n, False, True, True)}[cell]
+    assert (_launches(forward), _launches(backward)) == (2, 3)
 
 
 def test_small_grids_do_not_warn(recwarn):

@@ -1,6 +1,7 @@
 """RNN, LSTM and GRU layers on the 'cuda' device against the CPU: outputs, final states and
 the gradients of inputs, initial states and every parameter, in the configurations the CPU
-gradient checks use (layers, both directions, batch_first, no bias, T = 1, B = 1)."""
+gradient checks use (layers, both directions, batch_first, no bias, T = 1, B = 1), and in
+one whose batch and hidden size exceed a simulated block's rows and threads."""
 import numpy as np
 import pytest
 
@@ -13,15 +14,15 @@ if not tg_cuda.is_available():
     pytest.skip("no CUDA GPU and the simulator is off", allow_module_level=True)
 
 
-def _module(kind, config):
+def _module(kind, config, hidden):
     tg.manual_seed(1)
     if kind == "RNN_RELU":
-        return nn.RNN(2, 3, nonlinearity="relu", **config)
-    return rnn_cases.MODULES[kind](2, 3, **config)
+        return nn.RNN(2, hidden, nonlinearity="relu", **config)
+    return rnn_cases.MODULES[kind](2, hidden, **config)
 
 
 def _run(kind, config, arrays, dtype, device):
-    module = _module(kind, config).to(dtype).to(device)
+    module = _module(kind, config, arrays[1].shape[-1]).to(dtype).to(device)
     x, h0, c0 = (Tensor(a.astype(dtype), device=device, requires_grad=True) for a in arrays)
     outs = rnn_cases.run(module, x, h0, c0)
     rng = np.random.default_rng(2)
@@ -30,16 +31,22 @@ def _run(kind, config, arrays, dtype, device):
     return [o.numpy() for o in outs] + [g.numpy() for g in grads]
 
 
-def _arrays(rng, kind, config, T, B):
+def _arrays(rng, kind, config, T, B, hidden=3):
     count = config.get("num_layers", 1) * (2 if config.get("bidirectional") else 1)
     x = rng.standard_normal((B, T, 2) if config.get("batch_first") else (T, B, 2))
-    return x, rng.standard_normal((count, B, 3)), rng.standard_normal((count, B, 3))
+    return x, rng.standard_normal((count, B, hidden)), rng.standard_normal((count, B, hidden))
 
 
-@pytest.mark.parametrize("config,T,B", rnn_cases.GRAD_CONFIGS, ids=["2-layer-bidirectional-batch-first", "T1", "B1-no-bias"])
+# A simulated block owns 2 batch rows and has 4 threads: B = 5 makes three blocks, the last with
+# one row, and H = 6 makes each thread take a second hidden unit, for the first two threads.
+WIDE = (dict(bidirectional=True, batch_first=True), 4, 5, 6)
+
+
+@pytest.mark.parametrize("config,T,B,hidden", [(*c, 3) for c in rnn_cases.GRAD_CONFIGS] + [WIDE],
+                         ids=["2-layer-bidirectional-batch-first", "T1", "B1-no-bias", "blocks-and-unit-passes"])
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN", "RNN_RELU"])
-def test_layers_match_the_cpu(rng, kind, config, T, B):
-    arrays = _arrays(rng, kind, config, T, B)
+def test_layers_match_the_cpu(rng, kind, config, T, B, hidden):
+    arrays = _arrays(rng, kind, config, T, B, hidden)
     cpu, gpu = (_run(kind, config, arrays, np.float64, device) for device in ("cpu", "cuda"))
     assert len(cpu) == len(gpu)
     for c, g in zip(cpu, gpu):
