@@ -141,8 +141,8 @@ def gemm_kernel(tiles, dtype, a_kind, b_kind, c_kind, a_along_k, b_along_k):
     """The kernel for one tile configuration and set of operand kinds, accumulating in `dtype`."""
     BM, BN, BK, TM, TN = tiles
     HM, HN = TM // 2, TN // 2  # a thread's two half-tiles in each direction
-    ROWS, COLS_ = BM // TM, BN // TN  # threads down and across a tile
-    THREADS = ROWS * COLS_
+    DOWN, ACROSS = BM // TM, BN // TN  # threads down and across a tile
+    THREADS = DOWN * ACROSS
     LA, LB = BM * BK // THREADS, BK * BN // THREADS  # elements each thread loads per slice
     if BM % TM or BN % TN or TM % 2 or TN % 2 or LA * THREADS != BM * BK or LB * THREADS != BK * BN:
         raise ValueError(f"gemm: tiles {tiles} do not divide evenly among the block's threads")
@@ -168,7 +168,7 @@ def gemm_kernel(tiles, dtype, a_kind, b_kind, c_kind, a_along_k, b_along_k):
         where_row = cuda.local.array(TM, nt.int64)
         where_col = cuda.local.array(TN, nt.int64)
         tid = cuda.threadIdx.x
-        ty, tx = tid // COLS_, tid % COLS_
+        ty, tx = tid // ACROSS, tid % ACROSS
         uty, utx = U(ty), U(tx)
         row0, col0 = cuda.blockIdx.y * BM, cuda.blockIdx.x * BN
         zero = acc_type(0)
