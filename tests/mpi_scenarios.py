@@ -53,6 +53,15 @@ def _train(out):
         for name, p in model.module.named_parameters():
             results[f"{kind}.{name}"] = p.numpy()
 
+    # On 'cuda' (the simulator without a GPU) the gradients travel through host buffers.
+    if tg.cuda.is_available():
+        model = dist.DistributedDataParallel(make_mlp().to("cuda"))
+        opt = make_optimizer("sgd", model)
+        loader = data.DataLoader(dataset(), GLOBAL_BATCH // world, sampler=dist.DistributedSampler(dataset(), shuffle=False))
+        steps(model, opt, ((x.to("cuda"), y.to("cuda")) for x, y in loader), count=2)
+        for name, p in model.module.named_parameters():
+            results[f"cuda.{name}"] = p.numpy()
+
     # BatchNorm's running statistics: every rank holds rank 0's after each forward.
     tg.manual_seed(2)
     bn = dist.DistributedDataParallel(nn.Sequential(nn.Linear(6, 4), nn.BatchNorm1d(4)))

@@ -53,6 +53,16 @@ def test_two_ranks_of_16_train_as_one_process_of_32(two_ranks, kind):
         np.testing.assert_allclose(two_ranks[0][f"{kind}.{name}"], p.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+def test_cuda_parameters_train_as_on_the_cpu(two_ranks):
+    if "cuda.0.weight" not in two_ranks[0]:
+        pytest.skip("no CUDA GPU and the simulator is off")
+    model = scenarios.make_mlp()
+    opt = scenarios.make_optimizer("sgd", model)
+    scenarios.steps(model, opt, data.DataLoader(scenarios.dataset(), scenarios.GLOBAL_BATCH), count=2)
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(two_ranks[0][f"cuda.{name}"], p.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+
+
 def test_gradients_of_parameters_used_on_some_ranks_or_none(two_ranks):
     results = two_ranks[0]
     assert results["unused.grad_is_none"]  # no rank used it: .grad stays None, as in PyTorch
