@@ -18,8 +18,8 @@ AXES = [None, 0, -1, (0, 2), 1]
         ("sum", lambda x, a, k: x.sum(a, keepdim=k), lambda x, a, k: x.sum(axis=a, keepdims=k)),
         ("mean", lambda x, a, k: x.mean(a, keepdim=k), lambda x, a, k: x.mean(axis=a, keepdims=k)),
         ("var", lambda x, a, k: x.var(a, keepdim=k), lambda x, a, k: x.var(axis=a, keepdims=k, ddof=1)),
-        ("max", lambda x, a, k: x.max(a, keepdim=k), lambda x, a, k: x.max(axis=a, keepdims=k)),
-        ("min", lambda x, a, k: x.min(a, keepdim=k), lambda x, a, k: x.min(axis=a, keepdims=k)),
+        ("max", lambda x, a, k: _values(x.max(a, keepdim=k)), lambda x, a, k: x.max(axis=a, keepdims=k)),
+        ("min", lambda x, a, k: _values(x.min(a, keepdim=k)), lambda x, a, k: x.min(axis=a, keepdims=k)),
         ("logsumexp", lambda x, a, k: x.logsumexp(a, keepdim=k), lambda x, a, k: np.log(np.exp(x).sum(axis=a, keepdims=k))),
     ],
 )
@@ -34,6 +34,34 @@ def test_dim_is_an_alias_of_axis(rng):
     x = Tensor(rng.standard_normal((2, 3)))
     np.testing.assert_allclose(x.sum(dim=1).numpy(), x.sum(axis=1).numpy())
     np.testing.assert_allclose(x.softmax(dim=0).numpy(), x.softmax(axis=0).numpy())
+
+
+def _values(out):
+    """max/min over one axis return (values, indices); over several, or all, the values."""
+    return out.values if isinstance(out, tuple) else out
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_max_and_min_over_one_axis_return_values_and_indices(rng, name):
+    a = rng.standard_normal((3, 5))
+    a[1, [1, 3]] = 9.0 if name == "max" else -9.0  # a tie: the first one's index, as NumPy's argmax
+    pick = np.argmax if name == "max" else np.argmin
+    out = getattr(Tensor(a), name)(1)
+    values, indices = out  # PyTorch's `_, predicted = outputs.max(1)`
+    assert out.values is values and out.indices is indices
+    np.testing.assert_allclose(values.numpy(), getattr(a, name)(axis=1))
+    assert indices.dtype == np.int64 and indices.numpy().tolist() == pick(a, axis=1).tolist()
+    kept = getattr(Tensor(a), name)(dim=0, keepdim=True)
+    assert kept.values.shape == kept.indices.shape == (1, 5)
+    assert kept.indices.numpy().tolist() == [pick(a, axis=0).tolist()]
+    assert not isinstance(getattr(Tensor(a), name)(), tuple) and not isinstance(getattr(Tensor(a), name)((0, 1)), tuple)
+
+
+def test_max_over_one_axis_is_differentiable_through_its_values(rng):
+    x = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    assert tg.gradcheck(lambda t: t.max(1).values, [x])
+    with pytest.raises(IndexError, match="out of range"):
+        x.max(2)
 
 
 def test_max_ties_split_the_gradient():

@@ -27,7 +27,11 @@ cat, stack, where = Tensor.cat, Tensor.stack, Tensor.where
 
 
 def tensor(data, requires_grad=False, device="cpu", dtype=None):
-    """torch.tensor's spelling of Tensor(data)."""
+    """torch.tensor: a new tensor holding a copy of data. Its dtype follows PyTorch's: Python
+    floats (and lists of them) become float32, Python ints int64 and bools bool (where
+    Tensor(data) makes every Python number float32); NumPy arrays and tensors keep theirs."""
+    if dtype is None and not isinstance(data, (Tensor, np.ndarray, np.generic)):
+        dtype = {"i": np.int64, "u": np.int64, "b": np.bool_}.get(np.asarray(data).dtype.kind)
     return Tensor(data, requires_grad=requires_grad, device=device, dtype=dtype)
 
 

@@ -5,6 +5,7 @@ the math and the derivatives live in the ops, the user-facing API lives here.
 """
 import numbers
 import operator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -47,6 +48,13 @@ def _shape_arg(shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     return tuple(int(s) for s in shape)
+
+
+class ValuesIndices(NamedTuple):
+    """What max(dim) and min(dim) return, as PyTorch's torch.return_types.max: a tuple that
+    unpacks as (values, indices) and names its parts."""
+    values: "Tensor"
+    indices: "Tensor"
 
 
 class Tensor:
@@ -523,11 +531,21 @@ class Tensor:
         return self.var(axis, keepdim, dim, correction, unbiased).sqrt()
 
     def max(self, axis=None, keepdim=False, dim=None):
-        """Largest values along axis (values only; use argmax for the indices)."""
-        return R.Max.apply(self, axis=_axes(self, axis, dim, "max", nonempty=True), keepdim=keepdim)
+        """Largest value: over everything (a scalar tensor), over a tuple of axes (the values),
+        or over one axis as PyTorch's max(dim): the named pair (values, indices), the first
+        largest winning ties, so that `_, predicted = outputs.max(1)` works as there."""
+        return self._extreme(axis, keepdim, dim, "max")
 
     def min(self, axis=None, keepdim=False, dim=None):
-        return R.Max.apply(self, axis=_axes(self, axis, dim, "min", nonempty=True), keepdim=keepdim, use_min=True)
+        """Smallest value, as max (one axis: the pair (values, indices))."""
+        return self._extreme(axis, keepdim, dim, "min")
+
+    def _extreme(self, axis, keepdim, dim, name):
+        chosen = dim if axis is None else axis
+        values = R.Max.apply(self, axis=_axes(self, axis, dim, name, nonempty=True), keepdim=keepdim, use_min=name == "min")
+        if chosen is None or isinstance(chosen, (tuple, list)):
+            return values
+        return ValuesIndices(values, self._arg(name == "min", axis, keepdim, dim, f"arg{name}"))
 
     def argmax(self, axis=None, keepdim=False, dim=None):
         """Index of the largest value along axis (of the flattened tensor when None), computed
