@@ -9,6 +9,11 @@ of 10,000 ops is fine) and applies the chain rule once per context:
     dL/d(input) = backward(ctx, dL/d(output))
 summing the contributions when a tensor feeds several ops.
 
+In-place writes (Tensor.add_ and the like) count, per buffer, how often it was written; an
+op records the counts of the arrays it saves for backward, and backward refuses, with
+PyTorch's error, to use an array written since. (Until the first in-place write nothing is
+recorded: every count is 0.)
+
 Two ways to act during a sweep, as in PyTorch (data-parallel training uses both): a leaf's
 post-accumulate-grad hooks (Tensor.register_post_accumulate_grad_hook) run as soon as
 the sweep has added the leaf's last contribution into its .grad, and `queue_callback(fn)`
@@ -16,6 +21,7 @@ runs fn when the sweep in progress ends.
 """
 import threading
 import time
+import weakref
 
 import numpy as np
 
@@ -72,6 +78,8 @@ class Function:
 
     def save_for_backward(self, *arrays):
         self.saved = arrays
+        if _writes:
+            self.saved_versions = tuple(version(a) for a in arrays)
 
     @property
     def xp(self):
@@ -106,6 +114,53 @@ class Function:
             for hook in op_hooks:
                 hook("forward", ctx, tensors, results, seconds)
         return results if multi else results[0]
+
+
+# id(buffer) -> [weak reference to the buffer, in-place writes into it so far]
+_writes = {}
+
+
+def _buffer(array):
+    """The memory an array views: a NumPy view's base, a GPU array's device buffer; None for
+    what is not an array."""
+    buf = getattr(array, "buf", None)
+    if buf is not None:
+        return buf
+    if not isinstance(array, np.ndarray):
+        return None
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def version(array):
+    """How many in-place writes went into the array's buffer (views share their base's count)."""
+    entry = _writes.get(id(_buffer(array)))
+    return 0 if entry is None or entry[0]() is None else entry[1]
+
+
+def bump_version(array):
+    """Count one in-place write into the array's buffer."""
+    buf = _buffer(array)
+    entry = _writes.get(id(buf))
+    if entry is None or entry[0]() is not buf:
+        key = id(buf)
+        entry = _writes[key] = [weakref.ref(buf, lambda _, key=key: _writes.pop(key, None)), 0]
+    entry[1] += 1
+
+
+def _check_versions(ctx):
+    """Refuse to run ctx's backward on arrays written in place since it saved them."""
+    saved = getattr(ctx, "saved", None) or ()
+    expected = getattr(ctx, "saved_versions", None) or (0,) * len(saved)
+    for array, then in zip(saved, expected):
+        now = version(array)
+        if now != then:
+            raise RuntimeError(
+                f"{type(ctx).__name__}.backward: one of the variables needed for gradient computation has been "
+                f"modified by an inplace operation: an array of shape {tuple(array.shape)} it saved is at version "
+                f"{now}; expected version {then} instead. Clone the tensor before writing into it, or write after "
+                "backward()")
 
 
 def _common_device(op, tensors):
@@ -224,6 +279,8 @@ def _sweep(root, grad, retain_graph):
         outs = grads.pop(id(ctx), None)
         if outs is None:
             continue
+        if _writes:
+            _check_versions(ctx)
         xp = ctx.device.xp
         outs = [g if g is not None else xp.zeros(shape, dtype) for g, (shape, dtype) in zip(outs, ctx.out_meta)]
         start = time.perf_counter() if op_hooks else 0.0
