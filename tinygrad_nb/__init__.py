@@ -23,6 +23,7 @@ long = int64
 
 zeros, ones, full, randn, rand, randint = Tensor.zeros, Tensor.ones, Tensor.full, Tensor.randn, Tensor.rand, Tensor.randint
 arange, eye, zeros_like, ones_like = Tensor.arange, Tensor.eye, Tensor.zeros_like, Tensor.ones_like
+from_numpy = Tensor.from_numpy
 cat, stack, where = Tensor.cat, Tensor.stack, Tensor.where
 
 
@@ -35,9 +36,39 @@ def tensor(data, requires_grad=False, device="cpu", dtype=None):
     return Tensor(data, requires_grad=requires_grad, device=device, dtype=dtype)
 
 
+def _method(name, doc):
+    """tg.<name>(input, ...): Tensor.<name> as a function, as torch.<name>; an array input
+    (PyTorch's `outputs.data`, which is an array here) is read as a tensor."""
+
+    def function(input, *args, **kwargs):
+        return getattr(input if isinstance(input, Tensor) else Tensor(input), name)(*args, **kwargs)
+
+    function.__name__, function.__qualname__, function.__doc__ = name, name, doc
+    return function
+
+
+max = _method("max", "torch.max: over everything, or over one dim the pair (values, indices).")
+min = _method("min", "torch.min: over everything, or over one dim the pair (values, indices).")
+argmax = _method("argmax", "torch.argmax: the index of the largest value (along dim).")
+argmin = _method("argmin", "torch.argmin: the index of the smallest value (along dim).")
+exp = _method("exp", "torch.exp: e ** input.")
+log = _method("log", "torch.log: the natural logarithm.")
+sum = _method("sum", "torch.sum: over everything, or over dim.")
+mean = _method("mean", "torch.mean: over everything, or over dim.")
+matmul = _method("matmul", "torch.matmul: input @ other, with np.matmul's rules.")
+flatten = _method("flatten", "torch.flatten(input, start_dim=0, end_dim=-1).")
+softmax = _method("softmax", "torch.softmax(input, dim).")
+log_softmax = _method("log_softmax", "torch.log_softmax(input, dim).")
+relu = _method("relu", "torch.relu: max(input, 0).")
+sigmoid = _method("sigmoid", "torch.sigmoid: 1 / (1 + e ** -input).")
+tanh = _method("tanh", "torch.tanh.")
+
+
 __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
     "manual_seed", "get_rng_state", "set_rng_state", "fork_rng", "debug", "viz", "profile", "zeros", "ones", "full", "randn", "rand", "randint", "arange",
     "eye", "zeros_like", "ones_like", "cat", "stack", "where", "float32", "float64", "int32", "int64",
     "nn", "optim", "data", "cpu", "cuda", "save", "load", "summary", "fit", "evaluate",
-]
+    "from_numpy", "argmax", "argmin", "exp", "log", "mean", "matmul", "flatten", "softmax", "log_softmax", "relu",
+    "sigmoid", "tanh",
+]  # tg.max, tg.min and tg.sum exist too, but `import *` does not shadow Python's own

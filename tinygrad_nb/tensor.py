@@ -38,9 +38,13 @@ def _as_array(data, dtype):
             arr = arr.astype(DEFAULT_FLOAT)
     if dtype is not None:
         arr = arr.astype(dtype, copy=False)
-    if arr.dtype == np.float16 or arr.dtype.kind == "c" or arr.dtype == object:
-        raise TypeError(f"Tensor: unsupported dtype {arr.dtype}; expected float32, float64, an integer or bool")
+    _check_dtype(arr.dtype, "Tensor")
     return arr
+
+
+def _check_dtype(dtype, who):
+    if dtype == np.float16 or dtype.kind in "cOUSV":
+        raise TypeError(f"{who}: unsupported dtype {dtype}; expected float32, float64, an integer or bool")
 
 
 def _shape_arg(shape):
@@ -265,6 +269,15 @@ class Tensor:
     @staticmethod
     def ones(*shape, dtype=None, device="cpu", requires_grad=False):
         return Tensor.full(_shape_arg(shape), 1, dtype, device, requires_grad)
+
+    @staticmethod
+    def from_numpy(array):
+        """torch.from_numpy: a CPU tensor sharing the array's memory (writes show on both
+        sides), with the array's dtype."""
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+        _check_dtype(array.dtype, "from_numpy")
+        return Tensor._from_array(array, "cpu")
 
     @staticmethod
     def full(shape, fill_value, dtype=None, device="cpu", requires_grad=False):

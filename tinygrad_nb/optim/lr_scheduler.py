@@ -6,11 +6,16 @@ import math
 
 
 class LRScheduler:
+    """A new scheduler (last_epoch=-1) starts from each group's rate as it is, as PyTorch's
+    do: an optimiser whose state was loaded keeps its rate. One resumed at a given
+    last_epoch counts from the groups' `initial_lr`."""
+
     def __init__(self, optimizer, last_epoch=-1):
         self.optimizer = optimizer
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
-        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        start = "lr" if last_epoch == -1 else "initial_lr"
+        self.base_lrs = [group[start] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         self.step()
 
