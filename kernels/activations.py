@@ -4,11 +4,13 @@ dx = df(g, s, a), where g is the gradient of y and s is whichever of x or y the 
 is the activation's parameter (LeakyReLU's slope) and unused by the others.
 
 Both devices make their kernels from these functions. The names they call (`where`, `tanh`,
-`erf`, `exp`) are bound here to NumPy's and SciPy's ufuncs, so on the CPU a rule applied to
+`erf`, `exp`, `log1p`) are bound here to NumPy's and SciPy's ufuncs, so on the CPU a rule applied to
 whole arrays runs as NumPy's vectorised passes; the GPU (kernels/cuda/activation.py) and the
 CPU's compiled loops (kernels/cpu/activation.py) rebind them to functions of one number
 and compile the same code for one element. Hence the rules are branch-free expressions:
-`where(c, p, q)` picks p where c holds, else q.
+`where(c, p, q)` picks p where c holds, else q. A constant branch is written `0 * x` (or
+`0 * x + 6`) rather than 0, so that both branches have x's type on every target; an exp
+whose other branch is taken is fed `where(..., 0 * x, x)` so that it never overflows.
 
 Adding an activation: its rule and derivative here, and its op, a two-line subclass of
 Activation in tinygrad_nb/ops/elementwise.py that names the rule (with a Tensor method). Numba caches the kernels built from a rule under the
@@ -20,10 +22,13 @@ from typing import Callable, NamedTuple
 import numpy as np
 from scipy.special import erf
 
-where, tanh, exp = np.where, np.tanh, np.exp
+where, tanh, exp, log1p = np.where, np.tanh, np.exp, np.log1p
 
 SQRT_HALF = 0.7071067811865476  # 1 / sqrt 2
 INV_SQRT_2PI = 0.3989422804014327  # 1 / sqrt(2 pi), the standard normal density at 0
+SQRT_2_OVER_PI = 0.7978845608028654  # sqrt(2 / pi), in GELU's tanh approximation
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805  # Klambauer et al., 2017
+SOFTPLUS_THRESHOLD = 20.0  # beyond beta x = 20, softplus is x (PyTorch's default threshold)
 
 
 def relu(x, a):
@@ -88,6 +93,91 @@ def silu_backward(g, x, a):
     return g * (s * (1 + x * (1 - s)))
 
 
+def gelu_tanh(x, a):
+    """x (1 + tanh(u)) / 2, u = sqrt(2/pi) (x + 0.044715 x^3): GELU's tanh approximation."""
+    return 0.5 * x * (1 + tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+
+
+def gelu_tanh_backward(g, x, a):
+    """g ((1 + t) / 2 + x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2), t = tanh(u)."""
+    t = tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
+    return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_OVER_PI * (1 + 0.134145 * x * x))
+
+
+def elu(x, a):
+    """x where x > 0, else a (e^x - 1)."""
+    return where(x > 0, x, a * (exp(where(x > 0, 0 * x, x)) - 1))
+
+
+def elu_backward(g, x, a):
+    """g where x > 0, else a e^x g."""
+    return where(x > 0, g, a * exp(where(x > 0, 0 * x, x)) * g)
+
+
+def selu(x, a):
+    """scale * elu(x, alpha) with the self-normalising constants."""
+    return SELU_SCALE * where(x > 0, x, SELU_ALPHA * (exp(where(x > 0, 0 * x, x)) - 1))
+
+
+def selu_backward(g, x, a):
+    """scale g where x > 0, else scale alpha e^x g."""
+    return SELU_SCALE * where(x > 0, g, SELU_ALPHA * exp(where(x > 0, 0 * x, x)) * g)
+
+
+def softplus(x, a):
+    """log(1 + e^(a x)) / a (a = beta), x itself beyond a x = 20; as max(ax, 0) + log1p(e^-|ax|),
+    which never overflows."""
+    b = a * x
+    return where(b > SOFTPLUS_THRESHOLD, x, (where(b > 0, b, 0 * b) + log1p(exp(-where(b > 0, b, -b)))) / a)
+
+
+def softplus_backward(g, x, a):
+    """g sigmoid(a x) (g beyond a x = 20)."""
+    b = a * x
+    return where(b > SOFTPLUS_THRESHOLD, g, g * (0.5 * (1 + tanh(0.5 * b))))
+
+
+def relu6(x, a):
+    """min(max(x, 0), 6)."""
+    return where(x <= 0, 0 * x, where(x >= 6, 0 * x + 6, x))
+
+
+def relu6_backward(g, x, a):
+    """g where 0 < x < 6, else 0."""
+    return where(x > 0, where(x < 6, g, 0 * g), 0 * g)
+
+
+def hardsigmoid(x, a):
+    """0 for x <= -3, 1 for x >= 3, x/6 + 1/2 between."""
+    return where(x <= -3, 0 * x, where(x >= 3, 0 * x + 1, x / 6 + 0.5))
+
+
+def hardsigmoid_backward(g, x, a):
+    """g / 6 where -3 < x < 3, else 0."""
+    return where(x > -3, where(x < 3, g / 6, 0 * g), 0 * g)
+
+
+def hardswish(x, a):
+    """x hardsigmoid(x): 0 for x <= -3, x for x >= 3, x (x + 3) / 6 between."""
+    return where(x <= -3, 0 * x, where(x >= 3, x, x * (x + 3) / 6))
+
+
+def hardswish_backward(g, x, a):
+    """0 for x < -3, g for x > 3, g (2x + 3) / 6 between (PyTorch's one-sided choices)."""
+    return where(x < -3, 0 * g, where(x > 3, g, g * (2 * x + 3) / 6))
+
+
+def mish(x, a):
+    """x tanh(softplus(x))."""
+    return x * tanh(where(x > 0, x, 0 * x) + log1p(exp(-where(x > 0, x, -x))))
+
+
+def mish_backward(g, x, a):
+    """g (t + x sigmoid(x) (1 - t^2)), t = tanh(softplus(x))."""
+    t = tanh(where(x > 0, x, 0 * x) + log1p(exp(-where(x > 0, x, -x))))
+    return g * (t + x * (0.5 * (1 + tanh(0.5 * x))) * (1 - t * t))
+
+
 def bind(fn, namespace):
     """The rule `fn` with the names it calls taken from `namespace` (a kernel's, for one element)."""
     return types.FunctionType(fn.__code__, {**fn.__globals__, **namespace}, fn.__name__)
@@ -116,4 +206,12 @@ RULES = {
     "tanh": Rule(tanh_, tanh_backward, "output", loop=False),
     "gelu": Rule(gelu, gelu_backward, "input", loop=True),
     "silu": Rule(silu, silu_backward, "input", loop=False),
+    "gelu_tanh": Rule(gelu_tanh, gelu_tanh_backward, "input", loop=False),
+    "elu": Rule(elu, elu_backward, "input", loop=False),
+    "selu": Rule(selu, selu_backward, "input", loop=False),
+    "softplus": Rule(softplus, softplus_backward, "input", loop=False),
+    "relu6": Rule(relu6, relu6_backward, "input", loop=True),
+    "hardsigmoid": Rule(hardsigmoid, hardsigmoid_backward, "input", loop=True),
+    "hardswish": Rule(hardswish, hardswish_backward, "input", loop=True),
+    "mish": Rule(mish, mish_backward, "input", loop=False),
 }

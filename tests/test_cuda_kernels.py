@@ -126,6 +126,19 @@ ACTIVATIONS = {
     "gelu": (lambda x: x * (1 + ERF(x / math.sqrt(2))) / 2,
              lambda x: (1 + ERF(x / math.sqrt(2))) / 2 + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)),
     "silu": (lambda x: x / (1 + np.exp(-x)), lambda x: (1 + np.exp(-x) + x * np.exp(-x)) / (1 + np.exp(-x)) ** 2),
+    "gelu_tanh": (lambda x: x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))) / 2,
+                  lambda x: (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))) / 2
+                  + x / np.cosh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)) ** 2 * math.sqrt(2 / math.pi)
+                  * (1 + 3 * 0.044715 * x**2) / 2),
+    "elu": (lambda x: np.where(x > 0, x, 0.2 * np.expm1(np.minimum(x, 0))), lambda x: np.where(x > 0, 1.0, 0.2 * np.exp(np.minimum(x, 0)))),
+    "selu": (lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0))),
+             lambda x: 1.0507009873554805 * np.where(x > 0, 1.0, 1.6732632423543772 * np.exp(np.minimum(x, 0)))),
+    "softplus": (lambda x: np.log1p(np.exp(0.2 * x)) / 0.2, lambda x: 1 / (1 + np.exp(-0.2 * x))),  # beta 0.2
+    "relu6": (lambda x: np.clip(x, 0, 6), lambda x: ((x > 0) & (x < 6)) * 1.0),
+    "hardsigmoid": (lambda x: np.clip(x / 6 + 0.5, 0, 1), lambda x: ((x > -3) & (x < 3)) / 6.0),
+    "hardswish": (lambda x: x * np.clip(x / 6 + 0.5, 0, 1), lambda x: np.where(x < -3, 0.0, np.where(x > 3, 1.0, (2 * x + 3) / 6))),
+    "mish": (lambda x: x * np.tanh(np.log1p(np.exp(x))),
+             lambda x: np.tanh(np.log1p(np.exp(x))) + x / (1 + np.exp(-x)) / np.cosh(np.log1p(np.exp(x))) ** 2),
 }
 
 
@@ -141,7 +154,7 @@ def test_every_activation_kernel_against_its_formula(rng, name, device, dtype):
     dev = get_device(device)
     forward, backward = dev.kernel("activation"), dev.kernel("activation_backward")
     x = (rng.standard_normal((3, 5)) * 3).astype(dtype)
-    x[x == 0] = 0.5  # ReLU's kink
+    x[np.isin(x, [0, 3, -3, 6])] = 0.5  # the kinks of ReLU, ReLU6 and the hard ones
     g = rng.standard_normal((3, 5)).astype(dtype)
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-6, atol=2e-6)
     for transposed in (False, True):  # a transposed view is strided: the GPU's general kernels

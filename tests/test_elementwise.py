@@ -68,6 +68,16 @@ UNARY = {
     "leaky_relu": (lambda x: x.leaky_relu(0.1), lambda a: np.where(a > 0, a, 0.1 * a), "away_from_0"),
     "gelu": (lambda x: x.gelu(), lambda a: a * 0.5 * (1 + np.vectorize(math.erf)(a / math.sqrt(2))), None),
     "silu": (lambda x: x.silu(), lambda a: a / (1 + np.exp(-a)), None),
+    "gelu_tanh": (lambda x: x.gelu(approximate="tanh"),
+                  lambda a: a * 0.5 * (1 + np.tanh(math.sqrt(2 / math.pi) * (a + 0.044715 * a**3))), None),
+    "elu": (lambda x: x.elu(0.7), lambda a: np.where(a > 0, a, 0.7 * np.expm1(np.minimum(a, 0))), "away_from_0"),
+    "selu": (lambda x: x.selu(), lambda a: 1.0507009873554805 * np.where(a > 0, a, 1.6732632423543772 * np.expm1(np.minimum(a, 0))),
+             "away_from_0"),
+    "softplus": (lambda x: x.softplus(beta=2.0), lambda a: np.log1p(np.exp(2 * a)) / 2, None),
+    "relu6": (lambda x: x.relu6(), lambda a: np.clip(a, 0, 6), "away_from_kinks"),
+    "hardsigmoid": (lambda x: x.hardsigmoid(), lambda a: np.clip(a / 6 + 0.5, 0, 1), "away_from_kinks"),
+    "hardswish": (lambda x: x.hardswish(), lambda a: a * np.clip(a / 6 + 0.5, 0, 1), "away_from_kinks"),
+    "mish": (lambda x: x.mish(), lambda a: a * np.tanh(np.log1p(np.exp(a))), None),
     "abs": (lambda x: x.abs(), np.abs, "away_from_0"),
     "neg": (lambda x: -x, np.negative, None),
     "clip": (lambda x: x.clip(-0.5, 0.7), lambda a: np.clip(a, -0.5, 0.7), "away_from_edges"),
@@ -81,6 +91,10 @@ def _unary_input(rng, kind, shape):
         a = np.abs(a) + 0.1
     if kind == "away_from_0":
         a = np.sign(a) * (np.abs(a) + 0.05)
+    if kind == "away_from_kinks":  # spread over -7..7, kept off the kinks at -3, 0, 3 and 6
+        a = a * 3.5
+        for kink in (-3, 0, 3, 6):
+            a = np.where(np.abs(a - kink) < 0.05, a + 0.2, a)
     if kind == "away_from_edges":  # the clip bounds are kinks: finite differences there are meaningless
         for edge in (-0.5, 0.7):
             a = np.where(np.abs(a - edge) < 0.05, a + 0.2, a)

@@ -475,11 +475,41 @@ class Tensor:
     def leaky_relu(self, negative_slope=0.01):
         return E.LeakyRelu.apply(self, float(negative_slope))
 
-    def gelu(self):
-        return E.Gelu.apply(self)
+    def gelu(self, approximate="none"):
+        """x Phi(x), exactly (approximate='none', PyTorch's default) or with tanh ('tanh')."""
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        return E.Gelu.apply(self) if approximate == "none" else E.GeluTanh.apply(self)
 
     def silu(self):
         return E.Silu.apply(self)
+
+    def elu(self, alpha=1.0):
+        return E.Elu.apply(self, float(alpha))
+
+    def selu(self):
+        return E.Selu.apply(self)
+
+    def softplus(self, beta=1.0, threshold=20.0):
+        """log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (only PyTorch's
+        default threshold, 20, is built in)."""
+        if threshold != 20:
+            raise ValueError(f"softplus: only threshold=20 (PyTorch's default) is supported, got {threshold}")
+        if beta <= 0:
+            raise ValueError(f"softplus: beta must be positive, got {beta}")
+        return E.Softplus.apply(self, float(beta))
+
+    def relu6(self):
+        return E.Relu6.apply(self)
+
+    def hardsigmoid(self):
+        return E.Hardsigmoid.apply(self)
+
+    def hardswish(self):
+        return E.Hardswish.apply(self)
+
+    def mish(self):
+        return E.Mish.apply(self)
 
     def abs(self):
         return E.Abs.apply(self)

@@ -25,7 +25,7 @@ def _where(c, p, q):
 
 
 # The rules' names for one element instead of whole arrays.
-SCALAR = {"where": _where, "tanh": math.tanh, "exp": math.exp, "erf": math.erf}
+SCALAR = {"where": _where, "tanh": math.tanh, "exp": math.exp, "erf": math.erf, "log1p": math.log1p}
 
 
 def _forward(x, a, out):

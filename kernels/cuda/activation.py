@@ -17,9 +17,9 @@ def _where(c, p, q):
     return p if c else q
 
 
-# The rules' names for one element (exp and tanh as elementwise.py binds them: the
+# The rules' names for one element (exp, tanh and log1p as elementwise.py binds them: the
 # simulator needs NumPy's, which keep float32 and do not raise).
-SCALAR = {"where": _where, "tanh": ew.tanh, "exp": ew.exp, "erf": math.erf}
+SCALAR = {"where": _where, "tanh": ew.tanh, "exp": ew.exp, "erf": math.erf, "log1p": ew.log1p}
 
 
 def _forward(a, n, shape, out, o0, os, x, x0, xs):

@@ -28,9 +28,9 @@ if SIMULATED:
     # Python's math raises (log 0, exp 1000, sqrt -1) where the GPU returns inf or nan, and
     # returns Python floats, which NumPy 2 lets a float32 operand pull down to float32;
     # NumPy's scalar functions keep their argument's type and return what the GPU does.
-    exp, log, sqrt, tanh = np.exp, np.log, np.sqrt, np.tanh
+    exp, log, log1p, sqrt, tanh = np.exp, np.log, np.log1p, np.sqrt, np.tanh
 else:
-    exp, log, sqrt, tanh = math.exp, math.log, math.sqrt, math.tanh
+    exp, log, log1p, sqrt, tanh = math.exp, math.log, math.log1p, math.sqrt, math.tanh
 
 
 @cuda.jit(device=True)

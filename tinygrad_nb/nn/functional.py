@@ -1,6 +1,7 @@
 """nn.functional (F): stateless layer functions with PyTorch's argument names and defaults.
 Each topic keeps its functions in its own module; this one gathers them."""
-from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, tanh
+from .activation import (elu, gelu, hardsigmoid, hardswish, leaky_relu, log_softmax, mish, prelu, relu, relu6, selu,
+                         sigmoid, silu, softmax, softplus, tanh)
 from .conv import conv1d, conv2d, conv_transpose2d
 from .dropout import dropout
 from .embedding import embedding

@@ -215,6 +215,55 @@ class Silu(Activation):
     rule = "silu"
 
 
+class GeluTanh(Activation):
+    """y = x * (1 + tanh u) / 2, u = sqrt(2/pi) (x + 0.044715 x^3);
+    dx = g * ((1 + t) / 2 + x (1 - t^2) u' / 2), t = tanh u   (GELU(approximate='tanh'))"""
+
+    rule = "gelu_tanh"
+
+
+class Elu(Activation):
+    """y = x if x > 0 else a (e^x - 1);   dx = g if x > 0 else g a e^x"""
+
+    rule = "elu"
+
+
+class Selu(Activation):
+    """y = scale * elu(x, alpha), scale = 1.0507..., alpha = 1.6733...;   dx = scale * elu'(x) g"""
+
+    rule = "selu"
+
+
+class Softplus(Activation):
+    """y = log(1 + e^(b x)) / b (x where b x > 20);   dx = g * sigmoid(b x) (g where b x > 20)"""
+
+    rule = "softplus"
+
+
+class Relu6(Activation):
+    """y = min(max(x, 0), 6);   dx = g * [0 < x < 6]"""
+
+    rule = "relu6"
+
+
+class Hardsigmoid(Activation):
+    """y = min(max(x / 6 + 1/2, 0), 1);   dx = g / 6 * [-3 < x < 3]"""
+
+    rule = "hardsigmoid"
+
+
+class Hardswish(Activation):
+    """y = x * hardsigmoid(x);   dx = g * (0 if x < -3, 1 if x > 3, else (2x + 3) / 6)"""
+
+    rule = "hardswish"
+
+
+class Mish(Activation):
+    """y = x tanh(softplus(x));   dx = g * (t + x sigmoid(x) (1 - t^2)), t = tanh(softplus(x))"""
+
+    rule = "mish"
+
+
 class Abs(Function):
     """y = |x|;   dx = g * sign(x)   (0 at x = 0, as PyTorch)"""
 
