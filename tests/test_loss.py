@@ -140,3 +140,80 @@ def test_bce_with_logits_is_stable_and_exact_at_zero():
     loss.backward()
     np.testing.assert_allclose(loss.item(), 400 + 2 * np.log(2), rtol=1e-6)
     np.testing.assert_allclose(x.grad.numpy(), [-1, 0.5, -0.5, 1], atol=1e-6)  # sigmoid(x) - y
+
+
+def _np_reduce(loss, reduction):
+    return {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[reduction]
+
+
+# name -> (functional call, module, NumPy reference of the elementwise loss, input kind)
+REGRESSION = {
+    "l1": (lambda x, y, r: F.l1_loss(x, y, reduction=r), lambda r: nn.L1Loss(reduction=r), lambda x, y: np.abs(x - y)),
+    "smooth_l1": (lambda x, y, r: F.smooth_l1_loss(x, y, reduction=r, beta=0.5), lambda r: nn.SmoothL1Loss(r, beta=0.5),
+                  lambda x, y: np.where(np.abs(x - y) < 0.5, (x - y) ** 2 / (2 * 0.5), np.abs(x - y) - 0.25)),
+    "huber": (lambda x, y, r: F.huber_loss(x, y, reduction=r, delta=0.5), lambda r: nn.HuberLoss(r, delta=0.5),
+              lambda x, y: np.where(np.abs(x - y) < 0.5, (x - y) ** 2 / 2, 0.5 * (np.abs(x - y) - 0.25))),
+    "bce": (lambda x, y, r: F.binary_cross_entropy(x, y, reduction=r), lambda r: nn.BCELoss(reduction=r),
+            lambda x, y: -(y * np.log(x) + (1 - y) * np.log(1 - x))),
+}
+
+
+def _regression_inputs(rng, name):
+    if name == "bce":
+        return rng.uniform(0.05, 0.95, (3, 4)), rng.uniform(0, 1, (3, 4))
+    x, y = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    d = x - y  # off the kinks at |d| = 0 and |d| = 0.5, where finite differences are meaningless
+    x = np.where(np.abs(np.abs(d) - 0.5) < 0.05, x + 0.2, x)
+    return np.where(np.abs(x - y) < 0.05, x + 0.2, x), y
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", REGRESSION)
+def test_regression_and_probability_losses(rng, name, reduction):
+    fn, module, ref = REGRESSION[name]
+    x, y = _regression_inputs(rng, name)
+    want = _np_reduce(ref(x, y), reduction)
+    np.testing.assert_allclose(fn(Tensor(x), Tensor(y), reduction).numpy(), want, rtol=1e-10)
+    np.testing.assert_allclose(module(reduction)(Tensor(x), Tensor(y)).numpy(), want, rtol=1e-10)
+    assert tg.gradcheck(lambda a: fn(a, Tensor(y), reduction), [t64(x)])
+    with pytest.raises(ValueError, match="must match"):
+        fn(Tensor(x), Tensor(y[:2]), reduction)
+
+
+def test_bce_clamps_its_logs_and_takes_weights():
+    x, y = Tensor(np.array([0.0, 1.0, 0.5])), Tensor(np.array([1.0, 0.0, 1.0]))
+    np.testing.assert_allclose(F.binary_cross_entropy(x, y, reduction="none").numpy(), [100.0, 100.0, np.log(2)])
+    w = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(nn.BCELoss(weight=w, reduction="sum")(x, y).numpy(), 100 + 200 + 3 * np.log(2))
+
+
+@pytest.mark.parametrize("log_target", [False, True])
+@pytest.mark.parametrize("reduction", ["batchmean", "sum", "mean", "none"])
+def test_kl_div(rng, reduction, log_target):
+    logits = rng.standard_normal((4, 5))
+    logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    q = rng.dirichlet(np.ones(5), 4)
+    q[0, 2] = 0.0  # a zero probability contributes 0, not nan
+    q[0] /= q[0].sum()
+    pointwise = np.where(q > 0, q * (np.log(np.where(q > 0, q, 1)) - logp), 0)
+    want = pointwise.sum() / 4 if reduction == "batchmean" else _np_reduce(pointwise, reduction)
+    target = np.log(np.where(q > 0, q, 1e-300)) if log_target else q
+    got = F.kl_div(Tensor(logp), Tensor(target), reduction=reduction, log_target=log_target)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(nn.KLDivLoss(reduction, log_target)(Tensor(logp), Tensor(target)).numpy(), want,
+                               rtol=1e-9, atol=1e-12)
+    assert tg.gradcheck(lambda a: F.kl_div(a, Tensor(target), reduction=reduction, log_target=log_target), [t64(logp)])
+    with pytest.raises(ValueError, match="kl_div: reduction must be one of"):
+        F.kl_div(Tensor(logp), Tensor(q), reduction="batchsum")
+    with pytest.raises(ValueError, match="KLDivLoss: reduction must be one of"):
+        nn.KLDivLoss("batchsum")
+
+
+def test_the_composed_losses_agree_across_devices(rng):
+    if not tg.cuda.is_available():
+        pytest.skip("no CUDA GPU and the simulator is off")
+    from test_cuda_ops import same_on_both
+
+    x, y = rng.uniform(0.05, 0.95, (3, 4)), rng.uniform(0, 1, (3, 4))
+    same_on_both(lambda a, b: F.smooth_l1_loss(a, b, beta=0.3) + F.huber_loss(a, b, delta=0.2) + F.l1_loss(a, b)
+                 + F.binary_cross_entropy(a, b) + F.kl_div(a.log(), b, reduction="batchmean"), x, y)

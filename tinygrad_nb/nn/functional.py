@@ -6,6 +6,7 @@ from .conv import conv1d, conv2d, conv_transpose2d
 from .dropout import dropout
 from .embedding import embedding
 from .linear import linear
-from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
+from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div, l1_loss,
+                   mse_loss, nll_loss, smooth_l1_loss)
 from .normalization import batch_norm, layer_norm
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d

@@ -5,8 +5,15 @@ from the ops' own backward formulas:
     cross_entropy(x, t)  = nll_loss(log_softmax(x), t)
     nll_loss(logp, t)_i  = -w[t_i] * logp[i, t_i]          (Tensor.take_rows, on the device)
     mse_loss(x, y)_i     = (x_i - y_i)^2
+    l1_loss(x, y)_i      = |x_i - y_i|
+    smooth_l1_loss       = d^2 / (2 beta) where d = |x - y| < beta, else d - beta / 2
+    huber_loss           = d^2 / 2 where d < delta, else delta (d - delta / 2)
+    binary_cross_entropy = -[w] (y log x + (1 - y) log(1 - x)), each log at least -100 (PyTorch's clamp)
     bce_with_logits(x,y) = (1 - y) x + (1 + (p - 1) y) softplus(-x),   p = pos_weight
+    kl_div(x, y)_i       = y_i (log y_i - x_i)   (x log-probabilities; 0 where y_i = 0)
 """
+import math
+
 import numpy as np
 
 from ..ops import loss as L
@@ -14,6 +21,7 @@ from ..tensor import Tensor
 from .module import Module
 
 REDUCTIONS = ("mean", "sum", "none")
+KL_REDUCTIONS = REDUCTIONS + ("batchmean",)
 
 
 def _reduce(loss, reduction, op):
@@ -104,9 +112,9 @@ def _weights(weight, classes, input, op):
     return w
 
 
-def _check_reduction(reduction, op):
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+def _check_reduction(reduction, op, allowed=REDUCTIONS):
+    if reduction not in allowed:
+        raise ValueError(f"{op}: reduction must be one of {allowed}, got {reduction!r}")
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -157,9 +165,64 @@ def mse_loss(input, target, reduction="mean"):
     return _reduce(diff * diff, reduction, "mse_loss")
 
 
-def _softplus(x):
-    """log(1 + e^x) = logsumexp(0, x): stable for large |x|, with gradient sigmoid(x)."""
-    return Tensor.stack([Tensor.zeros_like(x), x]).logsumexp(0)
+def _pair(input, target, op):
+    """target as a Tensor beside input, of input's shape and dtype."""
+    target = _target(target, input, op)
+    if target.shape != input.shape:
+        raise ValueError(f"{op}: input of shape {input.shape} and target of shape {target.shape} must match")
+    return target.cast(input.dtype)
+
+
+def l1_loss(input, target, reduction="mean"):
+    """|input - target|, elementwise, then reduced."""
+    return _reduce((input - _pair(input, target, "l1_loss")).abs(), reduction, "l1_loss")
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """d^2 / (2 beta) where d = |input - target| < beta, else d - beta / 2 (beta = 0: the L1 loss)."""
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be at least 0, got {beta}")
+    d = (input - _pair(input, target, "smooth_l1_loss")).abs()
+    loss = d if beta == 0 else Tensor.where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta)
+    return _reduce(loss, reduction, "smooth_l1_loss")
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """d^2 / 2 where d = |input - target| < delta, else delta (d - delta / 2)."""
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    d = (input - _pair(input, target, "huber_loss")).abs()
+    return _reduce(Tensor.where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction, "huber_loss")
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """-(y log x + (1 - y) log(1 - x)) for probabilities x; each log is clamped at -100, as in
+    PyTorch, so that x = 0 or 1 gives a finite loss. (Values of x outside [0, 1] are not
+    checked: that would read them on the host. From logits, binary_cross_entropy_with_logits
+    is exact where this one clamps.)"""
+    target = _pair(input, target, "binary_cross_entropy")
+    floor = math.exp(-100.0)  # log(max(x, e^-100)) is max(log x, -100) without taking log 0
+    loss = -(target * input.clip(floor, None).log() + (1.0 - target) * (1.0 - input).clip(floor, None).log())
+    if weight is not None:
+        loss = loss * _as_tensor(weight, input)
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """target (log target - input) elementwise, input being log-probabilities (and target too
+    with log_target); 0 where target is 0. reduction 'batchmean' divides the sum by the batch
+    size (the true KL divergence per sample); 'mean' divides by the number of elements, as
+    PyTorch does."""
+    _check_reduction(reduction, "kl_div", KL_REDUCTIONS)
+    target = _pair(input, target, "kl_div")
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        positive = target > 0
+        loss = Tensor.where(positive, target * (Tensor.where(positive, target, 1.0).log() - input), 0.0)
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction, "kl_div")
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
@@ -172,7 +235,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
         )
     target = target.cast(input.dtype)
     log_weight = 1.0 if pos_weight is None else (target * (_as_tensor(pos_weight, input) - 1.0) + 1.0)
-    loss = (1.0 - target) * input + log_weight * _softplus(-input)
+    loss = (1.0 - target) * input + log_weight * (-input).softplus()
     if weight is not None:
         loss = loss * _as_tensor(weight, input)
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
@@ -183,9 +246,11 @@ def _as_tensor(value, like):
 
 
 class _Loss(Module):
+    reductions = REDUCTIONS
+
     def __init__(self, reduction="mean"):
         super().__init__()
-        _check_reduction(reduction, type(self).__name__)
+        _check_reduction(reduction, type(self).__name__, self.reductions)
         self.reduction = reduction
 
     def _weights_like(self, input, *names):
@@ -241,3 +306,47 @@ class BCEWithLogitsLoss(_Loss):
     def forward(self, input, target):
         weight, pos_weight = self._weights_like(input, "weight", "pos_weight")
         return binary_cross_entropy_with_logits(input, target, weight, self.reduction, pos_weight)
+
+
+class L1Loss(_Loss):
+    def forward(self, input, target):
+        return l1_loss(input, target, self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    def __init__(self, reduction="mean", beta=1.0):
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, input, target):
+        return smooth_l1_loss(input, target, self.reduction, self.beta)
+
+
+class HuberLoss(_Loss):
+    def __init__(self, reduction="mean", delta=1.0):
+        super().__init__(reduction)
+        self.delta = delta
+
+    def forward(self, input, target):
+        return huber_loss(input, target, self.reduction, self.delta)
+
+
+class BCELoss(_Loss):
+    def __init__(self, weight=None, reduction="mean"):
+        super().__init__(reduction)
+        self._register_weights(weight=weight)
+
+    def forward(self, input, target):
+        (weight,) = self._weights_like(input, "weight")
+        return binary_cross_entropy(input, target, weight, self.reduction)
+
+
+class KLDivLoss(_Loss):
+    reductions = KL_REDUCTIONS
+
+    def __init__(self, reduction="mean", log_target=False):
+        super().__init__(reduction)
+        self.log_target = log_target
+
+    def forward(self, input, target):
+        return kl_div(input, target, self.reduction, self.log_target)
