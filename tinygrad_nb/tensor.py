@@ -648,6 +648,114 @@ class Tensor:
     def T(self):
         return MV.Permute.apply(self, order=tuple(reversed(range(self.ndim))))
 
+    def t(self):
+        """The transpose of a matrix (a vector or a scalar as it is), as PyTorch's t()."""
+        if self.ndim > 2:
+            raise RuntimeError(f"t: expects a tensor of at most 2 axes, got shape {self.shape}; use transpose(dim0, dim1)")
+        return self.transpose(0, 1) if self.ndim == 2 else self
+
+    def clone(self):
+        """A copy in a buffer of its own, in the graph (the gradient passes through)."""
+        return MV.Clone.apply(self)
+
+    def contiguous(self):
+        """This tensor if its values lie in order in its buffer, else a copy that does."""
+        flags = getattr(self.data, "flags", None)
+        ordered = flags.c_contiguous if flags is not None else self.data.is_contiguous
+        return self if ordered else self.clone()
+
+    def reshape_as(self, other):
+        return self.reshape(other.shape)
+
+    def split(self, split_size_or_sections, dim=0):
+        """Pieces along dim: each of split_size (the last one smaller if need be), or of the
+        listed sizes, which must add up to the axis (as PyTorch's split)."""
+        dim = _axis(self, dim, "split")
+        n = self.shape[dim]
+        if isinstance(split_size_or_sections, numbers.Integral):
+            size = int(split_size_or_sections)
+            if size <= 0:
+                raise ValueError(f"split: split_size must be positive, got {size}")
+            sizes = [min(size, n - start) for start in range(0, n, size)] or [0]
+        else:
+            sizes = [int(k) for k in split_size_or_sections]
+            if sum(sizes) != n or min(sizes, default=0) < 0:
+                raise ValueError(f"split: sections {sizes} do not add up to axis {dim} of shape {self.shape}")
+        pieces, start = [], 0
+        for size in sizes:
+            pieces.append(self[(slice(None),) * dim + (slice(start, start + size),)])
+            start += size
+        return tuple(pieces)
+
+    def chunk(self, chunks, dim=0):
+        """At most `chunks` pieces along dim, each of ceil(n / chunks) (as PyTorch's chunk)."""
+        if chunks <= 0:
+            raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+        n = self.shape[_axis(self, dim, "chunk")]
+        return self.split(max(1, -(-n // chunks)), dim)
+
+    def unbind(self, dim=0):
+        """The slices along dim, that axis removed."""
+        dim = _axis(self, dim, "unbind")
+        return tuple(self[(slice(None),) * dim + (i,)] for i in range(self.shape[dim]))
+
+    def index_select(self, dim, index):
+        """The entries at `index` (integers, 1-D) along dim."""
+        dim = _axis(self, dim, "index_select")
+        index = np.asarray(index.numpy() if isinstance(index, Tensor) else index)
+        if index.ndim != 1 or index.dtype.kind not in "iu":
+            raise IndexError(f"index_select: index must be a 1-D integer tensor, got shape {index.shape} of {index.dtype}")
+        return self[(slice(None),) * dim + (index,)]
+
+    def gather(self, dim, index):
+        """out[i][j][k] = self[i][index[i][j][k]][k] for dim = 1 (and so on for any dim): index
+        has self's number of axes and picks along dim (as torch.gather)."""
+        dim = _axis(self, dim, "gather")
+        index = np.asarray(index.numpy() if isinstance(index, Tensor) else index)
+        if index.ndim != self.ndim or index.dtype.kind not in "iu":
+            raise IndexError(f"gather: index must be an integer tensor of {self.ndim} axes, got shape {index.shape} "
+                             f"of {index.dtype}")
+        grids = list(np.indices(index.shape, sparse=True))
+        grids[dim] = index
+        return self[tuple(grids)]
+
+    def masked_fill(self, mask, value):
+        """value where mask (broadcast to this shape) holds, this tensor elsewhere."""
+        return Tensor.where(mask, self._operand(value), self).cast(self.dtype)
+
+    def repeat(self, *sizes):
+        """The tensor tiled sizes[i] times along each axis (leading sizes add axes), as PyTorch's repeat."""
+        sizes = _shape_arg(sizes)
+        if len(sizes) < self.ndim:
+            raise RuntimeError(f"repeat: {len(sizes)} repeats for a tensor of {self.ndim} axes (shape {self.shape})")
+        shape = (1,) * (len(sizes) - self.ndim) + self.shape
+        spread = self.reshape(tuple(d for n in shape for d in (1, n)))
+        tiled = spread.expand(tuple(d for r, n in zip(sizes, shape) for d in (r, n)))
+        return tiled.reshape(tuple(r * n for r, n in zip(sizes, shape)))
+
+    def norm(self, p="fro", dim=None, keepdim=False):
+        """The p-norm over dim (all axes by default): p = 2 or 'fro', 1, inf or any p > 0."""
+        if p in ("fro", 2):
+            return (self * self).sum(dim, keepdim).sqrt()
+        if p == 1:
+            return self.abs().sum(dim, keepdim)
+        if p == float("inf"):
+            return _values(self.abs().max(dim, keepdim))
+        if isinstance(p, numbers.Real) and p > 0:
+            return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+        raise ValueError(f"norm: p must be 'fro', inf or a positive number, got {p!r}")
+
+    def mm(self, other):
+        if self.ndim != 2 or other.ndim != 2:
+            raise RuntimeError(f"mm: expects two matrices, got shapes {self.shape} and {other.shape}")
+        return self @ other
+
+    def bmm(self, other):
+        if self.ndim != 3 or other.ndim != 3 or self.shape[0] != other.shape[0]:
+            raise RuntimeError(f"bmm: expects two batches of matrices of one batch size, got shapes {self.shape} and "
+                               f"{other.shape}")
+        return self @ other
+
     def squeeze(self, dim=None):
         if dim is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
@@ -876,6 +984,11 @@ def _broadcast_shape(op, a, b):
         return np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
         raise RuntimeError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+
+
+def _values(extreme):
+    """The values of max/min, which over one axis come with their indices."""
+    return extreme.values if isinstance(extreme, ValuesIndices) else extreme
 
 
 def _index(index):

@@ -60,6 +60,16 @@ class Pad(Function):
         return full[centre]
 
 
+class Clone(Function):
+    """y = a copy of x in a buffer of its own;   dx = g"""
+
+    def forward(ctx, x):
+        return x.copy()
+
+    def backward(ctx, g):
+        return g
+
+
 class GetItem(Function):
     """y = x[index] (slices, ints, None, ..., integer or boolean arrays);
     dx = zeros with g scattered into x[index], repeated indices adding up"""
