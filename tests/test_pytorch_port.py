@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import tinygrad_nb as tg
-from tinygrad_nb import Tensor, nn, optim
+from tinygrad_nb import Tensor, data, nn, optim
 
 PROGRAM = """
 import tinygrad_nb as torch                       # import torch
@@ -113,3 +113,55 @@ def test_a_scheduler_built_after_loading_the_optimizer_keeps_its_rate():
     fresh.step()
     resumed.step()
     assert resumed.get_last_lr() == [pytest.approx(0.001)]
+
+
+class _Squares(data.Dataset):
+    """A map-style data set of dict samples, as PyTorch scripts often write them."""
+
+    def __len__(self):
+        return 10
+
+    def __getitem__(self, i):
+        return {"x": np.array([i, i * i], np.float32), "y": i % 3}
+
+
+class _Counting(data.IterableDataset):
+    def __iter__(self):
+        return iter((np.float32(i), i) for i in range(7))
+
+
+def test_map_and_iterable_data_sets_with_collation():
+    batches = list(data.DataLoader(_Squares(), batch_size=4, num_workers=2, pin_memory=True))
+    assert [b["x"].shape for b in batches] == [(4, 2), (4, 2), (2, 2)]
+    assert batches[1]["y"].numpy().tolist() == [1, 2, 0] + [1] and batches[2]["x"].numpy()[1].tolist() == [9, 81]
+    streamed = list(data.DataLoader(_Counting(), batch_size=3))
+    assert [x.numpy().tolist() for x, _ in streamed] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert len(list(data.DataLoader(_Counting(), batch_size=3, drop_last=True))) == 2
+    with pytest.raises(TypeError, match="IterableDataset has no length"):
+        len(data.DataLoader(_Counting()))
+    with pytest.raises(ValueError, match="no shuffle, no sampler"):
+        data.DataLoader(_Counting(), shuffle=True)
+    joined = [int(b) for (b,) in data.DataLoader(np.arange(3), collate_fn=lambda s: (int(np.sum(s)),), batch_size=2)]
+    assert joined == [1, 2]
+
+
+def test_subsets_concatenation_and_random_split():
+    a, b = data.TensorDataset(np.arange(6)), data.TensorDataset(np.arange(10, 14))
+    both = a + b
+    assert len(both) == 10 and both[7] == (11,) and both[-1] == (13,)
+    with pytest.raises(IndexError, match="out of range for 10 samples"):
+        both[10]
+    parts = data.random_split(both, [0.7, 0.3], generator=np.random.default_rng(0))
+    assert [len(p) for p in parts] == [7, 3]
+    seen = sorted(int(p[i][0]) for p in parts for i in range(len(p)))
+    assert seen == [0, 1, 2, 3, 4, 5, 10, 11, 12, 13]
+    assert [len(p) for p in data.random_split(both, [2, 8])] == [2, 8]
+    with pytest.raises(ValueError, match="add up to 9, but the data set has 10"):
+        data.random_split(both, [4, 5])
+    assert data.Subset(both, [9, 0])[0] == (13,)
+
+
+def test_an_unknown_device_is_named():
+    with pytest.raises(ValueError, match="to: unknown device or dtype 'gpu'"):
+        tg.zeros(2).to("gpu")
+    assert tg.zeros(2).to("cpu:0").device == "cpu"

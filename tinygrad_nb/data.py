@@ -14,11 +14,100 @@ import os
 
 import numpy as np
 
+from . import random as _random
 from .random import generator
 from .tensor import Tensor
 
 
-class TensorDataset:
+class Dataset:
+    """A map-style data set, as PyTorch's: subclasses define __len__ and __getitem__(i);
+    `a + b` concatenates two."""
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+    def __add__(self, other):
+        return ConcatDataset([self, other])
+
+
+class IterableDataset:
+    """A stream of samples, as PyTorch's: subclasses define __iter__. A DataLoader batches
+    them in the order they come (no shuffling, no sampler)."""
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+
+class Subset(Dataset):
+    """The samples of `dataset` at `indices`, in that order."""
+
+    def __init__(self, dataset, indices):
+        self.dataset, self.indices = dataset, [int(i) for i in indices]
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, index):
+        return self.dataset[self.indices[index]]
+
+
+class ConcatDataset(Dataset):
+    """The samples of several data sets, one after the other."""
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: expected at least one data set")
+        self.ends = np.cumsum([len(d) for d in self.datasets])
+
+    def __len__(self):
+        return int(self.ends[-1])
+
+    def __getitem__(self, index):
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"ConcatDataset: index {index} is out of range for {len(self)} samples")
+        which = int(np.searchsorted(self.ends, index, side="right"))
+        return self.datasets[which][index - (int(self.ends[which - 1]) if which else 0)]
+
+
+def random_split(dataset, lengths, generator=None):
+    """Subsets of the given lengths (or fractions of the data set, which must add up to 1; the
+    samples left over by rounding go one each to the first subsets, as in PyTorch), over a
+    random permutation: from `generator` (a NumPy Generator) if given, else from the
+    generator of tinygrad_nb.manual_seed."""
+    n = len(dataset)
+    lengths = list(lengths)
+    if lengths and all(0 <= f <= 1 for f in lengths) and not all(float(f).is_integer() for f in lengths):
+        if abs(sum(lengths) - 1) > 1e-6:
+            raise ValueError(f"random_split: fractions {lengths} do not add up to 1")
+        counts = [int(np.floor(n * f)) for f in lengths]
+        for i in range(n - sum(counts)):
+            counts[i % len(counts)] += 1
+        lengths = counts
+    if sum(lengths) != n:
+        raise ValueError(f"random_split: lengths {lengths} add up to {sum(lengths)}, but the data set has {n} samples")
+    order = (generator if generator is not None else _random.generator()).permutation(n)
+    ends = np.cumsum(lengths)
+    return [Subset(dataset, order[end - k:end]) for k, end in zip(lengths, ends)]
+
+
+def default_collate(samples):
+    """Samples -> a batch, as PyTorch's default: tuples and lists field by field, dicts key by
+    key, arrays and numbers stacked into one Tensor."""
+    first = samples[0]
+    if isinstance(first, Tensor):
+        return Tensor(np.stack([s.numpy() for s in samples]))
+    if isinstance(first, dict):
+        return {key: default_collate([s[key] for s in samples]) for key in first}
+    if isinstance(first, (tuple, list)):
+        fields = [default_collate(list(column)) for column in zip(*samples)]
+        return tuple(fields) if isinstance(first, tuple) else fields
+    return Tensor(np.ascontiguousarray(np.stack([np.asarray(s) for s in samples])))
+
+
+class TensorDataset(Dataset):
     """Samples are rows of equal-length arrays: dataset[i] == (a[i], b[i], ...)."""
 
     def __init__(self, *arrays):
@@ -47,14 +136,23 @@ class DataLoader:
 
     `sampler` (PyTorch's argument; e.g. distributed.DistributedSampler) decides which
     indices each pass visits and in what order, instead of `shuffle`: anything iterable over
-    indices, again for every pass, with a length.
+    indices, again for every pass, with a length. `collate_fn(samples)` makes a batch of a
+    list of samples (default_collate by default: tuples field by field, dicts key by key).
+    An IterableDataset's samples are batched in the order they come. `num_workers` and
+    `pin_memory` are accepted for PyTorch's scripts, but batches are made in this process:
+    stacking arrays costs microseconds here, less than sending them between processes.
 
     `state_dict()` / `load_state_dict()` save and restore where it is: the generator state
     its current pass drew its order from, and how many batches of the pass it has handed
     out, so that a loader restored mid-pass hands out the rest of that pass's batches (with
     tg.set_rng_state, a resumed run repeats an uninterrupted one exactly)."""
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, generator=None, sampler=None):
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, generator=None, sampler=None,
+                 collate_fn=None, num_workers=0, pin_memory=False):
+        if num_workers < 0:
+            raise ValueError(f"DataLoader: num_workers must be at least 0, got {num_workers}")
+        if isinstance(dataset, IterableDataset) and (shuffle or sampler is not None):
+            raise ValueError("DataLoader: an IterableDataset gives its samples in its own order: no shuffle, no sampler")
         if isinstance(dataset, (tuple, np.ndarray, Tensor)):
             dataset = TensorDataset(*dataset) if isinstance(dataset, tuple) else TensorDataset(dataset)
         if batch_size < 1:
@@ -62,7 +160,8 @@ class DataLoader:
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler and shuffle=True exclude each other (the sampler decides the order)")
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, int(batch_size), shuffle, drop_last
-        self.sampler = sampler
+        self.sampler, self.collate_fn = sampler, collate_fn
+        self.num_workers, self.pin_memory = num_workers, pin_memory
         if seed is not None and generator is not None:
             raise ValueError("DataLoader: give a seed or a generator, not both")
         if generator is not None and not isinstance(generator, np.random.Generator):
@@ -73,10 +172,15 @@ class DataLoader:
         self._resume = False  # the next pass continues the one load_state_dict restored
 
     def __len__(self):
+        if isinstance(self.dataset, IterableDataset):
+            raise TypeError("DataLoader: a loader over an IterableDataset has no length")
         n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self):
+        if isinstance(self.dataset, IterableDataset):
+            yield from self._stream()
+            return
         n = len(self.dataset)
         rng = self.rng or generator()
         if self._resume:  # redraw the restored pass's order from a copy: `rng` is already past it
@@ -90,7 +194,17 @@ class DataLoader:
         for b in range(first, len(self)):
             index = order[b * self.batch_size : (b + 1) * self.batch_size]
             self._handed_out = b + 1
-            yield tuple(Tensor(np.ascontiguousarray(field)) for field in self._gather(index))
+            yield self._batch(index)
+
+    def _stream(self):
+        samples = []
+        for sample in self.dataset:
+            samples.append(sample)
+            if len(samples) == self.batch_size:
+                yield self._collate(samples)
+                samples = []
+        if samples and not self.drop_last:
+            yield self._collate(samples)
 
     def _indices(self, n):
         return np.arange(n) if self.sampler is None else np.fromiter(self.sampler, np.int64)
@@ -112,13 +226,19 @@ class DataLoader:
         self._pass_state, self._handed_out = state["pass_state"], int(state["handed_out"])
         self._resume = self._pass_state is not None and self._handed_out < len(self)
 
-    def _gather(self, index):
-        if isinstance(self.dataset, TensorDataset):
-            return self.dataset[index]
-        samples = [self.dataset[int(i)] for i in index]
-        if not isinstance(samples[0], tuple):
-            return (np.stack([np.asarray(s) for s in samples]),)
-        return tuple(np.stack([np.asarray(field) for field in fields]) for fields in zip(*samples))
+    def _batch(self, index):
+        if isinstance(self.dataset, TensorDataset) and self.collate_fn is None:  # rows taken at once
+            return tuple(Tensor(np.ascontiguousarray(field)) for field in self.dataset[index])
+        return self._collate([self.dataset[int(i)] for i in index])
+
+    def _collate(self, samples):
+        """collate_fn's batch if given; else default_collate's, a sample that is one array
+        (not a tuple or dict) making a batch of one field, (Tensor,)."""
+        if self.collate_fn is not None:
+            return self.collate_fn(samples)
+        if not isinstance(samples[0], (tuple, dict)):
+            return (Tensor(np.ascontiguousarray(np.stack([np.asarray(s) for s in samples]))),)
+        return default_collate(samples)
 
 
 def _generator_at(state):

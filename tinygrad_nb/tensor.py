@@ -218,6 +218,12 @@ class Tensor:
                 return self if name == self.device else _Transfer.apply(self, device=name)
         except TypeError:
             pass
+        if isinstance(target, str):
+            try:
+                np.dtype(target)
+            except TypeError:
+                raise ValueError(f"to: unknown device or dtype {target!r}; expected 'cpu', 'cuda' (or 'cuda:0') "
+                                 "or a dtype such as tg.float32") from None
         return self.cast(target)
 
     def cpu(self):
