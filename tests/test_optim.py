@@ -208,3 +208,54 @@ def test_clip_grad_norm():
     a.grad = tg.tensor([float("nan")])
     with pytest.raises(RuntimeError, match="total norm of order 2.0 of the gradients is nan"):
         nn.utils.clip_grad_norm_([a, b], 1.0, error_if_nonfinite=True)
+
+
+def _rates(make, epochs, lr=1.0):
+    p = nn.Parameter(tg.zeros(1))
+    opt = optim.SGD([p], lr=lr)
+    sched = make(opt)
+    rates = [opt.param_groups[0]["lr"]]
+    for _ in range(epochs - 1):
+        opt.step()
+        sched.step()
+        rates.append(opt.param_groups[0]["lr"])
+    return rates, sched
+
+
+@pytest.mark.parametrize("make,expected", [
+    (lambda o: optim.lr_scheduler.MultiStepLR(o, [2, 4], gamma=0.5), [1, 1, 0.5, 0.5, 0.25, 0.25]),
+    (lambda o: optim.lr_scheduler.ExponentialLR(o, 0.9), [1, 0.9, 0.81, 0.729]),
+    (lambda o: optim.lr_scheduler.LinearLR(o, start_factor=0.25, total_iters=3), [0.25, 0.5, 0.75, 1, 1]),
+    (lambda o: optim.lr_scheduler.LambdaLR(o, lambda e: 1 / (e + 1)), [1, 1 / 2, 1 / 3, 1 / 4]),
+], ids=["MultiStepLR", "ExponentialLR", "LinearLR", "LambdaLR"])
+def test_more_schedulers_follow_pytorchs_formulas(tmp_path, make, expected):
+    rates, sched = _rates(make, len(expected))
+    np.testing.assert_allclose(rates, expected)
+    tg.save(sched.state_dict(), tmp_path / "sched.npz")  # a LambdaLR's function stays out
+    assert not any(callable(v) for v in sched.state_dict().values())
+
+
+def test_reduce_lr_on_plateau():
+    p = nn.Parameter(tg.zeros(1))
+    opt = optim.SGD([p], lr=1.0)
+    sched = optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1, cooldown=1, min_lr=0.2)
+    rates = []
+    for loss in [1.0, 0.9, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95]:
+        sched.step(Tensor(loss))
+        rates.append(sched.get_last_lr()[0])
+    # two epochs without improvement halve the rate; one epoch of cooldown; never below 0.2
+    assert rates == [1, 1, 1, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.2]
+    up = optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", patience=0, threshold=0.1, threshold_mode="abs")
+    opt.param_groups[0]["lr"] = 1.0
+    for accuracy in [0.5, 0.55, 0.7]:  # 0.55 is within the threshold of 0.5: no improvement
+        up.step(accuracy)
+    assert up.get_last_lr() == [0.1] and up.best == 0.7
+    with pytest.raises(ValueError, match="factor must be below 1"):
+        optim.lr_scheduler.ReduceLROnPlateau(opt, factor=2)
+
+
+def test_clip_grad_value():
+    p = nn.Parameter(tg.zeros(3))
+    p.grad = Tensor(np.array([-2.0, 0.5, 3.0], np.float32))
+    nn.utils.clip_grad_value_([p], 1.0)
+    np.testing.assert_allclose(p.grad.numpy(), [-1.0, 0.5, 1.0])

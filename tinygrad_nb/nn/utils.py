@@ -29,3 +29,11 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
             if p.grad is not None:
                 p.grad = p.grad * coef
     return Tensor(total)
+
+
+@no_grad()
+def clip_grad_value_(parameters, clip_value):
+    """Clamp every gradient entry to [-clip_value, clip_value], in place."""
+    for p in [parameters] if isinstance(parameters, Tensor) else parameters:
+        if p.grad is not None:
+            p.grad.clamp_(-float(clip_value), float(clip_value))
