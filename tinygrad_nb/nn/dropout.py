@@ -30,3 +30,22 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}"
+
+
+def dropout2d(input, p=0.5, training=True):
+    """Whole channels dropped: each (sample, channel) plane of an (N, C, H, W) input (or each
+    channel of a (C, H, W) one) is zeroed with probability p, the others scaled by 1/(1-p)."""
+    if input.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected an input of shape (N, C, H, W) or (C, H, W), got {input.shape}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout2d: probability has to be between 0 and 1, got {p}")
+    if not training or p == 0.0:
+        return input
+    keep = Tensor.rand(input.shape[:-2] + (1, 1), dtype=input.dtype, device=input.device) >= p
+    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
+    return input * (keep.cast(input.dtype) * scale)
+
+
+class Dropout2d(Dropout):
+    def forward(self, x):
+        return dropout2d(x, self.p, self.training)

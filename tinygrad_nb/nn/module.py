@@ -7,6 +7,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..function import RemovableHandle
 from ..tensor import Tensor
 
 
@@ -37,11 +38,34 @@ class Module:
         self.__dict__.setdefault("_buffer_names", []).append(name)
         setattr(self, name, tensor)
 
+    def register_parameter(self, name, param):
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: '{name}' must be a Parameter or None, got {type(param).__name__}")
+        setattr(self, name, param)
+
+    def add_module(self, name, module):
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: '{name}' must be a Module or None, got {type(module).__name__}")
+        setattr(self, name, module)
+
+    register_module = add_module
+
+    def register_forward_hook(self, hook):
+        """Call hook(module, args, output) after every forward; a value it returns replaces the
+        output. Returns a handle whose remove() unregisters it."""
+        hooks = self.__dict__.setdefault("_forward_hooks", [])
+        hooks.append(hook)
+        return RemovableHandle(hooks, hook)
+
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        output = self.forward(*args, **kwargs)
+        for hook in self.__dict__.get("_forward_hooks", ()):
+            changed = hook(self, args, output)
+            output = output if changed is None else changed
+        return output
 
     # ---- traversal --------------------------------------------------------------------
     def named_children(self):
@@ -70,6 +94,15 @@ class Module:
 
     def parameters(self):
         return (p for _, p in self.named_parameters())
+
+    def buffers(self):
+        return (b for _, b in self.named_buffers())
+
+    def requires_grad_(self, requires_grad=True):
+        """Switch gradients of every parameter on or off (freezing a part of a model)."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
 
     def named_buffers(self):
         for mod_name, module in self.named_modules():
@@ -141,6 +174,10 @@ class Module:
     def double(self):
         return self.to(np.float64)
 
+    def half(self):
+        raise TypeError(f"{type(self).__name__}.half: float16 is not supported (its kernels would compute in "
+                        "float32 anyway); use float() or double()")
+
     def apply(self, fn):
         for m in self.modules():
             fn(m)
@@ -204,3 +241,96 @@ class Sequential(ModuleList):
         for module in self.children():
             x = module(x)
         return x
+
+
+class ModuleDict(Module):
+    """A dict of modules whose parameters are registered under their keys."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        for name, module in dict(modules or {}).items():
+            self[name] = module
+
+    def __setitem__(self, name, module):
+        self.add_module(str(name), module)
+
+    def __getitem__(self, name):
+        return dict(self.named_children())[name]
+
+    def __contains__(self, name):
+        return name in dict(self.named_children())
+
+    def __len__(self):
+        return len(list(self.named_children()))
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def keys(self):
+        return [name for name, _ in self.named_children()]
+
+    def values(self):
+        return list(self.children())
+
+    def items(self):
+        return list(self.named_children())
+
+
+class ParameterList(Module):
+    """A list of Parameters, registered as 0, 1, ... (Tensors given are made Parameters)."""
+
+    def __init__(self, values=()):
+        super().__init__()
+        self._count = 0
+        for value in values:
+            self.append(value)
+
+    def append(self, value):
+        setattr(self, str(self._count), value if isinstance(value, Parameter) else Parameter(value))
+        self._count += 1
+        return self
+
+    def __getitem__(self, i):
+        return getattr(self, str(range(self._count)[i]))
+
+    def __len__(self):
+        return self._count
+
+    def __iter__(self):
+        return (self[i] for i in range(self._count))
+
+
+class ParameterDict(Module):
+    """A dict of Parameters, registered under their keys (Tensors given are made Parameters)."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        self._keys = []
+        for name, value in dict(parameters or {}).items():
+            self[name] = value
+
+    def __setitem__(self, name, value):
+        if name not in self._keys:
+            self._keys.append(name)
+        setattr(self, name, value if isinstance(value, Parameter) else Parameter(value))
+
+    def __getitem__(self, name):
+        return getattr(self, name)
+
+    def __contains__(self, name):
+        return name in self._keys
+
+    def __len__(self):
+        return len(self._keys)
+
+    def __iter__(self):
+        return iter(list(self._keys))
+
+    def keys(self):
+        return list(self._keys)
+
+    def values(self):
+        return [self[k] for k in self._keys]
+
+    def items(self):
+        return [(k, self[k]) for k in self._keys]

@@ -132,3 +132,61 @@ class LayerNorm(Module):
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}"
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalise each sample's channels (axis 1) in num_groups groups, over the group's
+    channels and every spatial position (biased variance), then per-channel weight and bias."""
+    n, c = input.shape[:2]
+    if c % num_groups:
+        raise ValueError(f"group_norm: {c} channels (input shape {input.shape}) do not split into {num_groups} groups")
+    y = _normalize(input.reshape(n, num_groups, -1), (2,), eps)[0].reshape(input.shape)
+    if weight is not None:
+        y = y * _channel_view(weight, input.ndim)
+    if bias is not None:
+        y = y + _channel_view(bias, input.ndim)
+    return y
+
+
+def instance_norm(input, weight=None, bias=None, eps=1e-5):
+    """Normalise each sample's every channel over its spatial positions: group_norm with one
+    channel per group."""
+    return group_norm(input, input.shape[1], weight, bias, eps)
+
+
+class GroupNorm(Module):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels {num_channels} must be divisible by num_groups {num_groups}")
+        self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
+        self.weight = Parameter(Tensor.ones(num_channels)) if affine else None
+        self.bias = Parameter(Tensor.zeros(num_channels)) if affine else None
+
+    def forward(self, x):
+        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.weight is not None}"
+
+
+class InstanceNorm2d(Module):
+    """Each sample's channels normalised over their H x W positions (PyTorch's defaults: no
+    affine parameters, no running statistics; track_running_stats=True is not supported)."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False):
+        super().__init__()
+        if track_running_stats:
+            raise ValueError("InstanceNorm2d: track_running_stats=True is not supported; normalise by each sample's "
+                             "own statistics, or use BatchNorm2d")
+        self.num_features, self.eps = num_features, eps
+        self.weight = Parameter(Tensor.ones(num_features)) if affine else None
+        self.bias = Parameter(Tensor.zeros(num_features)) if affine else None
+
+    def forward(self, x):
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            raise ValueError(f"InstanceNorm2d: expected input of shape (N, {self.num_features}, H, W), got {x.shape}")
+        return instance_norm(x, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, affine={self.weight is not None}"
