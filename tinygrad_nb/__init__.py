@@ -12,7 +12,7 @@ from .function import enable_grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .random import fork_rng, get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor
-from . import cpu, cuda, data, nn, optim
+from . import autograd, cpu, cuda, data, nn, optim
 from .serialization import load, save
 from .summary import summary
 from .training import evaluate, fit
@@ -68,7 +68,7 @@ __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
     "manual_seed", "get_rng_state", "set_rng_state", "fork_rng", "debug", "viz", "profile", "zeros", "ones", "full", "randn", "rand", "randint", "arange",
     "eye", "zeros_like", "ones_like", "cat", "stack", "where", "float32", "float64", "int32", "int64",
-    "nn", "optim", "data", "cpu", "cuda", "save", "load", "summary", "fit", "evaluate",
+    "autograd", "nn", "optim", "data", "cpu", "cuda", "save", "load", "summary", "fit", "evaluate",
     "from_numpy", "argmax", "argmin", "exp", "log", "mean", "matmul", "flatten", "softmax", "log_softmax", "relu",
     "sigmoid", "tanh",
 ]  # tg.max, tg.min and tg.sum exist too, but `import *` does not shadow Python's own

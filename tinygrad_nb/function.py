@@ -214,11 +214,13 @@ def queue_callback(callback):
     queue.append(callback)
 
 
-def backward(root, grad, retain_graph=False):
-    """Reverse-mode sweep from `root` (a Tensor) seeded with `grad` (an array)."""
+def backward(root, grad, retain_graph=False, capture=None):
+    """Reverse-mode sweep from `root` (a Tensor) seeded with `grad` (an array). With
+    `capture` ({id(tensor): [tensor, None]}, as autograd.grad passes it) the gradients of the
+    tensors named there are summed into it instead, and no .grad changes."""
     outer, _state.callbacks = getattr(_state, "callbacks", None), []
     try:
-        _sweep(root, grad, retain_graph)
+        _sweep(root, grad, retain_graph, capture)
         queue = _state.callbacks
         while queue:
             queue.pop(0)()
@@ -226,50 +228,95 @@ def backward(root, grad, retain_graph=False):
         _state.callbacks = outer
 
 
-class _Leaves:
-    """The hooked leaves of one sweep: each one's hooks run after its last contribution
-    (counted from the graph), or at the end for a leaf some of whose paths carried none."""
+def _hooked(leaf):
+    return bool(getattr(leaf, "_hooks", None) or getattr(leaf, "_grad_hooks", None))
 
-    def __init__(self, order):
-        self.waiting, self.received = {}, {}
+
+class _Leaves:
+    """The leaves of one sweep. A leaf with hooks gets its contributions summed first (its
+    last one is counted from the graph; one some of whose paths carried nothing is finished
+    at the end of the sweep): its register_hook hooks see, and may replace, the sum, which
+    then goes into .grad, and its post-accumulate-grad hooks run after."""
+
+    def __init__(self, order, capture):
+        self.capture, self.waiting, self.pending = capture, {}, {}
         for ctx in order:
             for parent in ctx.parents:
-                if parent._ctx is None and parent.requires_grad and getattr(parent, "_grad_hooks", None):
+                if parent._ctx is None and parent.requires_grad and _hooked(parent):
                     self.waiting[id(parent)] = self.waiting.get(id(parent), 0) + 1
 
     def add(self, leaf, g):
-        leaf._accumulate(g)
         key = id(leaf)
-        if key not in self.waiting:
+        if self.capture is not None:
+            if key in self.capture:
+                _add_into(self.capture[key], g)
             return
+        if key not in self.waiting:
+            leaf._accumulate(g)
+            return
+        entry = self.pending.setdefault(key, [leaf, None])
+        _add_into(entry, g)
         self.waiting[key] -= 1
-        self.received[key] = leaf
         if self.waiting[key] == 0:
-            del self.received[key]
-            _run_grad_hooks(leaf)
+            _finish_leaf(*self.pending.pop(key))
 
     def finish(self):
-        for leaf in self.received.values():
-            _run_grad_hooks(leaf)
+        for leaf, total in list(self.pending.values()):
+            _finish_leaf(leaf, total)
 
 
-def _run_grad_hooks(leaf):
-    for hook in list(leaf._grad_hooks):
+def _add_into(entry, g):
+    entry[1] = g if entry[1] is None else entry[1] + g
+
+
+def _finish_leaf(leaf, total):
+    total = _run_tensor_hooks(leaf, total)
+    leaf._accumulate(total)
+    for hook in list(getattr(leaf, "_grad_hooks", ())):
         hook(leaf)
 
 
-def _sweep(root, grad, retain_graph):
+def _run_tensor_hooks(tensor, g):
+    """g after the tensor's register_hook hooks: each sees the gradient, and one that returns a
+    tensor replaces it."""
+    from .tensor import Tensor
+
+    for hook in list(getattr(tensor, "_hooks", ())):
+        new = hook(Tensor._from_array(g, tensor.device))
+        if new is not None:
+            g = new.data
+    return g
+
+
+def _watched_outputs(ctx, outs, given, capture):
+    """The outputs of ctx that hooks, retain_grad or autograd.grad watch get their gradient
+    (one that was given, not a zero stand-in): hooks may replace it; retain_grad keeps it."""
+    for i, ref in getattr(ctx, "watched", {}).items():
+        tensor = ref()
+        if tensor is None or given[i] is None:
+            continue
+        if capture is not None:
+            if id(tensor) in capture:
+                _add_into(capture[id(tensor)], outs[i])
+            continue
+        outs[i] = _run_tensor_hooks(tensor, outs[i])
+        if getattr(tensor, "_retain", False):
+            tensor._accumulate(outs[i])
+
+
+def _sweep(root, grad, retain_graph, capture):
     from .tensor import Tensor
 
     if root._ctx is None:
-        root._accumulate(grad)
-        if getattr(root, "_grad_hooks", None):
-            _run_grad_hooks(root)
+        if capture is None:
+            _finish_leaf(root, grad)
+        elif id(root) in capture:
+            _add_into(capture[id(root)], grad)
         return
     grads = {id(root._ctx): [None] * len(root._ctx.out_meta)}
     grads[id(root._ctx)][root._out_index] = grad
     order = _topological_order(root._ctx)
-    leaves = _Leaves(order)
+    leaves = _Leaves(order, capture)
     for ctx in order:
         if getattr(ctx, "freed", False):
             raise RuntimeError(
@@ -282,7 +329,9 @@ def _sweep(root, grad, retain_graph):
         if _writes:
             _check_versions(ctx)
         xp = ctx.device.xp
-        outs = [g if g is not None else xp.zeros(shape, dtype) for g, (shape, dtype) in zip(outs, ctx.out_meta)]
+        given, outs = outs, [g if g is not None else xp.zeros(shape, dtype) for g, (shape, dtype) in zip(outs, ctx.out_meta)]
+        if getattr(ctx, "watched", None):
+            _watched_outputs(ctx, outs, given, capture)
         start = time.perf_counter() if op_hooks else 0.0
         in_grads = ctx.backward(*outs)
         if not isinstance(in_grads, tuple):

@@ -5,6 +5,7 @@ the math and the derivatives live in the ops, the user-facing API lives here.
 """
 import numbers
 import operator
+import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -190,6 +191,35 @@ class Tensor:
             self.grad = Tensor._from_array(g, self.device)
         else:
             self.grad = Tensor._from_array(self.grad.data + g, self.device)
+
+    @property
+    def is_leaf(self):
+        """True for a tensor made by the user (not by an op that records a graph)."""
+        return self._ctx is None
+
+    def register_hook(self, hook):
+        """Call hook(grad) when backward() has this tensor's whole gradient; a tensor the hook
+        returns replaces the gradient (for a leaf, before it goes into .grad). Returns a handle
+        whose remove() unregisters it."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't require gradient")
+        hooks = self.__dict__.setdefault("_hooks", [])
+        hooks.append(hook)
+        self._watch()
+        return function.RemovableHandle(hooks, hook)
+
+    def retain_grad(self):
+        """Keep this (non-leaf) tensor's gradient in .grad after backward(), as leaves do."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: can't retain_grad on a tensor that has requires_grad=False")
+        self._retain = True
+        self._watch()
+
+    def _watch(self):
+        """Have the op that made this tensor hand its gradient to the tensor's hooks."""
+        if self._ctx is not None:
+            watched = self._ctx.__dict__.setdefault("watched", {})
+            watched[self._out_index] = weakref.ref(self)
 
     def register_post_accumulate_grad_hook(self, hook):
         """Call hook(self) in every backward() once its last contribution has been added into
