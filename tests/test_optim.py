@@ -259,3 +259,61 @@ def test_clip_grad_value():
     p.grad = Tensor(np.array([-2.0, 0.5, 3.0], np.float32))
     nn.utils.clip_grad_value_([p], 1.0)
     np.testing.assert_allclose(p.grad.numpy(), [-1.0, 0.5, 1.0])
+
+
+def _np_adagrad(p, grads, lr, lr_decay, wd, init, eps):
+    s = np.full_like(p, init)
+    for t, g in enumerate(grads, 1):
+        g = g + wd * p
+        s = s + g * g
+        p = p - lr / (1 + (t - 1) * lr_decay) * g / (np.sqrt(s) + eps)
+    return p
+
+
+def _np_adadelta(p, grads, lr, rho, eps, wd):
+    s, u = np.zeros_like(p), np.zeros_like(p)
+    for g in grads:
+        g = g + wd * p
+        s = rho * s + (1 - rho) * g * g
+        d = np.sqrt(u + eps) / np.sqrt(s + eps) * g
+        u = rho * u + (1 - rho) * d * d
+        p = p - lr * d
+    return p
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_adagrad_and_adadelta_follow_pytorchs_formulas(rng, device):
+    if device == "cuda" and not tg.cuda.is_available():
+        pytest.skip("no CUDA GPU and the simulator is off")
+    start, grads = rng.standard_normal(5), [rng.standard_normal(5) for _ in range(4)]
+    cases = [(lambda ps: optim.Adagrad(ps, lr=0.1, lr_decay=0.05, weight_decay=0.1, initial_accumulator_value=0.2),
+              _np_adagrad(start, grads, 0.1, 0.05, 0.1, 0.2, 1e-10)),
+             (lambda ps: optim.Adadelta(ps, lr=0.5, rho=0.8, weight_decay=0.1), _np_adadelta(start, grads, 0.5, 0.8, 1e-6, 0.1))]
+    for make, want in cases:
+        p = nn.Parameter(Tensor(start, device=device))
+        opt = make([p])
+        for g in grads:
+            p.grad = Tensor(g, device=device)
+            opt.step()
+        np.testing.assert_allclose(p.numpy(), want, rtol=1e-10)
+        assert opt.state_dict()["state"][0]["step"] == 4
+
+
+@pytest.mark.parametrize("make", [lambda ps, m: optim.SGD(ps, lr=0.1, momentum=0.9, maximize=m),
+                                  lambda ps, m: optim.Adam(ps, lr=0.1, maximize=m),
+                                  lambda ps, m: optim.AdamW(ps, lr=0.1, maximize=m),
+                                  lambda ps, m: optim.RMSprop(ps, lr=0.1, maximize=m),
+                                  lambda ps, m: optim.Adagrad(ps, lr=0.1, maximize=m),
+                                  lambda ps, m: optim.Adadelta(ps, maximize=m)],
+                         ids=["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"])
+def test_maximize_climbs_where_minimizing_the_negation_descends(rng, make):
+    start, grads = rng.standard_normal(4), [rng.standard_normal(4) for _ in range(3)]
+    ends = []
+    for maximize, sign in ((True, 1.0), (False, -1.0)):
+        p = nn.Parameter(Tensor(start))
+        opt = make([p], maximize)
+        for g in grads:
+            p.grad = Tensor(sign * g)
+            opt.step()
+        ends.append(p.numpy())
+    np.testing.assert_allclose(ends[0], ends[1], rtol=1e-12)

@@ -10,12 +10,13 @@ class Adam(Optimizer):
 
     decoupled = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False):
         name = type(self).__name__
         check_hyperparameters(name, lr=lr, eps=eps, weight_decay=weight_decay)
         if not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"{name}: invalid betas {betas}; each must be in [0, 1)")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize))
 
     def update(self, device, params, states, group, lr):
         (b1, b2), amsgrad = group["betas"], group["amsgrad"]
@@ -27,7 +28,7 @@ class Adam(Optimizer):
                 if amsgrad:
                     state["max_exp_avg_sq"] = xp.zeros_like(p.data)
         device.kernel("adam_step")(
-            [p.data for p in params], [p.grad.data for p in params], self._arrays(states, "exp_avg"),
+            [p.data for p in params], self._grads(params, group), self._arrays(states, "exp_avg"),
             self._arrays(states, "exp_avg_sq"), self._arrays(states, "max_exp_avg_sq") if amsgrad else None,
             self._arrays(states, "step"), lr, b1, b2, group["eps"], group["weight_decay"], self.decoupled, amsgrad,
         )
@@ -39,5 +40,5 @@ class AdamW(Adam):
 
     decoupled = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)

@@ -112,6 +112,13 @@ class Optimizer:
     def _arrays(states, key):
         return [state[key] for state in states]
 
+    @staticmethod
+    def _grads(params, group):
+        """The gradients the update descends: negated with `maximize` (the update then climbs)."""
+        if group.get("maximize"):
+            return [-p.grad.data for p in params]
+        return [p.grad.data for p in params]
+
     # ---- saving and restoring ---------------------------------------------------------
     def _params(self):
         return [p for group in self.param_groups for p in group["params"]]

@@ -8,9 +8,11 @@ class RMSprop(Optimizer):
     d = sqrt(s - a^2) + eps, a = alpha a + (1 - alpha) g   if centered   else   sqrt(s) + eps
     b = momentum b + g / d,  p = p - lr b              if momentum   else   p = p - lr g / d"""
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
+                 maximize=False):
         check_hyperparameters("RMSprop", lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
-        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered)
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered,
+                        maximize=maximize)
         super().__init__(params, defaults)
 
     def update(self, device, params, states, group, lr):
@@ -24,7 +26,7 @@ class RMSprop(Optimizer):
                 if momentum:
                     state["momentum_buffer"] = xp.zeros_like(p.data)
         device.kernel("rmsprop_step")(
-            [p.data for p in params], [p.grad.data for p in params], self._arrays(states, "square_avg"),
+            [p.data for p in params], self._grads(params, group), self._arrays(states, "square_avg"),
             self._arrays(states, "grad_avg") if centered else None,
             self._arrays(states, "momentum_buffer") if momentum else None, self._arrays(states, "step"), lr,
             group["alpha"], group["eps"], group["weight_decay"], momentum, centered,

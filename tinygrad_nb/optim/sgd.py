@@ -9,11 +9,12 @@ class SGD(Optimizer):
     g = g + momentum * b   if nesterov   else   b
     p = p - lr * g"""
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False):
         check_hyperparameters("SGD", lr=lr, momentum=momentum, weight_decay=weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: Nesterov momentum requires a momentum > 0 and zero dampening")
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+                        maximize=maximize)
         super().__init__(params, defaults)
 
     def update(self, device, params, states, group, lr):
@@ -31,5 +32,5 @@ class SGD(Optimizer):
                 continue
             if momentum:
                 bufs = [s["momentum_buffer"] for _, s in part]
-            device.kernel("sgd_step")([p.data for p, _ in part], [p.grad.data for p, _ in part], bufs, lr, momentum,
+            device.kernel("sgd_step")([p.data for p, _ in part], self._grads([p for p, _ in part], group), bufs, lr, momentum,
                                       group["dampening"], group["weight_decay"], group["nesterov"], first)
