@@ -165,3 +165,16 @@ def test_an_unknown_device_is_named():
     with pytest.raises(ValueError, match="to: unknown device or dtype 'gpu'"):
         tg.zeros(2).to("gpu")
     assert tg.zeros(2).to("cpu:0").device == "cpu"
+
+
+def test_integers_meeting_floats_stay_in_the_floats_dtype():
+    """PyTorch's promotion where NumPy's would bring float64 into a float32 model."""
+    i, f = tg.tensor([1, 2]), tg.tensor([0.5, 0.25])
+    assert (i + f).dtype == (f * i).dtype == (i * 0.5).dtype == np.float32
+    assert i.exp().dtype == i.log().dtype == i.sqrt().dtype == i.sigmoid().dtype == np.float32
+    assert (i / 2).dtype == (1 / i).dtype == np.float32 and (i / tg.tensor([2, 4])).numpy().tolist() == [0.5, 0.5]
+    assert (tg.tensor([[1, 2]], dtype=tg.int32) @ tg.ones(2, 1)).dtype == np.float32
+    assert nn.Linear(2, 1)(tg.tensor([[1, 2]])).dtype == np.float32
+    assert (i + 1).dtype == np.int64 and (f + np.float64(2.0)).dtype == np.float32  # a scalar takes the tensor's dtype
+    assert (f + np.ones(2)).dtype == np.float64  # a float64 array with axes is a float64 tensor, in PyTorch too
+    np.testing.assert_allclose((i + f).numpy(), [1.5, 2.25])

@@ -381,9 +381,14 @@ class Tensor:
 
     def _binary(self, op, other, reverse=False):
         other = self._operand(other)
-        a, b = (other, self) if reverse else (self, other)
+        a, b = _float_pair(*((other, self) if reverse else (self, other)))
         _broadcast_shape(op.__name__, a, b)
         return op.apply(a, b)
+
+    def _floating(self):
+        """This tensor, or for an integer or bool one a float32 copy: what exp, log and the
+        like compute on, as in PyTorch (NumPy would make float64)."""
+        return self if self.dtype.kind == "f" else self.cast(DEFAULT_FLOAT)
 
     def __add__(self, other):
         return self._binary(E.Add, other)
@@ -404,10 +409,11 @@ class Tensor:
         return self._binary(E.Mul, other, reverse=True)
 
     def __truediv__(self, other):
-        return self._binary(E.Div, other)
+        """True division: integers divide as float32, as in PyTorch."""
+        return self._floating()._binary(E.Div, other)
 
     def __rtruediv__(self, other):
-        return self._binary(E.Div, other, reverse=True)
+        return self._floating()._binary(E.Div, other, reverse=True)
 
     def __pow__(self, other):
         return self._binary(E.Pow, other)
@@ -429,8 +435,7 @@ class Tensor:
     def matmul(self, other):
         """Matrix product with np.matmul's rules: 1-D operands are promoted to matrices
         and the added axis removed afterwards; leading axes broadcast."""
-        other = self._operand(other)
-        a, b = self, other
+        a, b = _float_pair(self, self._operand(other))
         if a.ndim == 0 or b.ndim == 0:
             raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
         a2 = a.unsqueeze(0) if a.ndim == 1 else a
@@ -491,19 +496,19 @@ class Tensor:
 
     # ---- elementwise functions --------------------------------------------------------
     def exp(self):
-        return E.Exp.apply(self)
+        return E.Exp.apply(self._floating())
 
     def log(self):
-        return E.Log.apply(self)
+        return E.Log.apply(self._floating())
 
     def sqrt(self):
-        return E.Sqrt.apply(self)
+        return E.Sqrt.apply(self._floating())
 
     def tanh(self):
-        return E.Tanh.apply(self)
+        return E.Tanh.apply(self._floating())
 
     def sigmoid(self):
-        return E.Sigmoid.apply(self)
+        return E.Sigmoid.apply(self._floating())
 
     def relu(self):
         return E.Relu.apply(self)
@@ -1020,6 +1025,18 @@ def _broadcast_shape(op, a, b):
         return np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
         raise RuntimeError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+
+
+def _float_pair(a, b):
+    """PyTorch's rule where an integer (or bool) tensor meets a floating one: both take the
+    floating one's dtype, so int64 and float32 make float32 (NumPy's rule, float64, would
+    bring float64 into float32 models). Two floating or two integer tensors follow NumPy
+    (and PyTorch): the wider dtype. A NumPy float64 array with axes is such a tensor, so
+    float32 + float64 array is float64, as in PyTorch; a Python or NumPy scalar takes the
+    tensor's dtype (_operand)."""
+    if (a.dtype.kind == "f") == (b.dtype.kind == "f"):
+        return a, b
+    return (a, b.cast(a.dtype)) if a.dtype.kind == "f" else (a.cast(b.dtype), b)
 
 
 def _values(extreme):
