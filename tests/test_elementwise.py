@@ -63,6 +63,8 @@ UNARY = {
     "log": (lambda x: x.log(), np.log, "positive"),
     "sqrt": (lambda x: x.sqrt(), np.sqrt, "positive"),
     "tanh": (lambda x: x.tanh(), np.tanh, None),
+    "sin": (lambda x: x.sin(), np.sin, None),
+    "cos": (lambda x: x.cos(), np.cos, None),
     "sigmoid": (lambda x: x.sigmoid(), lambda a: 1 / (1 + np.exp(-a)), None),
     "relu": (lambda x: x.relu(), lambda a: np.where(a > 0, a, 0), "away_from_0"),
     "leaky_relu": (lambda x: x.leaky_relu(0.1), lambda a: np.where(a > 0, a, 0.1 * a), "away_from_0"),

@@ -20,7 +20,7 @@ class Affine(nn.Module):
 def test_parameters_and_state_dict_names():
     model = nn.Sequential(Affine(2), nn.Sequential(Affine(3)))
     assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias", "1.0.weight", "1.0.bias"]
-    assert list(model.state_dict()) == ["0.weight", "0.bias", "1.0.weight", "1.0.bias", "0.count", "1.0.count"]
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "0.count", "1.0.weight", "1.0.bias", "1.0.count"]  # PyTorch's order
     assert all(p.requires_grad for p in model.parameters())
 
 

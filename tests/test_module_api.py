@@ -100,3 +100,10 @@ def test_forward_hooks_requires_grad_and_registration(rng):
         m.add_module("x", 3)
     with pytest.raises(TypeError, match="float16 is not supported"):
         m.half()
+
+
+def test_state_dict_lists_each_modules_parameters_then_its_buffers():
+    """PyTorch's order, which code that pairs weights by position relies on."""
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.Linear(3, 1))
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+                                        "1.num_batches_tracked", "2.weight", "2.bias"]

@@ -53,6 +53,8 @@ argmax = _method("argmax", "torch.argmax: the index of the largest value (along 
 argmin = _method("argmin", "torch.argmin: the index of the smallest value (along dim).")
 exp = _method("exp", "torch.exp: e ** input.")
 log = _method("log", "torch.log: the natural logarithm.")
+sin = _method("sin", "torch.sin.")
+cos = _method("cos", "torch.cos.")
 sum = _method("sum", "torch.sum: over everything, or over dim.")
 mean = _method("mean", "torch.mean: over everything, or over dim.")
 matmul = _method("matmul", "torch.matmul: input @ other, with np.matmul's rules.")
@@ -70,5 +72,5 @@ __all__ = [
     "eye", "zeros_like", "ones_like", "cat", "stack", "where", "float32", "float64", "int32", "int64",
     "autograd", "nn", "optim", "data", "cpu", "cuda", "save", "load", "summary", "fit", "evaluate",
     "from_numpy", "argmax", "argmin", "exp", "log", "mean", "matmul", "flatten", "softmax", "log_softmax", "relu",
-    "sigmoid", "tanh",
+    "sigmoid", "tanh", "sin", "cos",
 ]  # tg.max, tg.min and tg.sum exist too, but `import *` does not shadow Python's own

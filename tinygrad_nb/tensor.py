@@ -501,6 +501,12 @@ class Tensor:
     def log(self):
         return E.Log.apply(self._floating())
 
+    def sin(self):
+        return E.Sin.apply(self._floating())
+
+    def cos(self):
+        return E.Cos.apply(self._floating())
+
     def sqrt(self):
         return E.Sqrt.apply(self._floating())
 

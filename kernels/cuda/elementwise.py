@@ -18,7 +18,7 @@ import numpy as np
 from .launch import SIMULATED, cuda, grid, launch
 
 # Unary math ops (float inputs); the activations have kernels of their own (activation.py).
-NEG, EXP, LOG, SQRT, TANH, ABS, SIGN = range(7)
+NEG, EXP, LOG, SQRT, TANH, ABS, SIGN, SIN, COS = range(9)
 # Binary arithmetic ops.
 ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM = range(7)
 # Comparisons (bool results); ISFINITE reads its first operand only.
@@ -28,9 +28,9 @@ if SIMULATED:
     # Python's math raises (log 0, exp 1000, sqrt -1) where the GPU returns inf or nan, and
     # returns Python floats, which NumPy 2 lets a float32 operand pull down to float32;
     # NumPy's scalar functions keep their argument's type and return what the GPU does.
-    exp, log, log1p, sqrt, tanh = np.exp, np.log, np.log1p, np.sqrt, np.tanh
+    exp, log, log1p, sqrt, tanh, sin, cos = np.exp, np.log, np.log1p, np.sqrt, np.tanh, np.sin, np.cos
 else:
-    exp, log, log1p, sqrt, tanh = math.exp, math.log, math.log1p, math.sqrt, math.tanh
+    exp, log, log1p, sqrt, tanh, sin, cos = math.exp, math.log, math.log1p, math.sqrt, math.tanh, math.sin, math.cos
 
 
 @cuda.jit(device=True)
@@ -57,6 +57,10 @@ def unary_op(op, x):
         return tanh(x)
     if op == ABS:
         return abs(x)
+    if op == SIN:
+        return sin(x)
+    if op == COS:
+        return cos(x)
     if x > 0:  # SIGN
         return 1.0
     if x < 0:

@@ -129,6 +129,7 @@ def _unary(op):
 negative, exp, log, sqrt, tanh = _unary(ew.NEG), _unary(ew.EXP), _unary(ew.LOG), _unary(ew.SQRT), _unary(ew.TANH)
 abs = absolute = _unary(ew.ABS)  # noqa: A001  (NumPy's name)
 sign = _unary(ew.SIGN)
+sin, cos = _unary(ew.SIN), _unary(ew.COS)
 
 
 def square(x):

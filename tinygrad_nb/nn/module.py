@@ -113,9 +113,16 @@ class Module:
 
     # ---- state ------------------------------------------------------------------------
     def state_dict(self):
-        """Parameters and buffers by dotted name, as PyTorch names them."""
-        state = OrderedDict((n, p.detach()) for n, p in self.named_parameters())
-        state.update((n, b.detach()) for n, b in self.named_buffers())
+        """Parameters and buffers by dotted name, in PyTorch's names and order: module by
+        module, each one's parameters, then its buffers."""
+        owner = {}  # the module whose own entries come first in its block
+        for name, p in self.named_parameters():
+            owner.setdefault(name.rpartition(".")[0], []).append((name, p))
+        for name, b in self.named_buffers():
+            owner.setdefault(name.rpartition(".")[0], []).append((name, b))
+        state = OrderedDict()
+        for prefix, _ in self.named_modules():
+            state.update((n, t.detach()) for n, t in owner.get(prefix, ()))
         return state
 
     def load_state_dict(self, state_dict, strict=True):

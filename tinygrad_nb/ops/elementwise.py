@@ -138,6 +138,28 @@ class Exp(Function):
         return g * ctx.saved[0]
 
 
+class Sin(Function):
+    """y = sin x;   dx = g * cos x"""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.xp.sin(x)
+
+    def backward(ctx, g):
+        return g * ctx.xp.cos(ctx.saved[0])
+
+
+class Cos(Function):
+    """y = cos x;   dx = -g * sin x"""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.xp.cos(x)
+
+    def backward(ctx, g):
+        return -(g * ctx.xp.sin(ctx.saved[0]))
+
+
 class Log(Function):
     """y = ln x;   dx = g / x"""
 
