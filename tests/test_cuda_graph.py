@@ -161,7 +161,7 @@ def test_a_scheduler_changes_the_learning_rate_of_replays():
         opt.step()
 
     step()  # w = 1 - 0.5 * 2 = 0
-    w.data.set_from_host(np.ones(3))
+    w.array.set_from_host(np.ones(3))
     g = tg_cuda.CUDAGraph()
     with tg_cuda.graph(g):
         step()
@@ -266,7 +266,7 @@ def test_buffers_reached_through_tuples_are_watched_too():
     g = tg_cuda.CUDAGraph()
     with tg_cuda.graph(g):
         opt.step()
-    assert id(memory.owner(w.data.buf)) in g._capture.watched
+    assert id(memory.owner(w.array.buf)) in g._capture.watched
 
 
 def test_memory_of_a_graph_is_never_handed_to_other_tensors():
@@ -275,11 +275,11 @@ def test_memory_of_a_graph_is_never_handed_to_other_tensors():
     with tg_cuda.graph(g):
         y = (x * 2 + 1) * 3  # the intermediate is freed during capture, into the graph's pool
     pool = g._capture.pool
-    held = [a for arrays in pool.free.values() for a in arrays] + [y.data.buf]  # kept, so their ids stay theirs
+    held = [a for arrays in pool.free.values() for a in arrays] + [y.array.buf]  # kept, so their ids stay theirs
     graph_buffers = {id(a) for a in held}
-    assert len(graph_buffers) == 2 and memory.owner(y.data.buf).pool is pool
+    assert len(graph_buffers) == 2 and memory.owner(y.array.buf).pool is pool
     eager = [x * k for k in range(6)]  # the same sizes, allocated after capture
-    assert not graph_buffers & {id(e.data.buf) for e in eager}
+    assert not graph_buffers & {id(e.array.buf) for e in eager}
     del eager
     gc.collect()
     assert not graph_buffers & {id(a) for arrays in memory.SHARED.free.values() for a in arrays}

@@ -25,7 +25,7 @@ def test_round_trips_keep_values_dtype_and_gradients(rng):
     a = rng.standard_normal((2, 3))
     x = Tensor(a, requires_grad=True)
     y = x.to("cuda")
-    assert y.device == "cuda" and isinstance(y.data, CudaArray) and y.dtype == np.float64
+    assert y.device == "cuda" and isinstance(y.array, CudaArray) and y.dtype == np.float64
     assert y.to("cuda") is y and x.cuda().cpu().device == "cpu"
     np.testing.assert_array_equal(y.cpu().numpy(), a)
     (y * y).sum().backward()  # the gradient comes back across the transfer
@@ -39,7 +39,7 @@ def test_factories_take_a_device():
     for t in [tg.zeros(2, 3, device="cuda"), tg.ones(2, device="cuda"), tg.randn(2, device="cuda"),
               tg.rand(3, device="cuda"), tg.full((2,), 4.0, device="cuda"), tg.eye(2, device="cuda"),
               tg.arange(4, device="cuda"), tg.randint(0, 3, (4,), device="cuda"), tg.tensor([1.0], device="cuda")]:
-        assert t.device == "cuda" and isinstance(t.data, CudaArray)
+        assert t.device == "cuda" and isinstance(t.array, CudaArray)
     z = tg.zeros_like(tg.ones(2, device="cuda"))
     assert z.device == "cuda" and z.numpy().tolist() == [0.0, 0.0]
     assert tg.arange(4, device="cuda").dtype == np.int64
@@ -105,21 +105,21 @@ def test_module_to_cuda_trains_like_the_cpu_without_host_copies(rng, monkeypatch
     for cpu, gpu in zip(results["cpu"], results["cuda"]):
         np.testing.assert_allclose(gpu, cpu, rtol=1e-5, atol=1e-6)
     model = _model("cuda").cpu()
-    assert all(p.device == "cpu" and isinstance(p.data, np.ndarray) for p in model.parameters())
+    assert all(p.device == "cpu" and isinstance(p.array, np.ndarray) for p in model.parameters())
 
 
 def test_device_memory_is_reused_then_released():
     x = tg.ones(8, device="cuda")
     y = x * 2
-    buffer = y.data.buf
+    buffer = y.array.buf
     del y  # its buffer goes back to the pool ...
     assert tg_cuda.memory_cached() >= buffer.nbytes
     z = x * 3
-    assert z.data.buf is buffer and z.numpy().tolist() == [3.0] * 8  # ... and the next array of its size takes it
+    assert z.array.buf is buffer and z.numpy().tolist() == [3.0] * 8  # ... and the next array of its size takes it
     view = x.reshape(2, 4)  # a view keeps its buffer from the pool
     del x
     assert view.numpy().sum() == 8
-    dropped = weakref.ref(z.data.buf)
+    dropped = weakref.ref(z.array.buf)
     del z, buffer
     tg_cuda.empty_cache()
     gc.collect()

@@ -138,3 +138,21 @@ def test_dtype_and_shape_rules():
     assert f.dtype == np.float32 and f.numpy().tolist() == [1.5, 1.5, 1.5]
     with pytest.raises(RuntimeError, match=r"add_: the result has shape \(2, 3\); it cannot be written into a tensor of shape \(3,\)"):
         f.add_(Tensor(np.ones((2, 3), np.float32)))
+
+
+def test_data_is_the_values_outside_the_graph_sharing_the_buffer(rng):
+    """PyTorch's .data idioms: updates through it record nothing and reach the tensor."""
+    p = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (p * p).sum().backward()
+    d = p.data
+    assert not d.requires_grad and d.is_leaf and d.array is p.array
+    p.data.add_(p.grad, alpha=-0.5)  # no error although p requires grad: .data is outside the graph
+    np.testing.assert_allclose(p.numpy(), [0.0, 0.0])
+    p.data = Tensor(np.array([3.0, 4.0]))
+    np.testing.assert_allclose(p.numpy(), [3.0, 4.0])
+    assert p.requires_grad and p.is_leaf
+    w = nn.Linear(3, 2).weight
+    w.data.uniform_(-0.1, 0.1)
+    assert np.abs(w.numpy()).max() <= 0.1 and w.numpy().std() > 0
+    w.data.normal_(5.0, 0.01)
+    assert abs(w.numpy().mean() - 5.0) < 0.05

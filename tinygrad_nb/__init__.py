@@ -38,7 +38,7 @@ def tensor(data, requires_grad=False, device="cpu", dtype=None):
 
 def _method(name, doc):
     """tg.<name>(input, ...): Tensor.<name> as a function, as torch.<name>; an array input
-    (PyTorch's `outputs.data`, which is an array here) is read as a tensor."""
+    (a NumPy array, or a tensor's raw `.array`) is read as a tensor."""
 
     def function(input, *args, **kwargs):
         return getattr(input if isinstance(input, Tensor) else Tensor(input), name)(*args, **kwargs)

@@ -51,7 +51,7 @@ def _seed(out, g):
             raise RuntimeError(f"autograd.grad: grad can be implicitly created only for scalar outputs, got shape "
                                f"{out.shape}; pass grad_outputs")
         return get_device(out.device).xp.ones(out.shape, out.dtype)
-    g = g.data if isinstance(g, Tensor) else get_device(out.device).from_numpy(np.asarray(g, out.dtype))
+    g = g.array if isinstance(g, Tensor) else get_device(out.device).from_numpy(np.asarray(g, out.dtype))
     if tuple(g.shape) != out.shape:
         raise RuntimeError(f"autograd.grad: grad_outputs of shape {tuple(g.shape)} for an output of shape {out.shape}")
     return g

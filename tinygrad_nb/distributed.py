@@ -262,7 +262,7 @@ class DistributedDataParallel(Module):
             if buffers:
                 arrays = _broadcast_arrays([b.numpy() for _, b in buffers], 0)
                 for (_, b), a in zip(buffers, arrays):
-                    b.data = Tensor(a, device=b.device).data
+                    b.array = Tensor(a, device=b.device).array
         return self.module(*args, **kwargs)
 
     # What fit() asks of a model that trains across ranks (see training._world).

@@ -97,7 +97,7 @@ class Function:
         ctx = cls()
         ctx.device = device
         ctx.needs_input_grad = tuple(t.requires_grad for t in tensors)
-        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        raw = [a.array if isinstance(a, Tensor) else a for a in args]
         start = time.perf_counter() if op_hooks else 0.0
         out = ctx.forward(*raw, **kwargs)
         multi = isinstance(out, tuple)
@@ -284,7 +284,7 @@ def _run_tensor_hooks(tensor, g):
     for hook in list(getattr(tensor, "_hooks", ())):
         new = hook(Tensor._from_array(g, tensor.device))
         if new is not None:
-            g = new.data
+            g = new.array
     return g
 
 
@@ -344,7 +344,7 @@ def _sweep(root, grad, retain_graph, capture):
             if g is None or not parent.requires_grad:
                 continue
             if isinstance(g, Tensor):
-                g = g.data
+                g = g.array
             if tuple(g.shape) != tuple(parent.shape):
                 raise RuntimeError(
                     f"{type(ctx).__name__}.backward returned a gradient of shape {tuple(g.shape)} "

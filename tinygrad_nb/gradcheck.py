@@ -48,7 +48,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     for k, x in enumerate(checked):
         analytic = np.zeros(x.shape) if x.grad is None else x.grad.numpy().astype(np.float64)
         numeric = np.zeros(x.shape)
-        original, device = x.data, get_device(x.device)
+        original, device = x.array, get_device(x.device)
         host = np.array(x.numpy(), copy=True)
         flat = host.reshape(-1)
         with no_grad():
@@ -56,11 +56,11 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
                 sides = []
                 for step in (eps, -eps):
                     flat[i] += step
-                    x.data = device.from_numpy(host)
+                    x.array = device.from_numpy(host)
                     sides.append(_weighted_sum(_outputs(fn, inputs), weights))
                     flat[i] -= step
                 numeric.reshape(-1)[i] = (sides[0] - sides[1]) / (2 * eps)
-        x.data = original
+        x.array = original
         if not np.allclose(analytic, numeric, atol=atol, rtol=rtol):
             err = np.abs(analytic - numeric)
             j = np.unravel_index(np.argmax(err), err.shape) if err.ndim else ()

@@ -68,7 +68,7 @@ class Tensor:
     def __init__(self, data, requires_grad=False, device="cpu", dtype=None):
         arr = _as_array(data, _to_dtype(dtype))
         dev = get_device(device)
-        self.data = dev.from_numpy(arr)
+        self.array = dev.from_numpy(arr)
         self.device = dev.name
         self.grad = None
         self._ctx = None
@@ -80,14 +80,14 @@ class Tensor:
     def _from_array(cls, array, device, requires_grad=False):
         """Wrap an array that already lives on `device` (no copy, no dtype change)."""
         t = cls.__new__(cls)
-        t.data, t.device, t.grad, t._ctx, t._out_index = array, device, None, None, 0
+        t.array, t.device, t.grad, t._ctx, t._out_index = array, device, None, None, 0
         t.requires_grad = requires_grad
         return t
 
     def requires_grad_(self, flag=True):
-        if flag and self.data.dtype.kind != "f":
+        if flag and self.array.dtype.kind != "f":
             raise RuntimeError(
-                f"Tensor.requires_grad_: only floating tensors can require gradients, got dtype {self.data.dtype}"
+                f"Tensor.requires_grad_: only floating tensors can require gradients, got dtype {self.array.dtype}"
             )
         self.requires_grad = bool(flag)
         return self
@@ -95,15 +95,27 @@ class Tensor:
     # ---- inspection -------------------------------------------------------------------
     @property
     def shape(self):
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def ndim(self):
-        return len(self.data.shape)
+        return len(self.array.shape)
+
+    @property
+    def data(self):
+        """The same values as a tensor outside the graph, sharing this one's buffer (PyTorch's
+        .data): `p.data.add_(g, alpha=-lr)` updates p without recording anything. The raw
+        device array itself is `.array`."""
+        return Tensor._from_array(self.array, self.device)
+
+    @data.setter
+    def data(self, value):
+        """Replace the values (a Tensor's or an array's), keeping this tensor and its graph role."""
+        self.array = value.array if isinstance(value, Tensor) else get_device(self.device).from_numpy(np.asarray(value))
 
     @property
     def is_leaf(self):
@@ -125,7 +137,7 @@ class Tensor:
 
     def numpy(self):
         """The values as a NumPy array (copied to the host from a GPU)."""
-        return get_device(self.device).to_numpy(self.data)
+        return get_device(self.device).to_numpy(self.array)
 
     def __array__(self, dtype=None, copy=None):
         arr = self.numpy()
@@ -176,7 +188,7 @@ class Tensor:
                 )
             g = get_device(self.device).xp.ones(self.shape, self.dtype)
         else:
-            g = gradient.data if isinstance(gradient, Tensor) else get_device(self.device).from_numpy(
+            g = gradient.array if isinstance(gradient, Tensor) else get_device(self.device).from_numpy(
                 np.asarray(gradient, dtype=self.dtype)
             )
             if tuple(g.shape) != self.shape:
@@ -190,7 +202,7 @@ class Tensor:
         if self.grad is None:
             self.grad = Tensor._from_array(g, self.device)
         else:
-            self.grad = Tensor._from_array(self.grad.data + g, self.device)
+            self.grad = Tensor._from_array(self.grad.array + g, self.device)
 
     @property
     def is_leaf(self):
@@ -236,7 +248,7 @@ class Tensor:
 
     def detach(self):
         """The same values, cut from the graph (shares memory, as in PyTorch)."""
-        return Tensor._from_array(self.data, self.device)
+        return Tensor._from_array(self.array, self.device)
 
     # ---- devices and dtypes -----------------------------------------------------------
     def to(self, target):
@@ -267,7 +279,7 @@ class Tensor:
         if dtype == self.dtype:
             return self
         if dtype.kind != "f":
-            return Tensor._from_array(self.data.astype(dtype), self.device)
+            return Tensor._from_array(self.array.astype(dtype), self.device)
         return E.Cast.apply(self, dtype=dtype)
 
     def float(self):
@@ -461,7 +473,7 @@ class Tensor:
         other = self._operand(other)
         _broadcast_shape(op.__name__, self, other)
         function._common_device(op.__name__, [self, other])
-        return Tensor._from_array(op(self.data, other.data), self.device)
+        return Tensor._from_array(op(self.array, other.array), self.device)
 
     def __lt__(self, other):
         return self._compare(operator.lt, other)
@@ -484,7 +496,7 @@ class Tensor:
     def __invert__(self):
         if self.dtype != np.bool_:
             raise TypeError(f"~ needs a bool tensor, got {self.dtype}")
-        return Tensor._from_array(~self.data, self.device)
+        return Tensor._from_array(~self.array, self.device)
 
     def __and__(self, other):
         return self._compare(operator.and_, other)
@@ -651,7 +663,7 @@ class Tensor:
             axis = _axis(self, axis, name)
         if self.numel() == 0 if axis is None else self.shape[axis] == 0:
             raise RuntimeError(f"{name}: cannot take the {name} over an empty axis of a tensor of shape {self.shape}")
-        out = get_device(self.device).kernel("argmax")(self.data, axis, keepdim, smallest)
+        out = get_device(self.device).kernel("argmax")(self.array, axis, keepdim, smallest)
         return Tensor._from_array(out, self.device)
 
     def logsumexp(self, axis=None, keepdim=False, dim=None):
@@ -707,8 +719,8 @@ class Tensor:
 
     def contiguous(self):
         """This tensor if its values lie in order in its buffer, else a copy that does."""
-        flags = getattr(self.data, "flags", None)
-        ordered = flags.c_contiguous if flags is not None else self.data.is_contiguous
+        flags = getattr(self.array, "flags", None)
+        ordered = flags.c_contiguous if flags is not None else self.array.is_contiguous
         return self if ordered else self.clone()
 
     def reshape_as(self, other):
@@ -853,9 +865,9 @@ class Tensor:
     def __setitem__(self, index, value):
         if self.requires_grad or self._ctx is not None:
             raise RuntimeError("__setitem__: in-place assignment into a tensor that is part of a graph; use where() or cat()")
-        value = value.data if isinstance(value, Tensor) else value
-        self.data[_index(index)] = value
-        function.bump_version(self.data)
+        value = value.array if isinstance(value, Tensor) else value
+        self.array[_index(index)] = value
+        function.bump_version(self.array)
 
     # ---- in-place ops ---------------------------------------------------------------------
     # x.add_(y) is x + y written back into x, as in PyTorch. Where no graph is recorded through
@@ -871,7 +883,7 @@ class Tensor:
                                "(write parameters under tg.no_grad(), as optimisers do)")
         before = self
         if function.is_grad_enabled() and self.requires_grad:  # the node this tensor was, as the new one's input
-            before = Tensor._from_array(self.data, self.device, requires_grad=True)
+            before = Tensor._from_array(self.array, self.device, requires_grad=True)
             before._ctx, before._out_index = self._ctx, self._out_index
         new = compute(before, *(before if o is self else o for o in operands))  # x *= x: both are the old x
         if new.shape != self.shape:
@@ -883,10 +895,10 @@ class Tensor:
                                    f"{self.dtype}")
             new = new.cast(self.dtype)
         if function.is_grad_enabled() and (self.requires_grad or new.requires_grad):
-            self.data, self._ctx, self._out_index, self.requires_grad = new.data, new._ctx, new._out_index, new.requires_grad
+            self.array, self._ctx, self._out_index, self.requires_grad = new.array, new._ctx, new._out_index, new.requires_grad
         else:
-            self.data[...] = new.data
-            function.bump_version(self.data)
+            self.array[...] = new.array
+            function.bump_version(self.array)
         return self
 
     def add_(self, other, alpha=1):
@@ -911,6 +923,14 @@ class Tensor:
 
     def zero_(self):
         return self.fill_(0)
+
+    def uniform_(self, a=0.0, b=1.0):
+        """Fill with samples uniform in [a, b), from the global generator (nn.init's way)."""
+        return self._write("uniform_", lambda t: Tensor.rand(t.shape, dtype=t.dtype, device=t.device) * (b - a) + a)
+
+    def normal_(self, mean=0.0, std=1.0):
+        """Fill with samples of a normal distribution, from the global generator."""
+        return self._write("normal_", lambda t: Tensor.randn(t.shape, dtype=t.dtype, device=t.device) * std + mean)
 
     __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
 
@@ -960,7 +980,7 @@ class Tensor:
         if function.is_grad_enabled() and (self.requires_grad or isinstance(src, Tensor) and src.requires_grad):
             return self._write("copy_", lambda t, o: o.to(t.device).expand(t.shape), self._operand(src))
         if isinstance(src, Tensor) and src.device == self.device:
-            values = src.data
+            values = src.array
         else:
             values = src.numpy() if isinstance(src, Tensor) else np.asarray(src)
         try:
@@ -970,15 +990,15 @@ class Tensor:
         if not fits:
             raise RuntimeError(f"copy_: values of shape {tuple(values.shape)} cannot be written into a tensor of shape {self.shape}")
         if not isinstance(values, np.ndarray):
-            self.data[...] = values
+            self.array[...] = values
         elif self.device != "cpu" and cuda.is_current_stream_capturing():
             raise RuntimeError(
                 "copy_: host data copied into a 'cuda' tensor while a CUDA graph was being captured would not be "
                 "copied again on replay; call copy_() before replay(), outside the captured step"
             )
         else:
-            get_device(self.device).write(self.data, values)
-        function.bump_version(self.data)
+            get_device(self.device).write(self.array, values)
+        function.bump_version(self.array)
         return self
 
     def detach_(self):

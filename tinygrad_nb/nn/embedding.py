@@ -61,7 +61,7 @@ class Embedding(Module):
         if self.padding_idx is not None:
             table = self.weight.numpy().copy()
             table[self.padding_idx] = 0
-            self.weight.data = Tensor(table, device=self.weight.device).data
+            self.weight.array = Tensor(table, device=self.weight.device).array
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):

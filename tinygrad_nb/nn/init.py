@@ -13,7 +13,7 @@ from ..random import generator
 
 
 def _fill(tensor, values):
-    tensor.data = get_device(tensor.device).from_numpy(np.asarray(values, dtype=tensor.dtype))
+    tensor.array = get_device(tensor.device).from_numpy(np.asarray(values, dtype=tensor.dtype))
     return tensor
 
 

@@ -17,7 +17,7 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad=True):
         t = data if isinstance(data, Tensor) else Tensor(data)
-        self.data, self.device, self.grad, self._ctx, self._out_index = t.data, t.device, None, None, 0
+        self.array, self.device, self.grad, self._ctx, self._out_index = t.array, t.device, None, None, 0
         self.requires_grad = False
         self.requires_grad_(requires_grad)
 
@@ -144,7 +144,7 @@ class Module:
                     f"load_state_dict: '{name}' has shape {tuple(array.shape)} in the state dict, "
                     f"but the module expects {target.shape}"
                 )
-            target.data = Tensor(array.astype(target.dtype, copy=True), device=target.device).data
+            target.array = Tensor(array.astype(target.dtype, copy=True), device=target.device).array
         return missing, unexpected
 
     # ---- modes and devices ------------------------------------------------------------
@@ -166,7 +166,7 @@ class Module:
             for name, value in list(vars(module).items()):
                 if isinstance(value, Tensor):
                     moved = value.detach().to(device)
-                    value.data, value.device = moved.data, moved.device
+                    value.array, value.device = moved.array, moved.device
         return self
 
     def cuda(self):

@@ -38,9 +38,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of shape {input.shape}")
         y, mean, var = _normalize(input, axes, eps)
         if running_mean is not None:  # in place, so that a captured CUDA graph updates them too
-            for running, batch in ((running_mean, mean.data), (running_var, var.data * (count / (count - 1)))):
-                running.data *= 1 - momentum
-                running.data += momentum * batch.reshape(-1)
+            for running, batch in ((running_mean, mean.array), (running_var, var.array * (count / (count - 1)))):
+                running.array *= 1 - momentum
+                running.array += momentum * batch.reshape(-1)
     else:
         mean, var = _channel_view(running_mean, input.ndim), _channel_view(running_var, input.ndim)
         y = (input - mean) / (var + eps).sqrt()
@@ -77,7 +77,7 @@ class _BatchNorm(Module):
         track = self.training and self.track_running_stats
         momentum = self.momentum
         if track:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked.array += 1
             if momentum is None:  # a cumulative average over all batches so far
                 momentum = 1.0 / int(self.num_batches_tracked.item())
         running = (self.running_mean, self.running_var) if self.track_running_stats else (None, None)

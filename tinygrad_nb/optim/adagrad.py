@@ -24,10 +24,10 @@ class Adagrad(Optimizer):
                 state["sum"] = xp.full(p.shape, group["initial_accumulator_value"], p.dtype)
             state["step"][...] = state["step"] + 1.0
             if group["weight_decay"]:
-                g = g + group["weight_decay"] * p.data
+                g = g + group["weight_decay"] * p.array
             state["sum"][...] = state["sum"] + g * g
             rate = lr / (1.0 + (state["step"] - 1.0) * group["lr_decay"])
-            p.data[...] = p.data - (rate * g / (xp.sqrt(state["sum"]) + group["eps"])).astype(p.dtype)
+            p.array[...] = p.array - (rate * g / (xp.sqrt(state["sum"]) + group["eps"])).astype(p.dtype)
 
 
 class Adadelta(Optimizer):
@@ -46,11 +46,11 @@ class Adadelta(Optimizer):
         for p, g, state in zip(params, self._grads(params, group), states):
             if self._first_step(state):
                 state["step"] = xp.zeros((), xp.float64)
-                state["square_avg"], state["acc_delta"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
+                state["square_avg"], state["acc_delta"] = xp.zeros_like(p.array), xp.zeros_like(p.array)
             state["step"][...] = state["step"] + 1.0
             if group["weight_decay"]:
-                g = g + group["weight_decay"] * p.data
+                g = g + group["weight_decay"] * p.array
             state["square_avg"][...] = rho * state["square_avg"] + (1.0 - rho) * g * g
             delta = xp.sqrt(state["acc_delta"] + eps) / xp.sqrt(state["square_avg"] + eps) * g
             state["acc_delta"][...] = rho * state["acc_delta"] + (1.0 - rho) * delta * delta
-            p.data[...] = p.data - (lr * delta).astype(p.dtype)
+            p.array[...] = p.array - (lr * delta).astype(p.dtype)

@@ -24,11 +24,11 @@ class Adam(Optimizer):
         for p, state in zip(params, states):
             if self._first_step(state):
                 state["step"] = xp.zeros((), xp.float64)  # float64: 1 - b2^t loses digits in float32
-                state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
+                state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.array), xp.zeros_like(p.array)
                 if amsgrad:
-                    state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+                    state["max_exp_avg_sq"] = xp.zeros_like(p.array)
         device.kernel("adam_step")(
-            [p.data for p in params], self._grads(params, group), self._arrays(states, "exp_avg"),
+            [p.array for p in params], self._grads(params, group), self._arrays(states, "exp_avg"),
             self._arrays(states, "exp_avg_sq"), self._arrays(states, "max_exp_avg_sq") if amsgrad else None,
             self._arrays(states, "step"), lr, b1, b2, group["eps"], group["weight_decay"], self.decoupled, amsgrad,
         )

@@ -2,7 +2,7 @@
 and its parameters) and per-parameter state; a subclass supplies `update`, which changes a
 group's parameters, in place, from their gradients.
 
-Updates work on the raw device arrays (`p.data`, `p.grad.data`) through the device's
+Updates work on the raw device arrays (`p.array`, `p.grad.array`) through the device's
 multi-tensor kernels (kernels/*/optim.py: one call updates many parameters, one launch on a
 GPU), so they record no graph and run on any device, as the ops do. Parameters and state arrays
 are changed in place, never replaced: a captured CUDA graph (tg.cuda.graph) replays its
@@ -116,8 +116,8 @@ class Optimizer:
     def _grads(params, group):
         """The gradients the update descends: negated with `maximize` (the update then climbs)."""
         if group.get("maximize"):
-            return [-p.grad.data for p in params]
-        return [p.grad.data for p in params]
+            return [-p.grad.array for p in params]
+        return [p.grad.array for p in params]
 
     # ---- saving and restoring ---------------------------------------------------------
     def _params(self):

@@ -20,13 +20,13 @@ class RMSprop(Optimizer):
         xp = device.xp
         for p, state in zip(params, states):
             if self._first_step(state):
-                state["step"], state["square_avg"] = xp.zeros((), xp.float64), xp.zeros_like(p.data)
+                state["step"], state["square_avg"] = xp.zeros((), xp.float64), xp.zeros_like(p.array)
                 if centered:
-                    state["grad_avg"] = xp.zeros_like(p.data)
+                    state["grad_avg"] = xp.zeros_like(p.array)
                 if momentum:
-                    state["momentum_buffer"] = xp.zeros_like(p.data)
+                    state["momentum_buffer"] = xp.zeros_like(p.array)
         device.kernel("rmsprop_step")(
-            [p.data for p in params], self._grads(params, group), self._arrays(states, "square_avg"),
+            [p.array for p in params], self._grads(params, group), self._arrays(states, "square_avg"),
             self._arrays(states, "grad_avg") if centered else None,
             self._arrays(states, "momentum_buffer") if momentum else None, self._arrays(states, "step"), lr,
             group["alpha"], group["eps"], group["weight_decay"], momentum, centered,

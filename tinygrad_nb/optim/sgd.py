@@ -23,7 +23,7 @@ class SGD(Optimizer):
         if momentum:
             for p, state in zip(params, states):
                 if self._first_step(state):
-                    state["momentum_buffer"] = device.xp.empty_like(p.data)
+                    state["momentum_buffer"] = device.xp.empty_like(p.array)
                     fresh.add(id(p))
         # the first step sets the buffer to the gradient: those parameters go in a call of their own
         for first in (True, False):
@@ -32,5 +32,5 @@ class SGD(Optimizer):
                 continue
             if momentum:
                 bufs = [s["momentum_buffer"] for _, s in part]
-            device.kernel("sgd_step")([p.data for p, _ in part], self._grads([p for p, _ in part], group), bufs, lr, momentum,
+            device.kernel("sgd_step")([p.array for p, _ in part], self._grads([p for p, _ in part], group), bufs, lr, momentum,
                                       group["dampening"], group["weight_decay"], group["nesterov"], first)
