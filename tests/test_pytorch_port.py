@@ -1,6 +1,7 @@
-"""PyTorch idioms that must work unchanged (or fail loudly), and a PyTorch program run with
-only its imports changed: the seed article's CNN class with `MaxPool2d((2, 2), stride=2)`,
-Adam, CrossEntropyLoss and `torch.max(outputs.data, 1)` accuracy, on the shipped digits."""
+"""PyTorch idioms that must work unchanged (or fail loudly), and PyTorch programs run with
+only their imports changed, on the shipped digits: the seed article's CNN class with
+`MaxPool2d((2, 2), stride=2)`, Adam, CrossEntropyLoss and `torch.max(outputs.data, 1)`
+accuracy; pytorch/examples' MNIST example (Adadelta, StepLR, nll_loss, `pred.eq(...)`)."""
 import numpy as np
 import pytest
 
@@ -178,3 +179,97 @@ def test_integers_meeting_floats_stay_in_the_floats_dtype():
     assert (i + 1).dtype == np.int64 and (f + np.float64(2.0)).dtype == np.float32  # a scalar takes the tensor's dtype
     assert (f + np.ones(2)).dtype == np.float64  # a float64 array with axes is a float64 tensor, in PyTorch too
     np.testing.assert_allclose((i + f).numpy(), [1.5, 2.25])
+
+
+# pytorch/examples' mnist/main.py (its Net, train and test), imports changed, on the 8x8 digits:
+# two 3x3 convolutions leave 4x4, pooled to 2x2, so fc1 takes 64 * 2 * 2 = 256 instead of 9216.
+MNIST_EXAMPLE = """
+import tinygrad_nb as torch                              # import torch
+import tinygrad_nb.nn as nn                              # import torch.nn as nn
+import tinygrad_nb.nn.functional as F                    # import torch.nn.functional as F
+import tinygrad_nb.optim as optim                        # import torch.optim as optim
+from tinygrad_nb.optim.lr_scheduler import StepLR        # from torch.optim.lr_scheduler import StepLR
+from tinygrad_nb.data import DataLoader, digits          # from torch.utils.data import DataLoader; the data set
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super(Net, self).__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(256, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = F.relu(x)
+        x = self.conv2(x)
+        x = F.relu(x)
+        x = F.max_pool2d(x, 2)
+        x = self.dropout1(x)
+        x = torch.flatten(x, 1)
+        x = self.fc1(x)
+        x = F.relu(x)
+        x = self.dropout2(x)
+        x = self.fc2(x)
+        output = F.log_softmax(x, dim=1)
+        return output
+
+
+def train(model, device, train_loader, optimizer, epoch):
+    model.train()
+    for batch_idx, (data, target) in enumerate(train_loader):
+        data, target = data.to(device), target.to(device)
+        optimizer.zero_grad()
+        output = model(data)
+        loss = F.nll_loss(output, target)
+        loss.backward()
+        optimizer.step()
+
+
+def test(model, device, test_loader):
+    model.eval()
+    test_loss = 0
+    correct = 0
+    with torch.no_grad():
+        for data, target in test_loader:
+            data, target = data.to(device), target.to(device)
+            output = model(data)
+            test_loss += F.nll_loss(output, target, reduction='sum').item()
+            pred = output.argmax(dim=1, keepdim=True)
+            correct += pred.eq(target.view_as(pred)).sum().item()
+    test_loss /= len(test_loader.dataset)
+    return test_loss, 100. * correct / len(test_loader.dataset)
+
+
+torch.manual_seed(1)
+device = torch.device("cpu")
+train_loader = DataLoader(digits("train"), batch_size=64, shuffle=True)
+test_loader = DataLoader(digits("test"), batch_size=1000)
+model = Net().to(device)
+optimizer = optim.Adadelta(model.parameters(), lr=1.0)
+scheduler = StepLR(optimizer, step_size=1, gamma=0.7)
+for epoch in range(1, 4):
+    train(model, device, train_loader, optimizer, epoch)
+    test_loss, accuracy = test(model, device, test_loader)
+    scheduler.step()
+"""
+
+
+def test_pytorchs_mnist_example_runs_with_only_its_imports_changed():
+    namespace = {}
+    exec(compile(MNIST_EXAMPLE, "pytorch_mnist_example", "exec"), namespace)
+    assert namespace["accuracy"] > 85 and namespace["test_loss"] < 0.6
+    assert namespace["optimizer"].param_groups[0]["lr"] == pytest.approx(0.7 ** 3)
+
+
+def test_torch_device_and_comparison_names():
+    d = tg.device("cuda:0")
+    assert d == "cuda:0" and d.type == "cuda" and d.index == 0 and tg.device("cpu").index is None
+    with pytest.raises(ValueError, match="device: unknown device 'gpu'"):
+        tg.device("gpu")
+    x = tg.tensor([1, 2, 3])
+    assert x.eq(tg.tensor([1, 0, 3])).numpy().tolist() == [True, False, True] and x.ge(2).numpy().tolist() == [False, True, True]
+    assert x.view_as(tg.zeros(3, 1)).shape == (3, 1)

@@ -36,6 +36,25 @@ def tensor(data, requires_grad=False, device="cpu", dtype=None):
     return Tensor(data, requires_grad=requires_grad, device=device, dtype=dtype)
 
 
+class device(str):
+    """torch.device: a device name ('cpu', 'cuda', 'cuda:0'), usable wherever one is taken,
+    with PyTorch's .type and .index."""
+
+    def __new__(cls, type, index=None):
+        name = type if index is None else f"{type}:{index}"
+        if name.split(":")[0] not in ("cpu", "cuda"):
+            raise ValueError(f"device: unknown device {name!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+        return super().__new__(cls, name)
+
+    @property
+    def type(self):
+        return self.split(":")[0]
+
+    @property
+    def index(self):
+        return int(self.split(":")[1]) if ":" in self else None
+
+
 def _method(name, doc):
     """tg.<name>(input, ...): Tensor.<name> as a function, as torch.<name>; an array input
     (a NumPy array, or a tensor's raw `.array`) is read as a tensor."""
@@ -72,5 +91,5 @@ __all__ = [
     "eye", "zeros_like", "ones_like", "cat", "stack", "where", "float32", "float64", "int32", "int64",
     "autograd", "nn", "optim", "data", "cpu", "cuda", "save", "load", "summary", "fit", "evaluate",
     "from_numpy", "argmax", "argmin", "exp", "log", "mean", "matmul", "flatten", "softmax", "log_softmax", "relu",
-    "sigmoid", "tanh", "sin", "cos",
+    "sigmoid", "tanh", "sin", "cos", "device",
 ]  # tg.max, tg.min and tg.sum exist too, but `import *` does not shadow Python's own

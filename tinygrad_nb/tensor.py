@@ -493,6 +493,9 @@ class Tensor:
     def __ne__(self, other):
         return self._compare(operator.ne, other)
 
+    # PyTorch's names of the comparisons
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+
     def __invert__(self):
         if self.dtype != np.bool_:
             raise TypeError(f"~ needs a bool tensor, got {self.dtype}")
@@ -725,6 +728,8 @@ class Tensor:
 
     def reshape_as(self, other):
         return self.reshape(other.shape)
+
+    view_as = reshape_as
 
     def split(self, split_size_or_sections, dim=0):
         """Pieces along dim: each of split_size (the last one smaller if need be), or of the
