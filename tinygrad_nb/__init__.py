@@ -36,25 +36,6 @@ def tensor(data, requires_grad=False, device="cpu", dtype=None):
     return Tensor(data, requires_grad=requires_grad, device=device, dtype=dtype)
 
 
-class device(str):
-    """torch.device: a device name ('cpu', 'cuda', 'cuda:0'), usable wherever one is taken,
-    with PyTorch's .type and .index."""
-
-    def __new__(cls, type, index=None):
-        name = type if index is None else f"{type}:{index}"
-        if name.split(":")[0] not in ("cpu", "cuda"):
-            raise ValueError(f"device: unknown device {name!r}; expected 'cpu', 'cuda' or 'cuda:N'")
-        return super().__new__(cls, name)
-
-    @property
-    def type(self):
-        return self.split(":")[0]
-
-    @property
-    def index(self):
-        return int(self.split(":")[1]) if ":" in self else None
-
-
 def _method(name, doc):
     """tg.<name>(input, ...): Tensor.<name> as a function, as torch.<name>; an array input
     (a NumPy array, or a tensor's raw `.array`) is read as a tensor."""

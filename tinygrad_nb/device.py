@@ -11,6 +11,8 @@ A device offers two things to the ops:
 Ops never mention a device, so adding a device means adding kernels, not touching ops.
 """
 import importlib
+import sys
+import types
 
 import numpy as np
 
@@ -112,3 +114,33 @@ def get_device(name):
     if name not in _DEVICES:
         raise ValueError(f"unknown device '{name}': expected one of {sorted(set(_DEVICES) | {'cuda'})}")
     return _DEVICES[name]
+
+
+class DeviceName(str):
+    """What tg.device('cuda:0') returns, as torch.device does: the device's name, usable
+    wherever one is taken, with PyTorch's .type and .index."""
+
+    def __new__(cls, type, index=None):
+        name = type if index is None else f"{type}:{index}"
+        if name.split(":")[0] not in ("cpu", "cuda"):
+            raise ValueError(f"device: unknown device {name!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+        return super().__new__(cls, name)
+
+    @property
+    def type(self):
+        return self.split(":")[0]
+
+    @property
+    def index(self):
+        return int(self.split(":")[1]) if ":" in self else None
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as torch.device is (tg.device('cuda') in a ported script), while
+    `tinygrad_nb.device` stays the module that holds the devices."""
+
+    def __call__(self, type, index=None):
+        return DeviceName(type, index)
+
+
+sys.modules[__name__].__class__ = _CallableModule
