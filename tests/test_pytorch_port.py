@@ -1,7 +1,8 @@
 """PyTorch idioms that must work unchanged (or fail loudly), and PyTorch programs run with
 only their imports changed, on the shipped digits: the seed article's CNN class with
 `MaxPool2d((2, 2), stride=2)`, Adam, CrossEntropyLoss and `torch.max(outputs.data, 1)`
-accuracy; pytorch/examples' MNIST example (Adadelta, StepLR, nll_loss, `pred.eq(...)`)."""
+accuracy; pytorch/examples' MNIST example (Adadelta, StepLR, nll_loss, `pred.eq(...)`) and its
+word-level LSTM language model (clip_grad_norm_, `p.data.add_`, repackaged hidden states)."""
 import numpy as np
 import pytest
 
@@ -273,3 +274,111 @@ def test_torch_device_and_comparison_names():
     x = tg.tensor([1, 2, 3])
     assert x.eq(tg.tensor([1, 0, 3])).numpy().tolist() == [True, False, True] and x.ge(2).numpy().tolist() == [False, True, True]
     assert x.view_as(tg.zeros(3, 1)).shape == (3, 1)
+
+
+# pytorch/examples' word_language_model (its RNNModel, batchify, get_batch, repackage_hidden and
+# training loop with clip_grad_norm_ and p.data.add_), imports changed, on the Zen of Python's words.
+WORD_LM = """
+import math
+import numpy as np
+import tinygrad_nb as torch                      # import torch
+import tinygrad_nb.nn as nn                      # import torch.nn as nn
+import tinygrad_nb.nn.functional as F            # import torch.nn.functional as F
+from tinygrad_nb.data import zen_of_python       # the corpus
+
+
+class RNNModel(nn.Module):
+    def __init__(self, ntoken, ninp, nhid, nlayers, dropout=0.5):
+        super(RNNModel, self).__init__()
+        self.ntoken = ntoken
+        self.drop = nn.Dropout(dropout)
+        self.encoder = nn.Embedding(ntoken, ninp)
+        self.rnn = nn.LSTM(ninp, nhid, nlayers, dropout=dropout)
+        self.decoder = nn.Linear(nhid, ntoken)
+        self.init_weights()
+        self.nhid = nhid
+        self.nlayers = nlayers
+
+    def init_weights(self):
+        initrange = 0.1
+        nn.init.uniform_(self.encoder.weight, -initrange, initrange)
+        nn.init.zeros_(self.decoder.bias)
+        nn.init.uniform_(self.decoder.weight, -initrange, initrange)
+
+    def forward(self, input, hidden):
+        emb = self.drop(self.encoder(input))
+        output, hidden = self.rnn(emb, hidden)
+        output = self.drop(output)
+        decoded = self.decoder(output)
+        decoded = decoded.view(-1, self.ntoken)
+        return F.log_softmax(decoded, dim=1), hidden
+
+    def init_hidden(self, bsz):
+        weight = next(self.parameters())
+        return (weight.new_zeros(self.nlayers, bsz, self.nhid),
+                weight.new_zeros(self.nlayers, bsz, self.nhid))
+
+
+def batchify(data, bsz):
+    nbatch = data.size(0) // bsz
+    data = data.narrow(0, 0, nbatch * bsz)
+    data = data.view(bsz, -1).t().contiguous()
+    return data
+
+
+def repackage_hidden(h):
+    if isinstance(h, torch.Tensor):
+        return h.detach()
+    else:
+        return tuple(repackage_hidden(v) for v in h)
+
+
+def get_batch(source, i, bptt=35):
+    seq_len = min(bptt, len(source) - 1 - i)
+    data = source[i:i+seq_len]
+    target = source[i+1:i+1+seq_len].view(-1)
+    return data, target
+
+
+words = zen_of_python().split()
+vocab = sorted(set(words))
+ids = torch.tensor([vocab.index(w) for w in words])
+train_data = batchify(ids, 4)
+torch.manual_seed(1)
+model = RNNModel(len(vocab), 32, 64, 2, dropout=0.2)
+criterion = nn.NLLLoss()
+lr, clip, bptt = 20.0, 0.25, 10
+losses = []
+for epoch in range(1, 31):
+    model.train()
+    total_loss = 0.
+    hidden = model.init_hidden(4)
+    for batch, i in enumerate(range(0, train_data.size(0) - 1, bptt)):
+        data, targets = get_batch(train_data, i, bptt)
+        model.zero_grad()
+        hidden = repackage_hidden(hidden)
+        output, hidden = model(data, hidden)
+        loss = criterion(output, targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        for p in model.parameters():
+            p.data.add_(p.grad, alpha=-lr)
+        total_loss += loss.item()
+    losses.append(total_loss / (batch + 1))
+"""
+
+
+def test_pytorchs_word_language_model_runs_with_only_its_imports_changed():
+    namespace = {}
+    exec(compile(WORD_LM, "pytorch_word_language_model", "exec"), namespace)
+    losses = namespace["losses"]
+    assert losses[0] > 4.0 and losses[-1] < 3.5  # from about ln(96) = 4.56 (uniform over the words) down
+
+
+def test_narrow_and_new_zeros():
+    x = tg.arange(12.0).reshape(3, 4)
+    assert x.narrow(1, 1, 2).numpy().tolist() == [[1, 2], [5, 6], [9, 10]]
+    with pytest.raises(IndexError, match="narrow: entries 3..5 do not fit axis 1"):
+        x.narrow(1, 3, 2)
+    z = x.new_zeros(2, 3)
+    assert z.shape == (2, 3) and z.dtype == x.dtype and x.new_ones((1,)).numpy().tolist() == [1.0]

@@ -729,6 +729,20 @@ class Tensor:
     def reshape_as(self, other):
         return self.reshape(other.shape)
 
+    def narrow(self, dim, start, length):
+        """The `length` entries from `start` along dim (a view, as PyTorch's narrow)."""
+        dim = _axis(self, dim, "narrow")
+        if not 0 <= start <= start + length <= self.shape[dim]:
+            raise IndexError(f"narrow: entries {start}..{start + length} do not fit axis {dim} of shape {self.shape}")
+        return self[(slice(None),) * dim + (slice(start, start + length),)]
+
+    def new_zeros(self, *shape):
+        """Zeros of the given shape with this tensor's dtype and device."""
+        return Tensor.zeros(_shape_arg(shape), dtype=self.dtype, device=self.device)
+
+    def new_ones(self, *shape):
+        return Tensor.ones(_shape_arg(shape), dtype=self.dtype, device=self.device)
+
     view_as = reshape_as
 
     def split(self, split_size_or_sections, dim=0):
