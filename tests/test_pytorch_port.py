@@ -2,7 +2,8 @@
 only their imports changed, on the shipped digits: the seed article's CNN class with
 `MaxPool2d((2, 2), stride=2)`, Adam, CrossEntropyLoss and `torch.max(outputs.data, 1)`
 accuracy; pytorch/examples' MNIST example (Adadelta, StepLR, nll_loss, `pred.eq(...)`) and its
-word-level LSTM language model (clip_grad_norm_, `p.data.add_`, repackaged hidden states)."""
+word-level LSTM language model (clip_grad_norm_, `p.data.add_`, repackaged hidden states);
+the seed article's RNN program (an explicit h0, batch_first)."""
 import numpy as np
 import pytest
 
@@ -382,3 +383,64 @@ def test_narrow_and_new_zeros():
         x.narrow(1, 3, 2)
     z = x.new_zeros(2, 3)
     assert z.shape == (2, 3) and z.dtype == x.dtype and x.new_ones((1,)).numpy().tolist() == [1.0]
+
+
+# The seed article's RNN program: rows of an image as a sequence, an explicit h0, batch_first.
+RNN_PROGRAM = """
+import tinygrad_nb as torch                       # import torch
+import tinygrad_nb.nn as nn                       # import torch.nn as nn
+from tinygrad_nb.data import DataLoader, digits   # from torch.utils.data import DataLoader; the data set
+
+device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+sequence_length, input_size, hidden_size, num_layers, num_classes = 8, 8, 64, 2, 10
+
+
+class RNN(nn.Module):
+    def __init__(self, input_size, hidden_size, num_layers, num_classes):
+        super(RNN, self).__init__()
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.rnn = nn.RNN(input_size, hidden_size, num_layers, batch_first=True)
+        self.fc = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, x):
+        h0 = torch.zeros(self.num_layers, x.size(0), self.hidden_size).to(device)
+        out, _ = self.rnn(x, h0)
+        out = self.fc(out[:, -1, :])
+        return out
+
+
+torch.manual_seed(0)
+device = torch.device('cpu')
+train_loader = DataLoader(digits("train"), batch_size=32, shuffle=True)
+test_loader = DataLoader(digits("test"), batch_size=100)
+model = RNN(input_size, hidden_size, num_layers, num_classes).to(device)
+criterion = nn.CrossEntropyLoss()
+optimizer = torch.optim.Adam(model.parameters(), lr=0.003)
+for epoch in range(5):
+    for i, (images, labels) in enumerate(train_loader):
+        images = images.reshape(-1, sequence_length, input_size).to(device)
+        labels = labels.to(device)
+        outputs = model(images)
+        loss = criterion(outputs, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+with torch.no_grad():
+    correct = 0
+    total = 0
+    for images, labels in test_loader:
+        images = images.reshape(-1, sequence_length, input_size).to(device)
+        labels = labels.to(device)
+        outputs = model(images)
+        _, predicted = torch.max(outputs.data, 1)
+        total += labels.size(0)
+        correct += (predicted == labels).sum().item()
+accuracy = 100 * correct / total
+"""
+
+
+def test_the_seed_articles_rnn_program_runs_with_only_its_imports_changed():
+    namespace = {}
+    exec(compile(RNN_PROGRAM, "pytorch_rnn_program", "exec"), namespace)
+    assert namespace["total"] == 359 and namespace["accuracy"] > 80
