@@ -104,6 +104,11 @@ def default_collate(samples):
     if isinstance(first, (tuple, list)):
         fields = [default_collate(list(column)) for column in zip(*samples)]
         return tuple(fields) if isinstance(first, tuple) else fields
+    return _stacked(samples)
+
+
+def _stacked(samples):
+    """Array-like samples stacked into one Tensor along a new first axis."""
     return Tensor(np.ascontiguousarray(np.stack([np.asarray(s) for s in samples])))
 
 
@@ -237,7 +242,7 @@ class DataLoader:
         if self.collate_fn is not None:
             return self.collate_fn(samples)
         if not isinstance(samples[0], (tuple, dict)):
-            return (Tensor(np.ascontiguousarray(np.stack([np.asarray(s) for s in samples]))),)
+            return (_stacked(samples),)
         return default_collate(samples)
 
 

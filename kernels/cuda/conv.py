@@ -45,10 +45,10 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups, out_hw):
     if out.size == 0:
         return out
     geo = _geometry(x.shape, weight.shape, groups, stride, padding, dilation, out_hw)
+    if bias is not None and not (bias.is_contiguous and bias.ndim == 1):
+        bias = bias.copy()  # both kernels index it as bias[b0 + k]
     if _depthwise(c_group, groups):
         return depthwise.forward(x, weight, bias, geo, out)
-    if bias is not None and not (bias.is_contiguous and bias.ndim == 1):
-        bias = bias.copy()
     w = weight.reshape(groups, k_out // groups, c_group * kh * kw)
     return product(dense(w, 2), gathered(COLS, x), groups, k_out // groups, out.size // k_out, c_group * kh * kw,
                    x.dtype, out=out, out_kind=NCHW_OUT if bias is None else NCHW_BIAS, geo=geo, bias=bias)

@@ -228,12 +228,7 @@ def kl_div(input, target, reduction="mean", log_target=False):
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
     """-[p y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))] from the logits x, computed as
     (1 - y) x + (1 + (p - 1) y) softplus(-x) so that no sigmoid ever rounds to 0 or 1."""
-    target = _target(target, input, "binary_cross_entropy_with_logits")
-    if target.shape != input.shape:
-        raise ValueError(
-            f"binary_cross_entropy_with_logits: input of shape {input.shape} and target of shape {target.shape} must match"
-        )
-    target = target.cast(input.dtype)
+    target = _pair(input, target, "binary_cross_entropy_with_logits")
     log_weight = 1.0 if pos_weight is None else (target * (_as_tensor(pos_weight, input) - 1.0) + 1.0)
     loss = (1.0 - target) * input + log_weight * (-input).softplus()
     if weight is not None:
