@@ -197,8 +197,8 @@ class _Bucket:
         values /= world
         for i, p in enumerate(self.params):
             if self.buffer[self.starts[-1] + i] > 0:
-                grad = values[self.starts[i]:self.starts[i] + self.sizes[i]].reshape(p.shape).copy()
-                p.grad = Tensor(grad, device=p.device)
+                # Tensor() copies: the gradient must not share the buffer the next step refills
+                p.grad = Tensor(values[self.starts[i]:self.starts[i] + self.sizes[i]].reshape(p.shape), device=p.device)
 
 
 class DistributedDataParallel(Module):
