@@ -178,6 +178,17 @@ def mish_backward(g, x, a):
     return g * (t + x * (0.5 * (1 + tanh(0.5 * x))) * (1 - t * t))
 
 
+def normal_cdf(x, a):
+    """Phi(x) = (1 + erf(x / sqrt 2)) / 2, the standard normal distribution function (GELU's
+    derivative needs it as an op of its own for gradients of gradients)."""
+    return 0.5 * (1 + erf(x * SQRT_HALF))
+
+
+def normal_cdf_backward(g, x, a):
+    """g phi(x), phi the standard normal density."""
+    return g * (exp(-0.5 * x * x) * INV_SQRT_2PI)
+
+
 def bind(fn, namespace):
     """The rule `fn` with the names it calls taken from `namespace` (a kernel's, for one element)."""
     return types.FunctionType(fn.__code__, {**fn.__globals__, **namespace}, fn.__name__)
@@ -214,4 +225,5 @@ RULES = {
     "hardsigmoid": Rule(hardsigmoid, hardsigmoid_backward, "input", loop=True),
     "hardswish": Rule(hardswish, hardswish_backward, "input", loop=True),
     "mish": Rule(mish, mish_backward, "input", loop=False),
+    "normal_cdf": Rule(normal_cdf, normal_cdf_backward, "input", loop=False),
 }

@@ -107,3 +107,58 @@ def test_state_dict_lists_each_modules_parameters_then_its_buffers():
     model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.Linear(3, 1))
     assert list(model.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
                                         "1.num_batches_tracked", "2.weight", "2.bias"]
+
+
+def test_full_backward_hook_sees_grad_input_and_grad_output_and_may_replace_them():
+    lin = nn.Linear(3, 2)
+    seen = []
+
+    def hook(module, grad_input, grad_output):
+        seen.append((module, [g.numpy().copy() for g in grad_input], [g.numpy().copy() for g in grad_output]))
+        return (grad_input[0] * 0 + 1,)
+
+    handle = lin.register_full_backward_hook(hook)
+    x = tg.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    y = lin(x)
+    w = np.array([[1.0, -2.0], [0.5, 3.0]])
+    (y * tg.Tensor(w)).sum().backward()
+    module, grad_input, grad_output = seen[0]
+    assert module is lin
+    np.testing.assert_allclose(grad_output[0], w)
+    np.testing.assert_allclose(grad_input[0], w @ lin.weight.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), np.ones((2, 3)))  # replaced by the hook
+    np.testing.assert_allclose(lin.weight.grad.numpy(), w.T @ x.numpy(), rtol=1e-6)  # the weights' gradient is untouched
+    handle.remove()
+    x.grad = None
+    (lin(x) * tg.Tensor(w)).sum().backward()
+    assert len(seen) == 1
+    np.testing.assert_allclose(x.grad.numpy(), w @ lin.weight.numpy(), rtol=1e-6)
+
+
+def test_full_backward_hook_on_a_first_layer_gets_none_for_its_data_input():
+    conv = nn.Conv2d(1, 2, 3)
+    calls, pre = [], []
+    conv.register_full_backward_hook(lambda m, gi, go: calls.append((gi, go[0].shape)))
+    conv.register_full_backward_pre_hook(lambda m, go: pre.append(go[0].shape) or (go[0] * 2,))
+    x = tg.Tensor(np.random.default_rng(0).standard_normal((1, 1, 4, 4)).astype(np.float32))
+    conv(x).sum().backward()
+    assert calls == [((None,), (1, 2, 2, 2))] and pre == [(1, 2, 2, 2)]
+    np.testing.assert_allclose(conv.bias.grad.numpy(), [8.0, 8.0])  # the pre-hook doubled the outputs' gradient
+
+
+def test_full_backward_hook_on_an_lstm_sees_every_output():
+    lstm = nn.LSTM(2, 3)
+    seen = []
+    lstm.register_full_backward_hook(lambda m, gi, go: seen.append([None if g is None else g.shape for g in go]))
+    x = tg.Tensor(np.ones((4, 1, 2), np.float32), requires_grad=True)
+    out, (h, c) = lstm(x)
+    (out.sum() + h.sum()).backward()
+    assert seen == [[(4, 1, 3), (1, 1, 3), (1, 1, 3)]]
+    assert x.grad is not None and x.grad.shape == (4, 1, 2)
+
+
+def test_forward_pre_hook_replaces_the_arguments():
+    lin = nn.Linear(2, 1)
+    lin.register_forward_pre_hook(lambda m, args: (args[0] * 0,))
+    out = lin(tg.Tensor(np.ones((1, 2), np.float32)))
+    np.testing.assert_allclose(out.numpy(), lin.bias.numpy().reshape(1, 1))

@@ -3,8 +3,11 @@ added into .grad (PyTorch's torch.autograd.grad).
 
     dx, dw = tg.autograd.grad(loss, [x, w])
 
-Each op's backward works on arrays, outside the graph, so the gradients cannot themselves be
-differentiated: create_graph=True (gradients of gradients) is refused with that reason."""
+With create_graph=True the gradients are Tensors with graphs of their own, so they can be
+differentiated again (a gradient penalty, a Hessian-vector product):
+
+    (g,) = tg.autograd.grad(y, [x], create_graph=True)
+    (h,) = tg.autograd.grad((g * v).sum(), [x])       # H v"""
 import numpy as np
 
 from . import function
@@ -16,9 +19,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     """The vector-Jacobian products sum_i grad_outputs[i] . d outputs[i] / d inputs[j], one
     Tensor per input (None for an input the outputs do not depend on, with allow_unused);
     no tensor's .grad changes. grad_outputs may be left out for scalar outputs."""
-    if create_graph:
-        raise NotImplementedError("autograd.grad: create_graph=True (gradients of gradients) is not supported: each "
-                                  "op's backward works on arrays outside the graph")
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None:
@@ -33,15 +33,18 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if not out.requires_grad:
             raise RuntimeError(f"autograd.grad: output {k} (shape {out.shape}) does not require grad and has no graph")
         seed = _seed(out, g)
-        keep = retain_graph if retain_graph is not None else False
-        function.backward(out, seed, retain_graph=keep or k < len(outputs) - 1, capture=capture)
+        keep = retain_graph if retain_graph is not None else create_graph
+        function.backward(out, seed, retain_graph=keep or k < len(outputs) - 1, capture=capture,
+                          create_graph=create_graph)
     result = []
     for t in inputs:
         total = capture[id(t)][1]
         if total is None and not allow_unused:
             raise RuntimeError("autograd.grad: one of the differentiated tensors appears to not have been used in the "
                                "graph; pass allow_unused=True if this is intended")
-        result.append(None if total is None else Tensor._from_array(total, t.device))
+        if total is not None and not isinstance(total, Tensor):
+            total = Tensor._from_array(total, t.device)
+        result.append(total)
     return tuple(result)
 
 

@@ -14,6 +14,13 @@ op records the counts of the arrays it saves for backward, and backward refuses,
 PyTorch's error, to use an array written since. (Until the first in-place write nothing is
 recorded: every count is 0.)
 
+With create_graph=True the sweep calls each op's `graph_backward` instead of `backward`: the
+same formula written with Tensor ops (other ops' `apply`), so the gradients it returns are
+themselves graphs that a second backward() can differentiate (gradients of gradients). There
+`ctx.parents` are the input Tensors and `ctx.output(i)` the op's i-th output; a linear op's
+gradient is often its adjoint op (a convolution's is a transposed convolution), and the
+adjoint's gradient the op again.
+
 Two ways to act during a sweep, as in PyTorch (data-parallel training uses both): a leaf's
 post-accumulate-grad hooks (Tensor.register_post_accumulate_grad_hook) run as soon as
 the sweep has added the leaf's last contribution into its .grad, and `queue_callback(fn)`
@@ -71,7 +78,9 @@ class Function:
         backward(ctx, *grad_outputs)      -> one gradient (or None) per Tensor input
 
     Both work on raw device arrays (NumPy on the CPU); `ctx.xp` is the array namespace
-    of the device and `ctx.kernel(name)` looks up a device kernel.
+    of the device and `ctx.kernel(name)` looks up a device kernel. For create_graph=True,
+
+        graph_backward(ctx, *grad_outputs) -> the same gradients, from Tensors, with Tensor ops
     """
 
     differentiable = True
@@ -87,6 +96,20 @@ class Function:
 
     def kernel(self, name):
         return self.device.kernel(name)
+
+    def graph_backward(self, *grads):
+        raise RuntimeError(f"{type(self).__name__}: backward(create_graph=True) is not supported through this op "
+                           "(it has no differentiable backward)")
+
+    def output(self, i=0):
+        """The op's i-th output Tensor (alive while the graph downstream of it is)."""
+        return self.outputs[i]()
+
+    def constant(self, array):
+        """An array (a mask, a saved intermediate) as a Tensor outside the graph."""
+        from .tensor import Tensor
+
+        return Tensor._from_array(array, self.device.name)
 
     @classmethod
     def apply(cls, *args, **kwargs):
@@ -107,6 +130,7 @@ class Function:
         if track:
             ctx.parents = tensors
             ctx.out_meta = tuple((o.shape, o.dtype) for o in outs)
+            ctx.outputs = tuple(weakref.ref(r) for r in results)
             for i, r in enumerate(results):
                 r._ctx, r._out_index = ctx, i
         if op_hooks:
@@ -214,13 +238,20 @@ def queue_callback(callback):
     queue.append(callback)
 
 
-def backward(root, grad, retain_graph=False, capture=None):
+def backward(root, grad, retain_graph=False, capture=None, create_graph=False):
     """Reverse-mode sweep from `root` (a Tensor) seeded with `grad` (an array). With
     `capture` ({id(tensor): [tensor, None]}, as autograd.grad passes it) the gradients of the
-    tensors named there are summed into it instead, and no .grad changes."""
+    tensors named there are summed into it instead, and no .grad changes. With create_graph
+    the gradients are Tensors with graphs of their own (and the graph is kept)."""
     outer, _state.callbacks = getattr(_state, "callbacks", None), []
     try:
-        _sweep(root, grad, retain_graph, capture)
+        if create_graph:
+            from .tensor import Tensor
+
+            with enable_grad():
+                _sweep(root, Tensor._from_array(grad, root.device), True, capture, True)
+        else:
+            _sweep(root, grad, retain_graph, capture, False)
         queue = _state.callbacks
         while queue:
             queue.pop(0)()
@@ -281,10 +312,11 @@ def _run_tensor_hooks(tensor, g):
     tensor replaces it."""
     from .tensor import Tensor
 
+    graph = isinstance(g, Tensor)
     for hook in list(getattr(tensor, "_hooks", ())):
-        new = hook(Tensor._from_array(g, tensor.device))
+        new = hook(g if graph else Tensor._from_array(g, tensor.device))
         if new is not None:
-            g = new.array
+            g = new if graph else new.array
     return g
 
 
@@ -304,7 +336,8 @@ def _watched_outputs(ctx, outs, given, capture):
             tensor._accumulate(outs[i])
 
 
-def _sweep(root, grad, retain_graph, capture):
+def _sweep(root, grad, retain_graph, capture, graph):
+    """The chain rule over the graph, on arrays, or with graph=True on Tensors (create_graph)."""
     from .tensor import Tensor
 
     if root._ctx is None:
@@ -330,10 +363,12 @@ def _sweep(root, grad, retain_graph, capture):
             _check_versions(ctx)
         xp = ctx.device.xp
         given, outs = outs, [g if g is not None else xp.zeros(shape, dtype) for g, (shape, dtype) in zip(outs, ctx.out_meta)]
+        if graph:
+            outs = [g if isinstance(g, Tensor) else ctx.constant(g) for g in outs]
         if getattr(ctx, "watched", None):
             _watched_outputs(ctx, outs, given, capture)
         start = time.perf_counter() if op_hooks else 0.0
-        in_grads = ctx.backward(*outs)
+        in_grads = ctx.graph_backward(*outs) if graph else ctx.backward(*outs)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
         if op_hooks:
@@ -343,7 +378,7 @@ def _sweep(root, grad, retain_graph, capture):
         for parent, g in zip(ctx.parents, in_grads):
             if g is None or not parent.requires_grad:
                 continue
-            if isinstance(g, Tensor):
+            if isinstance(g, Tensor) and not graph:
                 g = g.array
             if tuple(g.shape) != tuple(parent.shape):
                 raise RuntimeError(

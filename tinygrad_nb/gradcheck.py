@@ -69,3 +69,36 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
                 f"analytic {analytic[j]:.6g} vs numeric {numeric[j]:.6g} (atol={atol}, rtol={rtol})"
             )
     return True
+
+
+def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
+    """Check gradients of gradients (create_graph=True). With a random weighting v of the outputs
+    (itself an input here), the gradients G(inputs, v) = d sum(v * fn(inputs)) / d inputs that
+    backward(create_graph=True) builds must equal plain backward()'s, and gradcheck must pass
+    on G: its own gradients, with respect to the inputs and to v, match finite differences."""
+    from .autograd import grad
+    from .function import enable_grad
+
+    inputs = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
+    checked = [x for x in inputs if x.requires_grad]
+    rng = np.random.default_rng(seed + 1)
+    weights = [Tensor(rng.standard_normal(o.shape), requires_grad=True, device=o.device, dtype=o.dtype)
+               for o in _outputs(fn, inputs)]
+
+    def gradients(*args):
+        with enable_grad():
+            outs = _outputs(fn, args[:len(inputs)])
+            total = sum((o * w).sum() for o, w in zip(outs, args[len(inputs):]) if o.requires_grad)
+            return grad(total, [x for x in args[:len(inputs)] if x.requires_grad], create_graph=True, allow_unused=True)
+
+    built = gradients(*inputs, *weights)
+    plain = grad(sum((o * w.detach()).sum() for o, w in zip(_outputs(fn, inputs), weights) if o.requires_grad),
+                 checked, allow_unused=True)
+    for k, (a, b) in enumerate(zip(built, plain)):
+        if (a is None) != (b is None) or (a is not None and not np.allclose(a.numpy(), b.numpy(), atol=1e-12, rtol=1e-9)):
+            raise GradcheckError(f"gradgradcheck: input {k}: the create_graph gradient differs from backward()'s")
+
+    def differentiable(*args):
+        return tuple(g for g in gradients(*args) if g is not None and g.requires_grad)
+
+    return gradcheck(differentiable, [*inputs, *weights], eps=eps, atol=atol, rtol=rtol, seed=seed)

@@ -175,9 +175,10 @@ class Tensor:
     __hash__ = object.__hash__
 
     # ---- autograd ---------------------------------------------------------------------
-    def backward(self, gradient=None, retain_graph=False):
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
         """Fill `.grad` of every leaf that requires it with d(self)/d(leaf), summed over
-        calls. A non-scalar tensor needs `gradient`, the vector of the vector-Jacobian product."""
+        calls. A non-scalar tensor needs `gradient`, the vector of the vector-Jacobian product.
+        With create_graph the gradients are themselves differentiable (and the graph is kept)."""
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no graph (was it made under no_grad?)")
         if gradient is None:
@@ -193,10 +194,15 @@ class Tensor:
             )
             if tuple(g.shape) != self.shape:
                 raise RuntimeError(f"backward: gradient has shape {tuple(g.shape)}, expected {self.shape}")
-        function.backward(self, g, retain_graph=retain_graph)
+        function.backward(self, g, retain_graph=bool(retain_graph), create_graph=create_graph)
 
     def _accumulate(self, g):
-        """Leaf gradients add up across uses and across backward() calls."""
+        """Leaf gradients add up across uses and across backward() calls. Under create_graph, g
+        is a Tensor with a graph of its own, and so .grad becomes."""
+        if isinstance(g, Tensor):
+            g = g.cast(self.dtype)
+            self.grad = g if self.grad is None else self.grad + g
+            return
         if g.dtype != self.dtype:
             g = g.astype(self.dtype)
         if self.grad is None:
@@ -1036,6 +1042,9 @@ class _Transfer(function.Function):
 
     def backward(ctx, g):
         return ctx.src.from_numpy(ctx.device.to_numpy(g))
+
+    def graph_backward(ctx, g):
+        return g.to(ctx.src.name)
 
 
 def _axis(t, axis, op, extra=0):

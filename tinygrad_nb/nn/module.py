@@ -8,6 +8,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..function import RemovableHandle
+from ..ops.hooks import BackwardHook
 from ..tensor import Tensor
 
 
@@ -23,6 +24,77 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+
+class _BackwardHooks:
+    """One forward of a module with backward hooks: its tensor inputs and outputs pass
+    through BackwardHook ops, so that backward hands over the outputs' gradients (to the
+    pre-hooks) and then the inputs' (to the hooks, with the outputs')."""
+
+    def __init__(self, module):
+        self.module, self.grad_output = module, None
+
+    def call(self, args, kwargs):
+        slots = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+        self.tensor_inputs = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        args = list(args)
+        if slots:
+            views = BackwardHook.apply(*(args[i] for i in slots), call=self.inputs_done)
+            for i, v in zip(slots, views):
+                args[i] = v
+        self.slots = slots
+        output = self.module._forward_hooked(tuple(args), kwargs)
+        flat = _tensors(output)
+        live = [k for k, t in enumerate(flat) if t.requires_grad]
+        if not live:
+            return output
+        self.n_outputs = len(flat)
+        self.live_outputs = live
+        views = BackwardHook.apply(*(flat[k] for k in live), call=self.outputs_done)
+        for k, v in zip(live, views):
+            flat[k] = v
+        return _rebuilt(output, iter(flat))
+
+    def outputs_done(self, grads):
+        grad_output = [None] * self.n_outputs
+        for k, g in zip(self.live_outputs, grads):
+            grad_output[k] = g
+        for hook in self.module.__dict__.get("_backward_pre_hooks", ()):
+            changed = hook(self.module, tuple(grad_output))
+            if changed is not None:
+                grad_output = list(changed)
+        self.grad_output = tuple(grad_output)
+        if not self.slots:  # no input needs a gradient: the hooks hear of the outputs' alone
+            self.inputs_done(())
+        return tuple(grad_output[k] for k in self.live_outputs)
+
+    def inputs_done(self, grads):
+        position = {slot: g for slot, g in zip(self.slots, grads)}
+        grad_input = tuple(position.get(i) for i in self.tensor_inputs)
+        for hook in self.module.__dict__.get("_backward_hooks", ()):
+            changed = hook(self.module, grad_input, self.grad_output)
+            if changed is not None:
+                grad_input = tuple(changed)
+        return tuple(grad_input[self.tensor_inputs.index(i)] for i in self.slots)
+
+
+def _tensors(output):
+    """The tensors of a module's output (a tensor, or nested tuples and lists of them), in order."""
+    if isinstance(output, Tensor):
+        return [output]
+    if isinstance(output, (tuple, list)):
+        return [t for item in output for t in _tensors(item)]
+    return []
+
+
+def _rebuilt(output, tensors):
+    """output with its tensors taken in order from the iterator `tensors`."""
+    if isinstance(output, Tensor):
+        return next(tensors)
+    if isinstance(output, (tuple, list)):
+        items = [_rebuilt(item, tensors) for item in output]
+        return type(output)(*items) if hasattr(output, "_fields") else type(output)(items)
+    return output
 
 
 class Module:
@@ -57,10 +129,43 @@ class Module:
         hooks.append(hook)
         return RemovableHandle(hooks, hook)
 
+    def register_forward_pre_hook(self, hook):
+        """Call hook(module, args) before every forward; a value it returns (a tuple, or one
+        argument) replaces the positional arguments. Returns a removable handle."""
+        return self._hook("_forward_pre_hooks", hook)
+
+    def register_full_backward_hook(self, hook):
+        """Call hook(module, grad_input, grad_output) once the gradients with respect to the
+        module's positional tensor inputs are known (grad_input: one per input, None for one
+        that needs none; grad_output: one per output tensor). A tuple it returns replaces
+        grad_input. As in PyTorch, an input that is modified in place inside forward is not
+        allowed to reach the hook's tensors afterwards. Returns a removable handle."""
+        return self._hook("_backward_hooks", hook)
+
+    def register_full_backward_pre_hook(self, hook):
+        """Call hook(module, grad_output) when the gradients of the module's outputs arrive; a
+        tuple it returns replaces them. Returns a removable handle."""
+        return self._hook("_backward_pre_hooks", hook)
+
+    def _hook(self, kind, hook):
+        hooks = self.__dict__.setdefault(kind, [])
+        hooks.append(hook)
+        return RemovableHandle(hooks, hook)
+
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
+        for hook in self.__dict__.get("_forward_pre_hooks", ()):
+            changed = hook(self, args)
+            if changed is not None:
+                args = changed if isinstance(changed, tuple) else (changed,)
+        backward_hooks = self.__dict__.get("_backward_hooks") or self.__dict__.get("_backward_pre_hooks")
+        if backward_hooks:
+            return _BackwardHooks(self).call(args, kwargs)
+        return self._forward_hooked(args, kwargs)
+
+    def _forward_hooked(self, args, kwargs):
         output = self.forward(*args, **kwargs)
         for hook in self.__dict__.get("_forward_hooks", ()):
             changed = hook(self, args, output)

@@ -1,7 +1,16 @@
 """Elementwise ops. Binary ops broadcast like NumPy; their backward sums the gradient
 back to each input's shape ("un-broadcasting"): if x was broadcast along an axis, every
-output position along it used the same x, so dL/dx adds up over that axis."""
+output position along it used the same x, so dL/dx adds up over that axis.
+
+Each op's graph_backward (for create_graph) is its backward's formula with the inputs and
+outputs as Tensors."""
 from ..function import Function
+
+
+def _broadcast_axes(grad_shape, shape):
+    """The axes of a gradient of grad_shape that broadcasting to it added to `shape`."""
+    lead = len(grad_shape) - len(shape)
+    return tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad_shape[lead + i] != 1)
 
 
 def unbroadcast(xp, grad, shape):
@@ -10,9 +19,20 @@ def unbroadcast(xp, grad, shape):
     shape = tuple(shape)
     if tuple(grad.shape) == shape:
         return grad
-    lead = grad.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
-    return xp.sum(grad, axis=axes, keepdims=True).reshape(shape)
+    return xp.sum(grad, axis=_broadcast_axes(grad.shape, shape), keepdims=True).reshape(shape)
+
+
+def unbroadcast_tensor(grad, shape):
+    """unbroadcast for a Tensor gradient, with Tensor ops (create_graph)."""
+    shape = tuple(shape)
+    if grad.shape == shape:
+        return grad
+    return grad.sum(axis=_broadcast_axes(grad.shape, shape), keepdim=True).reshape(shape)
+
+
+def _where(ctx, mask, g):
+    """g where the mask (an array) holds, else 0, as a Tensor op."""
+    return type(g).where(ctx.constant(mask), g, 0.0)
 
 
 class Add(Function):
@@ -26,6 +46,10 @@ class Add(Function):
         sx, sy = ctx.shapes
         return unbroadcast(ctx.xp, g, sx), unbroadcast(ctx.xp, g, sy)
 
+    def graph_backward(ctx, g):
+        sx, sy = ctx.shapes
+        return unbroadcast_tensor(g, sx), unbroadcast_tensor(g, sy)
+
 
 class Sub(Function):
     """z = x - y;   dx = g,  dy = -g"""
@@ -37,6 +61,10 @@ class Sub(Function):
     def backward(ctx, g):
         sx, sy = ctx.shapes
         return unbroadcast(ctx.xp, g, sx), unbroadcast(ctx.xp, -g, sy)
+
+    def graph_backward(ctx, g):
+        sx, sy = ctx.shapes
+        return unbroadcast_tensor(g, sx), unbroadcast_tensor(-g, sy)
 
 
 class Mul(Function):
@@ -52,6 +80,12 @@ class Mul(Function):
         dy = unbroadcast(ctx.xp, g * x, y.shape) if ctx.needs_input_grad[1] else None
         return dx, dy
 
+    def graph_backward(ctx, g):
+        x, y = ctx.parents
+        dx = unbroadcast_tensor(g * y, x.shape) if ctx.needs_input_grad[0] else None
+        dy = unbroadcast_tensor(g * x, y.shape) if ctx.needs_input_grad[1] else None
+        return dx, dy
+
 
 class Div(Function):
     """z = x / y;   dx = g / y,  dy = -g * x / y^2"""
@@ -64,6 +98,12 @@ class Div(Function):
         x, y = ctx.saved
         dx = unbroadcast(ctx.xp, g / y, x.shape) if ctx.needs_input_grad[0] else None
         dy = unbroadcast(ctx.xp, -g * x / (y * y), y.shape) if ctx.needs_input_grad[1] else None
+        return dx, dy
+
+    def graph_backward(ctx, g):
+        x, y = ctx.parents
+        dx = unbroadcast_tensor(g / y, x.shape) if ctx.needs_input_grad[0] else None
+        dy = unbroadcast_tensor(-g * x / (y * y), y.shape) if ctx.needs_input_grad[1] else None
         return dx, dy
 
 
@@ -87,6 +127,17 @@ class Pow(Function):
             dy = unbroadcast(xp, xp.where(positive, g * z * logx, 0), y.shape)
         return dx, dy
 
+    def graph_backward(ctx, g):
+        x, y = ctx.parents
+        dx = dy = None
+        if ctx.needs_input_grad[0]:
+            dx = unbroadcast_tensor(g * y * x ** (y - 1), x.shape)
+        if ctx.needs_input_grad[1]:
+            positive = x.array > 0
+            logx = type(x).where(ctx.constant(positive), x, 1.0).log()
+            dy = unbroadcast_tensor(_where(ctx, positive, g * ctx.output() * logx), y.shape)
+        return dx, dy
+
 
 class Maximum(Function):
     """z = max(x, y);   the gradient goes to the larger input, split evenly on ties"""
@@ -99,6 +150,11 @@ class Maximum(Function):
         x, y = ctx.saved
         share_x = (x > y) + 0.5 * (x == y)
         return unbroadcast(ctx.xp, g * share_x, x.shape), unbroadcast(ctx.xp, g * (1 - share_x), y.shape)
+
+    def graph_backward(ctx, g):
+        x, y = ctx.saved
+        share_x = ctx.constant(((x > y) + 0.5 * (x == y)).astype(g.dtype))
+        return unbroadcast_tensor(g * share_x, x.shape), unbroadcast_tensor(g * (1 - share_x), y.shape)
 
 
 class Where(Function):
@@ -115,6 +171,11 @@ class Where(Function):
         sx, sy = ctx.shapes
         return None, unbroadcast(xp, xp.where(c, g, zero), sx), unbroadcast(xp, xp.where(c, zero, g), sy)
 
+    def graph_backward(ctx, g):
+        sx, sy = ctx.shapes
+        c = ctx.constant(ctx.cond)
+        return None, unbroadcast_tensor(type(g).where(c, g, 0.0), sx), unbroadcast_tensor(type(g).where(c, 0.0, g), sy)
+
 
 class Neg(Function):
     """y = -x;   dx = -g"""
@@ -124,6 +185,8 @@ class Neg(Function):
 
     def backward(ctx, g):
         return -g
+
+    graph_backward = backward
 
 
 class Exp(Function):
@@ -137,6 +200,9 @@ class Exp(Function):
     def backward(ctx, g):
         return g * ctx.saved[0]
 
+    def graph_backward(ctx, g):
+        return g * ctx.output()
+
 
 class Sin(Function):
     """y = sin x;   dx = g * cos x"""
@@ -147,6 +213,9 @@ class Sin(Function):
 
     def backward(ctx, g):
         return g * ctx.xp.cos(ctx.saved[0])
+
+    def graph_backward(ctx, g):
+        return g * ctx.parents[0].cos()
 
 
 class Cos(Function):
@@ -159,6 +228,9 @@ class Cos(Function):
     def backward(ctx, g):
         return -(g * ctx.xp.sin(ctx.saved[0]))
 
+    def graph_backward(ctx, g):
+        return -(g * ctx.parents[0].sin())
+
 
 class Log(Function):
     """y = ln x;   dx = g / x"""
@@ -169,6 +241,9 @@ class Log(Function):
 
     def backward(ctx, g):
         return g / ctx.saved[0]
+
+    def graph_backward(ctx, g):
+        return g / ctx.parents[0]
 
 
 class Sqrt(Function):
@@ -181,6 +256,9 @@ class Sqrt(Function):
 
     def backward(ctx, g):
         return g / (2 * ctx.saved[0])
+
+    def graph_backward(ctx, g):
+        return g / (2 * ctx.output())
 
 
 class Activation(Function):
@@ -198,6 +276,23 @@ class Activation(Function):
 
     def backward(ctx, g):
         return ctx.kernel("activation_backward")(ctx.rule, g, ctx.saved[0], ctx.a)
+
+    def graph_backward(ctx, g):
+        from ..kernels.activations import RULES, bind
+
+        rule = RULES[ctx.rule]
+        kept = ctx.output() if rule.saves == "output" else ctx.parents[0]
+        return bind(rule.backward, _tensor_names(type(g)))(g, kept, ctx.a)
+
+
+def _tensor_names(Tensor):
+    """The functions the activation rules call, as Tensor ops: a rule's derivative is then
+    itself differentiable."""
+    return {"where": Tensor.where, "tanh": Tensor.tanh, "exp": Tensor.exp, "log1p": lambda t: (1 + t).log(),
+            "erf": lambda t: 2 * NormalCdf.apply(t * SQRT_2) - 1}
+
+
+SQRT_2 = 1.4142135623730951
 
 
 class Relu(Activation):
@@ -286,6 +381,12 @@ class Mish(Activation):
     rule = "mish"
 
 
+class NormalCdf(Activation):
+    """y = Phi(x) = (1 + erf(x / sqrt 2)) / 2;   dx = g * phi(x), phi the standard normal density"""
+
+    rule = "normal_cdf"
+
+
 class Abs(Function):
     """y = |x|;   dx = g * sign(x)   (0 at x = 0, as PyTorch)"""
 
@@ -295,6 +396,9 @@ class Abs(Function):
 
     def backward(ctx, g):
         return g * ctx.saved[0]
+
+    def graph_backward(ctx, g):
+        return g * ctx.constant(ctx.saved[0])
 
 
 class Clip(Function):
@@ -313,6 +417,9 @@ class Clip(Function):
     def backward(ctx, g):
         return g * ctx.saved[0]
 
+    def graph_backward(ctx, g):
+        return _where(ctx, ctx.saved[0], g)
+
 
 class Cast(Function):
     """y = x as another dtype;   dx = g cast back"""
@@ -323,3 +430,6 @@ class Cast(Function):
 
     def backward(ctx, g):
         return g.astype(ctx.in_dtype)
+
+    def graph_backward(ctx, g):
+        return g.cast(ctx.in_dtype)

@@ -7,7 +7,10 @@ The composition it replaces, for rows x_i of C class scores and labels t_i:
 with class weights w (all 1 without) and label smoothing e; 'mean' divides the summed losses
 by W = sum_i w_{t_i} over the rows not ignored, as PyTorch does.
 """
+import numpy as np
+
 from ..function import Function
+from .reduce import Softmax
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -28,4 +31,22 @@ class CrossEntropy(Function):
     def backward(ctx, g):
         x, labels, weight = ctx.saved
         dx = ctx.kernel("cross_entropy_backward")(g, x, labels, weight, ctx.lse, ctx.totals, *ctx.options)
+        return (dx, None) if weight is None else (dx, None, None)
+
+    def graph_backward(ctx, g):
+        """The same dx with Tensor ops: a and sum_c a_ic are constants, worked out on the host."""
+        x, labels, weight = (ctx.device.to_numpy(a) if a is not None else None for a in ctx.saved)
+        ignore, smoothing, mode = ctx.options
+        rows, classes = x.shape
+        w = np.ones(classes) if weight is None else weight.astype(np.float64)
+        kept = labels != ignore
+        live = kept & (labels >= 0) & (labels < classes)
+        safe = np.where(live, labels, 0)
+        a = -(smoothing / classes) * w * live[:, None]
+        a[np.arange(rows), safe] -= (1 - smoothing) * np.where(live, w[safe], 0)
+        a[kept & ~live] = np.nan
+        scale = g.reshape(rows, 1) if mode == 0 else g / float(ctx.device.to_numpy(ctx.totals)[0]) if mode == 1 else g
+        p = Softmax.apply(ctx.parents[0], axis=1)
+        dx = scale * (ctx.constant(ctx.device.from_numpy(a.astype(x.dtype)))
+                      - p * ctx.constant(ctx.device.from_numpy(a.sum(axis=1, keepdims=True).astype(x.dtype))))
         return (dx, None) if weight is None else (dx, None, None)

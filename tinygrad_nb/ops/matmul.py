@@ -1,6 +1,6 @@
 """Matrix product, batched and broadcast over leading axes like `np.matmul`."""
 from ..function import Function
-from .elementwise import unbroadcast
+from .elementwise import unbroadcast, unbroadcast_tensor
 
 
 class MatMul(Function):
@@ -20,6 +20,12 @@ class MatMul(Function):
             dx = unbroadcast(ctx.xp, _bmm(ctx, g, y.swapaxes(-1, -2)), x.shape)
         if ctx.needs_input_grad[1]:
             dy = unbroadcast(ctx.xp, _bmm(ctx, x.swapaxes(-1, -2), g), y.shape)
+        return dx, dy
+
+    def graph_backward(ctx, g):
+        x, y = ctx.parents
+        dx = unbroadcast_tensor(MatMul.apply(g, y.transpose(-1, -2)), x.shape) if ctx.needs_input_grad[0] else None
+        dy = unbroadcast_tensor(MatMul.apply(x.transpose(-1, -2), g), y.shape) if ctx.needs_input_grad[1] else None
         return dx, dy
 
 

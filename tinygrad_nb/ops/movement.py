@@ -1,7 +1,7 @@
 """Movement ops: they move numbers around without changing them, so each backward
 moves the gradient back the opposite way."""
 from ..function import Function
-from .elementwise import unbroadcast
+from .elementwise import unbroadcast, unbroadcast_tensor
 
 
 class Reshape(Function):
@@ -14,6 +14,8 @@ class Reshape(Function):
     def backward(ctx, g):
         return g.reshape(ctx.shape)
 
+    graph_backward = backward
+
 
 class Permute(Function):
     """y = x with axes reordered by `order`;   dx = g permuted by the inverse order"""
@@ -23,10 +25,17 @@ class Permute(Function):
         return x.transpose(order)
 
     def backward(ctx, g):
-        inverse = [0] * len(ctx.order)
-        for i, o in enumerate(ctx.order):
-            inverse[o] = i
-        return g.transpose(inverse)
+        return g.transpose(_inverse(ctx.order))
+
+    def graph_backward(ctx, g):
+        return g.permute(*_inverse(ctx.order))
+
+
+def _inverse(order):
+    inverse = [0] * len(order)
+    for i, o in enumerate(order):
+        inverse[o] = i
+    return inverse
 
 
 class Expand(Function):
@@ -39,17 +48,20 @@ class Expand(Function):
     def backward(ctx, g):
         return unbroadcast(ctx.xp, g, ctx.shape)
 
+    def graph_backward(ctx, g):
+        return unbroadcast_tensor(g, ctx.shape)
+
 
 class Pad(Function):
     """y = x with constant borders; widths ((before, after), ...) per axis, negatives crop;
-    dx = the centre of g (the part that came from x)"""
+    dx = the centre of g (the part that came from x): g padded by the negated widths"""
 
     def forward(ctx, x, widths=None, value=0.0):
         xp = ctx.xp
         grow = [(max(a, 0), max(b, 0)) for a, b in widths]
         y = xp.pad(x, grow, mode="constant", constant_values=value) if any(a or b for a, b in grow) else x
         crop = tuple(slice(-min(a, 0), n - (-min(b, 0))) for (a, b), n in zip(widths, y.shape))
-        ctx.in_shape, ctx.grow, ctx.crop = x.shape, grow, crop
+        ctx.in_shape, ctx.grow, ctx.crop, ctx.widths = x.shape, grow, crop, widths
         return y[crop]
 
     def backward(ctx, g):
@@ -58,6 +70,9 @@ class Pad(Function):
         full[ctx.crop] = g
         centre = tuple(slice(a, a + n) for n, (a, b) in zip(ctx.in_shape, ctx.grow))
         return full[centre]
+
+    def graph_backward(ctx, g):
+        return Pad.apply(g, widths=[(-a, -b) for a, b in ctx.widths])
 
 
 class Clone(Function):
@@ -69,6 +84,8 @@ class Clone(Function):
     def backward(ctx, g):
         return g
 
+    graph_backward = backward
+
 
 class GetItem(Function):
     """y = x[index] (slices, ints, None, ..., integer or boolean arrays);
@@ -79,9 +96,31 @@ class GetItem(Function):
         return x[index]
 
     def backward(ctx, g):
-        dx = ctx.xp.zeros(ctx.shape, g.dtype)
-        ctx.xp.add.at(dx, ctx.index, g)
-        return dx
+        return _index_add(ctx.xp, g, ctx.shape, ctx.index)
+
+    def graph_backward(ctx, g):
+        return IndexAdd.apply(g, shape=ctx.shape, index=ctx.index)
+
+
+class IndexAdd(Function):
+    """y = zeros(shape) with x added at y[index] (repeated indices adding up): GetItem's
+    gradient, and its adjoint;   dx = g[index]"""
+
+    def forward(ctx, x, shape=None, index=None):
+        ctx.index = index
+        return _index_add(ctx.xp, x, shape, index)
+
+    def backward(ctx, g):
+        return g[ctx.index]
+
+    def graph_backward(ctx, g):
+        return GetItem.apply(g, index=ctx.index)
+
+
+def _index_add(xp, x, shape, index):
+    y = xp.zeros(shape, x.dtype)
+    xp.add.at(y, index, x)
+    return y
 
 
 class Cat(Function):
@@ -100,6 +139,8 @@ class Cat(Function):
             start += n
         return tuple(grads)
 
+    graph_backward = backward
+
 
 class TakeRows(Function):
     """y_i = x[i, t_i] for the rows of x (R, C) and integer labels t (R,), 0 where t_i is
@@ -111,6 +152,13 @@ class TakeRows(Function):
 
     def backward(ctx, g):
         return ctx.kernel("take_rows_backward")(g, ctx.labels, ctx.ignore, ctx.classes), None
+
+    def graph_backward(ctx, g):
+        xp, labels = ctx.xp, ctx.labels
+        kept = labels != ctx.ignore
+        index = (xp.arange(labels.shape[0]), xp.where(kept, labels, 0))
+        kept = ctx.constant(kept.astype(g.dtype))
+        return IndexAdd.apply(g * kept, shape=(labels.shape[0], ctx.classes), index=index), None
 
 
 class Embedding(Function):
@@ -124,3 +172,7 @@ class Embedding(Function):
 
     def backward(ctx, g):
         return ctx.kernel("embedding_backward")(g, ctx.ids, ctx.rows, ctx.wrap), None
+
+    def graph_backward(ctx, g):
+        ids = ctx.xp.where(ctx.ids < 0, ctx.ids + ctx.rows, ctx.ids) if ctx.wrap else ctx.ids
+        return IndexAdd.apply(g, shape=(ctx.rows,) + tuple(g.shape[ids.ndim:]), index=ids), None

@@ -17,6 +17,31 @@ class MaxPool2d(Function):
     def backward(ctx, g, *g_argmax):
         return ctx.kernel("max_pool2d_backward")(g, ctx.argmax, ctx.input_hw, *ctx.geometry)
 
+    def graph_backward(ctx, g, *g_argmax):
+        return MaxUnpool2d.apply(g, argmax=ctx.argmax, input_hw=ctx.input_hw, geometry=ctx.geometry)
+
+
+class MaxUnpool2d(Function):
+    """y = zeros (N, C, H, W) with x[n,c,oh,ow] added at the arg-max argmax[n,c,oh,ow] (a flat
+    index into the H x W plane): MaxPool2d's gradient, as an op;   dx = g at the arg-maxes"""
+
+    def forward(ctx, x, argmax=None, input_hw=None, geometry=None):
+        ctx.argmax = argmax
+        return ctx.kernel("max_pool2d_backward")(x, argmax, input_hw, *geometry)
+
+    def backward(ctx, g):
+        return g.reshape(-1)[_winners(ctx.xp, ctx.argmax, g.shape)].reshape(ctx.argmax.shape)
+
+    def graph_backward(ctx, g):
+        return g.reshape(-1)[_winners(ctx.xp, ctx.argmax, g.shape)].reshape(*ctx.argmax.shape)
+
+
+def _winners(xp, argmax, shape):
+    """The arg-maxes as flat indices into the whole (N, C, H, W) array."""
+    planes = argmax.shape[0] * argmax.shape[1]
+    starts = xp.arange(planes, dtype=argmax.dtype).reshape(planes, 1) * (shape[2] * shape[3])
+    return (argmax.reshape(planes, -1) + starts).reshape(-1)
+
 
 class AvgPool2d(Function):
     """y[n,c,oh,ow] = scale[oh,ow] * sum of x over rows [r0, r1) and columns [c0, c1) of the window;
@@ -28,3 +53,21 @@ class AvgPool2d(Function):
 
     def backward(ctx, g):
         return ctx.kernel("avg_pool2d_backward")(g, *ctx.windows, ctx.input_hw)
+
+    def graph_backward(ctx, g):
+        return AvgUnpool2d.apply(g, windows=ctx.windows, input_hw=ctx.input_hw)
+
+
+class AvgUnpool2d(Function):
+    """y[n,c,h,w] = sum over the windows that hold (h, w) of scale * x[n,c,oh,ow]: AvgPool2d's
+    gradient, as an op;   dx = avg_pool2d(g) (it is linear: the average pooling is its adjoint)"""
+
+    def forward(ctx, x, windows=None, input_hw=None):
+        ctx.windows = windows
+        return ctx.kernel("avg_pool2d_backward")(x, *windows, input_hw)
+
+    def backward(ctx, g):
+        return ctx.kernel("avg_pool2d")(g, *ctx.windows)
+
+    def graph_backward(ctx, g):
+        return AvgPool2d.apply(g, windows=ctx.windows)

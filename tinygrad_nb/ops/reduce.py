@@ -7,8 +7,18 @@ from ..function import Function
 def _expand_back(xp, g, shape, axis, keepdim):
     """Reshape the reduced gradient so it broadcasts against the input's `shape`."""
     if not keepdim:
-        g = g.reshape(tuple(1 if i in axis else n for i, n in enumerate(shape)))
+        g = g.reshape(_kept(shape, axis))
     return xp.broadcast_to(g, shape)
+
+
+def _kept(shape, axis):
+    """The reduced shape with its axes kept (as size 1)."""
+    return tuple(1 if i in axis else n for i, n in enumerate(shape))
+
+
+def _expand_back_tensor(g, shape, axis, keepdim):
+    """_expand_back for a Tensor gradient, with Tensor ops (create_graph)."""
+    return (g if keepdim else g.reshape(_kept(shape, axis))).expand(*shape)
 
 
 class Sum(Function):
@@ -20,6 +30,9 @@ class Sum(Function):
 
     def backward(ctx, g):
         return _expand_back(ctx.xp, g, ctx.shape, ctx.axis, ctx.keepdim).copy()  # a writable array, not a view
+
+    def graph_backward(ctx, g):
+        return _expand_back_tensor(g, ctx.shape, ctx.axis, ctx.keepdim)
 
 
 class Max(Function):
@@ -35,6 +48,9 @@ class Max(Function):
 
     def backward(ctx, g):
         return _expand_back(ctx.xp, g, ctx.shape, ctx.axis, ctx.keepdim) * ctx.share
+
+    def graph_backward(ctx, g):
+        return _expand_back_tensor(g, ctx.shape, ctx.axis, ctx.keepdim) * ctx.constant(ctx.share)
 
 
 class LogSumExp(Function):
@@ -52,6 +68,10 @@ class LogSumExp(Function):
     def backward(ctx, g):
         x, y = ctx.saved
         return _expand_back(ctx.xp, g, ctx.shape, ctx.axis, ctx.keepdim) * ctx.xp.exp(x - y)
+
+    def graph_backward(ctx, g):
+        y = ctx.output().reshape(_kept(ctx.shape, ctx.axis))
+        return _expand_back_tensor(g, ctx.shape, ctx.axis, ctx.keepdim) * (ctx.parents[0] - y).exp()
 
 
 def _shifted(xp, x, axis):
@@ -73,6 +93,10 @@ class Softmax(Function):
     def backward(ctx, g):
         return ctx.kernel("softmax_backward")(g, ctx.saved[0], ctx.axis, False)
 
+    def graph_backward(ctx, g):
+        y = ctx.output()
+        return y * (g - (g * y).sum(axis=ctx.axis, keepdim=True))
+
 
 class LogSoftmax(Function):
     """y = (x - m) - log sum e^(x - m);   dx = g - e^y * sum(g)"""
@@ -85,3 +109,6 @@ class LogSoftmax(Function):
 
     def backward(ctx, g):
         return ctx.kernel("softmax_backward")(g, ctx.saved[0], ctx.axis, True)
+
+    def graph_backward(ctx, g):
+        return g - ctx.output().exp() * g.sum(axis=ctx.axis, keepdim=True)

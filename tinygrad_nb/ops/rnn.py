@@ -10,8 +10,11 @@ runs the sequence from its last step to its first (a bidirectional layer's secon
 direction); the outputs stay in time order either way.
 Each op returns the outputs of every step (T, B, H) and the final state(s), so a
 gradient can arrive through any of them.
+
+Gradients of gradients (create_graph) run the layer again, one step at a time in Tensor ops
+(the `*_steps` functions, the cells' formulas as written above), and differentiate that.
 """
-from ..function import Function
+from ..function import Function, backward, enable_grad
 
 
 def _biases(xp, b_ih, b_hh, size, dtype):
@@ -24,6 +27,58 @@ def _biases(xp, b_ih, b_hh, size, dtype):
 def _input_grads(has_bias, *grads):
     """One gradient per Tensor input: the last two, the biases', only if they were given."""
     return grads if has_bias else grads[:-2]
+
+
+def _through_steps(ctx, grads, steps, **options):
+    """The input gradients as Tensors with graphs: the layer's forward again in Tensor ops,
+    then backward(create_graph) from sum_k <output_k, grad_k>."""
+    with enable_grad():
+        outs = steps(*ctx.parents, **options)
+        total = sum((o * g).sum() for o, g in zip(outs, grads))
+    capture = {id(p): [p, None] for p in ctx.parents if p.requires_grad}
+    for p in ctx.parents:
+        p._watch()  # a parent made by an op hands its gradient over as it passes (as autograd.grad's inputs do)
+    backward(total, ctx.xp.ones((), total.dtype), capture=capture, create_graph=True)
+    return tuple(capture[id(p)][1] if id(p) in capture else None for p in ctx.parents)
+
+
+def _time_order(x, reverse):
+    steps = range(x.shape[0])
+    return reversed(steps) if reverse else steps
+
+
+def _affine(x, h, w_ih, w_hh, b_ih, b_hh):
+    """(x W_ih^T + b_ih, h W_hh^T + b_hh)."""
+    gx, gh = x @ w_ih.t(), h @ w_hh.t()
+    return (gx, gh) if b_ih is None else (gx + b_ih, gh + b_hh)
+
+
+def lstm_steps(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    hs = [None] * x.shape[0]
+    for t in _time_order(x, reverse):
+        gx, gh = _affine(x[t], h, w_ih, w_hh, b_ih, b_hh)
+        i, f, g, o = (gx + gh).chunk(4, 1)
+        c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        h = hs[t] = o.sigmoid() * c.tanh()
+    return type(x).stack(hs), h, c
+
+
+def gru_steps(x, h, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    hs = [None] * x.shape[0]
+    for t in _time_order(x, reverse):
+        gx, gh = _affine(x[t], h, w_ih, w_hh, b_ih, b_hh)
+        (xr, xz, xn), (hr, hz, hn) = gx.chunk(3, 1), gh.chunk(3, 1)
+        r, z = (xr + hr).sigmoid(), (xz + hz).sigmoid()
+        h = hs[t] = (1 - z) * (xn + r * hn).tanh() + z * h
+    return type(x).stack(hs), h
+
+
+def rnn_steps(x, h, w_ih, w_hh, b_ih=None, b_hh=None, relu=False, reverse=False):
+    hs = [None] * x.shape[0]
+    for t in _time_order(x, reverse):
+        a = sum(_affine(x[t], h, w_ih, w_hh, b_ih, b_hh))
+        h = hs[t] = a.relu() if relu else a.tanh()
+    return type(x).stack(hs), h
 
 
 class LSTMLayer(Function):
@@ -50,6 +105,9 @@ class LSTMLayer(Function):
             x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, ctx.reverse, ctx.needs_input_grad[0])
         return _input_grads(ctx.has_bias, *grads)
 
+    def graph_backward(ctx, *grads):
+        return _through_steps(ctx, grads, lstm_steps, reverse=ctx.reverse)
+
 
 class GRULayer(Function):
     """One GRU layer in one direction over a sequence; with gates r, z, n (PyTorch's order)
@@ -74,6 +132,9 @@ class GRULayer(Function):
             x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, ctx.reverse, ctx.needs_input_grad[0])
         return _input_grads(ctx.has_bias, *grads)
 
+    def graph_backward(ctx, *grads):
+        return _through_steps(ctx, grads, gru_steps, reverse=ctx.reverse)
+
 
 class RNNLayer(Function):
     """One Elman RNN layer in one direction over a sequence, act = tanh or relu:
@@ -94,3 +155,6 @@ class RNNLayer(Function):
         grads = ctx.kernel("rnn_backward")(
             x, w_ih, w_hh, hs, d_out, dh_n, ctx.relu, ctx.reverse, ctx.needs_input_grad[0])
         return _input_grads(ctx.has_bias, *grads)
+
+    def graph_backward(ctx, *grads):
+        return _through_steps(ctx, grads, rnn_steps, relu=ctx.relu, reverse=ctx.reverse)
