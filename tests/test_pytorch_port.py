@@ -183,6 +183,20 @@ def test_integers_meeting_floats_stay_in_the_floats_dtype():
     np.testing.assert_allclose((i + f).numpy(), [1.5, 2.25])
 
 
+def test_zero_dimensional_tensors_promote_only_across_categories():
+    """PyTorch's middle tier: a 0-d tensor (or 0-d array) does not widen a tensor with axes of
+    its own category, but does lift one of a lower category."""
+    f, i = tg.ones(2), tg.tensor([1, 2])
+    f64_scalar = tg.tensor(2.0, dtype=tg.float64)
+    assert (f + f64_scalar).dtype == (f64_scalar * f).dtype == (f + np.array(1.0)).dtype == np.float32
+    assert (i + np.array(1.5)).dtype == (f64_scalar - i).dtype == np.float64
+    assert (tg.tensor(3) * f).dtype == np.float32 and (tg.tensor([True]) + i).dtype == np.int64
+    assert (f64_scalar + tg.tensor(1.0)).dtype == np.float64  # two 0-d tensors: the wider, as two with axes
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    (x * f64_scalar).sum().backward()
+    assert x.grad.dtype == np.float32 and x.grad.numpy().tolist() == [2.0, 2.0]
+
+
 # pytorch/examples' mnist/main.py (its Net, train and test), imports changed, on the 8x8 digits:
 # two 3x3 convolutions leave 4x4, pooled to 2x2, so fc1 takes 64 * 2 * 2 = 256 instead of 9216.
 MNIST_EXAMPLE = """

@@ -399,7 +399,7 @@ class Tensor:
 
     def _binary(self, op, other, reverse=False):
         other = self._operand(other)
-        a, b = _float_pair(*((other, self) if reverse else (self, other)))
+        a, b = _promoted_pair(*((other, self) if reverse else (self, other)))
         _broadcast_shape(op.__name__, a, b)
         return op.apply(a, b)
 
@@ -453,7 +453,7 @@ class Tensor:
     def matmul(self, other):
         """Matrix product with np.matmul's rules: 1-D operands are promoted to matrices
         and the added axis removed afterwards; leading axes broadcast."""
-        a, b = _float_pair(self, self._operand(other))
+        a, b = _promoted_pair(self, self._operand(other))
         if a.ndim == 0 or b.ndim == 0:
             raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
         a2 = a.unsqueeze(0) if a.ndim == 1 else a
@@ -1081,16 +1081,26 @@ def _broadcast_shape(op, a, b):
         raise RuntimeError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
 
 
-def _float_pair(a, b):
-    """PyTorch's rule where an integer (or bool) tensor meets a floating one: both take the
-    floating one's dtype, so int64 and float32 make float32 (NumPy's rule, float64, would
-    bring float64 into float32 models). Two floating or two integer tensors follow NumPy
-    (and PyTorch): the wider dtype. A NumPy float64 array with axes is such a tensor, so
-    float32 + float64 array is float64, as in PyTorch; a Python or NumPy scalar takes the
-    tensor's dtype (_operand)."""
-    if (a.dtype.kind == "f") == (b.dtype.kind == "f"):
+_CATEGORY = {"b": 0, "i": 1, "u": 1, "f": 2}  # bool < integer < floating, PyTorch's categories
+
+
+def _promoted_pair(a, b):
+    """PyTorch's type promotion for two tensors (Python numbers were made tensors of the
+    other's dtype by _operand: they never change it):
+    - a tensor with axes and a 0-d one: the 0-d one counts only if its category is higher
+      (float32 + a 0-d float64 stays float32; int64 + a 0-d float64 is float64);
+    - otherwise the higher category wins (int64 + float32 is float32, where NumPy says
+      float64), and within one category the wider dtype (float32 + float64 is float64).
+    A NumPy array is a tensor of its own dtype here, as torch.as_tensor makes it."""
+    ka, kb = _CATEGORY[a.dtype.kind], _CATEGORY[b.dtype.kind]
+    if (a.ndim == 0) != (b.ndim == 0):
+        zero, full = (a, b) if a.ndim == 0 else (b, a)
+        dtype = full.dtype if _CATEGORY[zero.dtype.kind] <= _CATEGORY[full.dtype.kind] else zero.dtype
+    elif ka != kb:
+        dtype = a.dtype if ka > kb else b.dtype
+    else:
         return a, b
-    return (a, b.cast(a.dtype)) if a.dtype.kind == "f" else (a.cast(b.dtype), b)
+    return a.cast(dtype), b.cast(dtype)
 
 
 def _values(extreme):
