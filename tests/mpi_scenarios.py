@@ -62,6 +62,20 @@ def _train(out):
         for name, p in model.module.named_parameters():
             results[f"cuda.{name}"] = p.numpy()
 
+        # A CUDA-aware MPI (forced here): the buckets live on the device and MPI reduces them in
+        # place. The simulator's device arrays are host arrays, which MPI reads through NumPy.
+        results["cuda.device_buckets"] = np.array([type(b).__name__ == "_DeviceBucket" for b in model._buckets])
+        real_query, real_view = dist.cuda_aware, dist._mpi_view
+        dist.cuda_aware, dist._mpi_view = (lambda: True), (lambda a: real_view(a)._ary)
+        model = dist.DistributedDataParallel(make_mlp().to("cuda"), bucket_cap_mb=0.0005)
+        dist.cuda_aware = real_query
+        results["cuda_aware.device_buckets"] = np.array([type(b).__name__ == "_DeviceBucket" for b in model._buckets])
+        opt = make_optimizer("sgd", model)
+        loader = data.DataLoader(dataset(), GLOBAL_BATCH // world, sampler=dist.DistributedSampler(dataset(), shuffle=False))
+        steps(model, opt, ((x.to("cuda"), y.to("cuda")) for x, y in loader), count=2)
+        for name, p in model.module.named_parameters():
+            results[f"cuda_aware.{name}"] = p.numpy()
+
     # BatchNorm's running statistics: every rank holds rank 0's after each forward.
     tg.manual_seed(2)
     bn = dist.DistributedDataParallel(nn.Sequential(nn.Linear(6, 4), nn.BatchNorm1d(4)))

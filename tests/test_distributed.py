@@ -63,6 +63,16 @@ def test_cuda_parameters_train_as_on_the_cpu(two_ranks):
         np.testing.assert_allclose(two_ranks[0][f"cuda.{name}"], p.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+def test_a_cuda_aware_mpi_reduces_device_buckets_in_place(two_ranks):
+    if "cuda_aware.0.weight" not in two_ranks[0]:
+        pytest.skip("no CUDA GPU and the simulator is off")
+    assert two_ranks[0]["cuda_aware.device_buckets"].all() and len(two_ranks[0]["cuda_aware.device_buckets"]) > 1
+    assert not two_ranks[0]["cuda.device_buckets"].any()  # MPICH's wheel is not CUDA-aware: host buffers
+    for name, _ in scenarios.make_mlp().named_parameters():
+        np.testing.assert_allclose(two_ranks[0][f"cuda_aware.{name}"], two_ranks[0][f"cuda.{name}"], rtol=1e-6,
+                                   err_msg=name)
+
+
 def test_gradients_of_parameters_used_on_some_ranks_or_none(two_ranks):
     results = two_ranks[0]
     assert results["unused.grad_is_none"]  # no rank used it: .grad stays None, as in PyTorch

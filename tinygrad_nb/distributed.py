@@ -29,10 +29,13 @@ the earlier layers. Buckets start in the same order on every rank (MPI matches c
 by order). When the sweep ends, a callback waits for the sums, divides by the number of
 ranks and writes the averages back into `.grad`. Each bucket also carries one slot per
 parameter counting the ranks that had a gradient for it, so a parameter no rank used keeps
-`.grad = None`, as in PyTorch. 'cuda' gradients are staged through these host buffers
-(MPI libraries built CUDA-aware could read GPU memory directly; this module does not assume one).
+`.grad = None`, as in PyTorch. 'cuda' gradients are staged through these host buffers,
+unless the MPI library says it reads GPU memory itself (MPIX_Query_cuda_support, which MPICH
+and Open MPI export: a CUDA-aware build): then each bucket is a GPU buffer that MPI reduces
+in place, and gradients never leave the device.
 """
 import contextlib
+import ctypes
 import json
 import math
 import os
@@ -174,6 +177,30 @@ def broadcast_optimizer_state(optimizer, root=0):
     optimizer.load_state_dict(unflatten(message["tree"], dict(zip(names, values))))
 
 
+def cuda_aware():
+    """Whether the MPI library reads and writes GPU memory itself: its MPIX_Query_cuda_support
+    (looked up in the libmpi that mpi4py loaded; False where there is none)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            libraries = sorted({line.split()[-1] for line in maps if "/libmpi" in line})
+    except OSError:
+        return False
+    for path in libraries:
+        try:
+            query = ctypes.CDLL(path).MPIX_Query_cuda_support
+        except (OSError, AttributeError):
+            continue
+        query.restype = ctypes.c_int
+        return bool(query())
+    return False
+
+
+def _mpi_view(array):
+    """What MPI reads a GPU array through: its device buffer (which exposes
+    __cuda_array_interface__, understood by mpi4py)."""
+    return array.buf[array.offset:array.offset + array.size]
+
+
 class _Bucket:
     """Parameters whose gradients travel together in one host buffer: their values, then
     one slot each counting the ranks that had a gradient."""
@@ -184,6 +211,9 @@ class _Bucket:
         self.starts = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int)
         self.buffer = np.zeros(self.starts[-1] + len(params), params[0].dtype)
         self.ready, self.request = set(), None
+
+    def message(self):
+        return self.buffer
 
     def fill(self, param, i):
         start, size = self.starts[i], self.sizes[i]
@@ -199,6 +229,36 @@ class _Bucket:
             if self.buffer[self.starts[-1] + i] > 0:
                 # Tensor() copies: the gradient must not share the buffer the next step refills
                 p.grad = Tensor(values[self.starts[i]:self.starts[i] + self.sizes[i]].reshape(p.shape), device=p.device)
+
+
+class _DeviceBucket(_Bucket):
+    """A bucket in GPU memory, for a CUDA-aware MPI: gradients are copied into it on the
+    device, MPI sums it in place there, and the averages are written back without a host copy."""
+
+    def __init__(self, params):
+        super().__init__(params)
+        self.buffer = Tensor.zeros(self.buffer.shape, dtype=self.buffer.dtype, device="cuda").array
+
+    def message(self):
+        from mpi4py import MPI
+
+        return [_mpi_view(self.buffer), MPI.Datatype.fromcode(self.buffer.dtype.char)]
+
+    def fill(self, param, i):
+        start, size, had = self.starts[i], self.sizes[i], param.grad is not None
+        if had:
+            self.buffer[start:start + size] = param.grad.array.reshape(-1)
+        else:
+            self.buffer[start:start + size].set_from_host(0)
+        self.buffer[self.starts[-1] + i:self.starts[-1] + i + 1].set_from_host(1 if had else 0)
+        self.ready.add(i)
+
+    def write_back(self, world):
+        counts = Tensor._from_array(self.buffer[self.starts[-1]:], "cuda").numpy()
+        values = self.buffer[:self.starts[-1]] / world  # a new array: the next step's fill cannot reach it
+        for i, p in enumerate(self.params):
+            if counts[i] > 0:
+                p.grad = Tensor._from_array(values[self.starts[i]:self.starts[i] + self.sizes[i]].reshape(p.shape), "cuda")
 
 
 class DistributedDataParallel(Module):
@@ -238,7 +298,8 @@ class DistributedDataParallel(Module):
     def _add_bucket(self, params):
         for i, p in enumerate(params):
             self._where[id(p)] = (len(self._buckets), i)
-        self._buckets.append(_Bucket(params))
+        device = params[0].device == "cuda" and _world is not None and cuda_aware()
+        self._buckets.append((_DeviceBucket if device else _Bucket)(params))
 
     def _check_same_everywhere(self, module):
         if _world is None:
@@ -312,7 +373,7 @@ class DistributedDataParallel(Module):
 
         while self._next < len(self._buckets) and len(self._buckets[self._next].ready) == len(self._buckets[self._next].params):
             bucket = self._buckets[self._next]
-            bucket.request = _world.Iallreduce(MPI.IN_PLACE, bucket.buffer, op=MPI.SUM)
+            bucket.request = _world.Iallreduce(MPI.IN_PLACE, bucket.message(), op=MPI.SUM)
             self._next += 1
 
     def _finish(self):
