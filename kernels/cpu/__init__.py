@@ -30,4 +30,5 @@ KERNELS = {
     "max_pool2d_backward": "pool",
     "avg_pool2d": "pool",
     "avg_pool2d_backward": "pool",
+    "along_axis": "resample",
 }

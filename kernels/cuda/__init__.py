@@ -30,6 +30,7 @@ KERNELS = {
     "max_pool2d_backward": "pool",
     "avg_pool2d": "pool",
     "avg_pool2d_backward": "pool",
+    "along_axis": "resample",
     "lstm_forward": "rnn",
     "lstm_backward": "rnn",
     "gru_forward": "rnn",

@@ -10,3 +10,4 @@ from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross
                    mse_loss, nll_loss, smooth_l1_loss)
 from .normalization import batch_norm, group_norm, instance_norm, layer_norm
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from .upsampling import interpolate, pixel_shuffle, pixel_unshuffle
