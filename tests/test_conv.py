@@ -340,7 +340,7 @@ def test_conv_modules_shapes_names_and_init():
     assert np.abs(up.weight.numpy()).max() <= 1 / math.sqrt(2 * 16)
     assert up(tg.randn(1, 4, 5, 5)).shape == (1, 2, 10, 10)
     with pytest.raises(ValueError, match="padding_mode='zeros'"):
-        nn.Conv2d(1, 1, 3, padding_mode="reflect")
+        nn.ConvTranspose2d(1, 1, 3, padding_mode="reflect")
 
 
 def test_conv_module_trains_float64_and_moves_gradients(rng):

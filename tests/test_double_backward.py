@@ -248,6 +248,6 @@ def test_every_op_has_a_differentiable_backward():
     while pending:
         cls = pending.pop()
         pending += cls.__subclasses__()
-        if cls.graph_backward is Function.graph_backward:
+        if cls.__module__.startswith("tinygrad_nb.") and cls.graph_backward is Function.graph_backward:
             missing.append(cls.__name__)
     assert not missing, f"ops without graph_backward: {missing}"

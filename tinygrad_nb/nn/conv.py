@@ -1,8 +1,8 @@
-"""Convolution layers: F.conv1d, F.conv2d, F.conv_transpose2d and the modules Conv1d, Conv2d,
-ConvTranspose2d, with PyTorch's arguments, output sizes and initialisation.
+"""Convolution layers: F.conv1d, F.conv2d, F.conv_transpose1d, F.conv_transpose2d and the
+modules of the same names, with PyTorch's arguments, output sizes and initialisation.
 
-The functions check their arguments and then call the ops in ops/conv.py; conv1d is conv2d
-on inputs of height 1.
+The functions check their arguments and then call the ops in ops/conv.py; the 1-D forms are
+the 2-D ones on inputs of height 1.
 """
 import math
 import numbers
@@ -13,6 +13,9 @@ from ..ops import conv as C
 from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
+from .padding import pad
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _pair(value, name, op, minimum):
@@ -149,13 +152,50 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     return _batched(input, 4, lambda x: C.ConvTranspose2d.apply(x, weight, bias, **geometry))
 
 
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 1-D convolution of input (N, C_in, L) with weight (C_in, C_out/groups, k):
+    conv_transpose2d on height 1."""
+    op = "conv_transpose1d"
+    _check_tensors(op, input, weight, bias, 3)
+    pairs = {}
+    for name, value, first in (("stride", stride, 1), ("padding", padding, 0), ("output_padding", output_padding, 0),
+                               ("dilation", dilation, 1)):
+        if isinstance(value, (tuple, list)) and len(value) == 1:
+            value = value[0]
+        if not isinstance(value, numbers.Integral):
+            raise ValueError(f"{op}: {name} must be an int, got {value!r}")
+        pairs[name] = (first, value)
+    return _batched(input, 3, lambda x: conv_transpose2d(x.unsqueeze(2), weight.unsqueeze(2), bias, groups=groups,
+                                                         **pairs).squeeze(2))
+
+
+def _output_padding(op, input, output_size, kernel_size, stride, padding, dilation):
+    """The output_padding that makes a transposed convolution's output `output_size` (PyTorch's
+    forward(x, output_size=...)); sizes from the smallest one to stride - 1 more are possible."""
+    spatial = len(kernel_size)
+    size = list(output_size)[-spatial:]
+    if len(size) != spatial:
+        raise ValueError(f"{op}: output_size must have {spatial} or {spatial + 2} elements, got {tuple(output_size)}")
+    result = []
+    for n, want, k, s, p, d in zip(input.shape[-spatial:], size, kernel_size, stride, padding, dilation):
+        smallest = (n - 1) * s - 2 * p + d * (k - 1) + 1
+        if not smallest <= want < smallest + s:
+            raise ValueError(f"{op}: requested an output size of {tuple(size)}, but valid sizes range from "
+                             f"{smallest} to {smallest + s - 1} (for an input of {tuple(input.shape[-spatial:])})")
+        result.append(want - smallest)
+    return tuple(result)
+
+
 class _ConvNd(Module):
     """Shared by the convolution modules: parameters, PyTorch's initialisation, repr."""
 
     def __init__(self, weight_shape, bias, dtype, **settings):
         super().__init__()
-        if settings.get("padding_mode", "zeros") != "zeros":
-            raise ValueError(f"{type(self).__name__}: only padding_mode='zeros' is supported")
+        mode = settings.get("padding_mode", "zeros")
+        if mode not in PADDING_MODES:
+            raise ValueError(f"{type(self).__name__}: padding_mode must be one of {', '.join(PADDING_MODES)}, got {mode!r}")
+        if mode != "zeros" and "output_padding" in settings:
+            raise ValueError(f"{type(self).__name__}: only padding_mode='zeros' is supported for transposed convolutions")
         self.__dict__.update(settings)
         dtype = dtype or np.float32
         self.weight = Parameter(Tensor.zeros(weight_shape, dtype=dtype))
@@ -176,7 +216,33 @@ class _ConvNd(Module):
             value = getattr(self, name, default)
             if value not in (default, (default,), (default, default)):
                 text += f", {name}={value}"
-        return text + ("" if self.bias is not None else ", bias=False")
+        text += "" if self.bias is not None else ", bias=False"
+        return text + ("" if self.padding_mode == "zeros" else f", padding_mode={self.padding_mode}")
+
+    def _output_padding(self, x, output_size):
+        """A transposed convolution's output_padding, or the one that gives output_size."""
+        if output_size is None:
+            return self.output_padding
+        return _output_padding(type(self).__name__, x, output_size, self.kernel_size, self.stride, self.padding,
+                               self.dilation)
+
+    def _padded(self, x):
+        """(x, padding for the convolution): x padded here by padding_mode unless it is 'zeros'
+        (which the convolution itself does). Widths as PyTorch's: 'same' puts the odd one
+        after."""
+        if self.padding_mode == "zeros":
+            return x, self.padding
+        widths = []
+        for i, k in enumerate(self.kernel_size):
+            if self.padding == "valid":
+                before = after = 0
+            elif self.padding == "same":
+                total = self.dilation[i] * (k - 1)
+                before, after = total // 2, total - total // 2
+            else:
+                before = after = self.padding[i]
+            widths = [before, after] + widths
+        return pad(x, widths, mode=self.padding_mode), 0
 
 
 def _module_pair(value, n):
@@ -200,7 +266,8 @@ class Conv2d(_ConvNd):
         )
 
     def forward(self, x):
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        x, padding = self._padded(x)
+        return conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class Conv1d(_ConvNd):
@@ -218,7 +285,8 @@ class Conv1d(_ConvNd):
         )
 
     def forward(self, x):
-        return conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        x, padding = self._padded(x)
+        return conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class ConvTranspose2d(_ConvNd):
@@ -236,7 +304,26 @@ class ConvTranspose2d(_ConvNd):
             groups=groups, padding_mode=padding_mode,
         )
 
-    def forward(self, x):
-        return conv_transpose2d(
-            x, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation
+    def forward(self, x, output_size=None):
+        return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self._output_padding(x, output_size),
+                                self.groups, self.dilation)
+
+
+class ConvTranspose1d(_ConvNd):
+    """Transposed 1-D convolution layer: weight (in, out/groups, k)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", dtype=None):
+        _check_groups("ConvTranspose1d", in_channels, out_channels, groups)
+        kernel_size = _module_pair(kernel_size, 1)
+        super().__init__(
+            (in_channels, out_channels // groups) + kernel_size, bias, dtype,
+            in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
+            stride=_module_pair(stride, 1), padding=_module_pair(padding, 1),
+            output_padding=_module_pair(output_padding, 1), dilation=_module_pair(dilation, 1),
+            groups=groups, padding_mode=padding_mode,
         )
+
+    def forward(self, x, output_size=None):
+        return conv_transpose1d(x, self.weight, self.bias, self.stride, self.padding, self._output_padding(x, output_size),
+                                self.groups, self.dilation)
