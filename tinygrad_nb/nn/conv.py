@@ -20,12 +20,17 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 def _pair(value, name, op, minimum):
     """An int or a pair of ints, as an (h, w) pair, each at least `minimum`."""
-    pair = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) for v in pair):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    if any(v < minimum for v in pair):
+    return _ints(value, 2, name, op, minimum)
+
+
+def _ints(value, n, name, op, minimum):
+    """An int or n ints, as an n-tuple, each at least `minimum`."""
+    ints = (value,) * n if isinstance(value, numbers.Integral) else tuple(value)
+    if len(ints) != n or not all(isinstance(v, numbers.Integral) for v in ints):
+        raise ValueError(f"{op}: {name} must be an int or {'a pair' if n == 2 else n} of ints, got {value!r}")
+    if any(v < minimum for v in ints):
         raise ValueError(f"{op}: {name} must be at least {minimum}, got {value!r}")
-    return tuple(int(v) for v in pair)
+    return tuple(int(v) for v in ints)
 
 
 def conv_output_size(size, kernel, stride, padding, dilation):

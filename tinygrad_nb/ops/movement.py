@@ -118,8 +118,15 @@ class IndexAdd(Function):
 
 
 def _index_add(xp, x, shape, index):
+    """zeros(shape) with x added at y[index]: a plain assignment unless integer arrays in the
+    index can pick one position twice (np.add.at, much slower, adds those up)."""
     y = xp.zeros(shape, x.dtype)
-    xp.add.at(y, index, x)
+    parts = index if isinstance(index, tuple) else (index,)
+    if any(isinstance(it, list) or getattr(it, "dtype", None) is not None and it.dtype.kind in "iu" and it.ndim
+           for it in parts):
+        xp.add.at(y, index, x)
+    else:
+        y[index] = x
     return y
 
 
