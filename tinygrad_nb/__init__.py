@@ -17,7 +17,8 @@ from .serialization import load, save
 from .summary import summary
 from .training import evaluate, fit
 
-float32, float64 = np.float32, np.float64
+float16, float32, float64 = np.float16, np.float32, np.float64
+half = float16
 int32, int64, bool_ = np.int32, np.int64, np.bool_
 long = int64
 
@@ -64,13 +65,23 @@ log_softmax = _method("log_softmax", "torch.log_softmax(input, dim).")
 relu = _method("relu", "torch.relu: max(input, 0).")
 sigmoid = _method("sigmoid", "torch.sigmoid: 1 / (1 + e ** -input).")
 tanh = _method("tanh", "torch.tanh.")
+prod = _method("prod", "torch.prod: the product over everything, or over dim.")
+cumsum = _method("cumsum", "torch.cumsum(input, dim): running sums along dim.")
+sort = _method("sort", "torch.sort(input, dim=-1, descending=False): the pair (values, indices).")
+argsort = _method("argsort", "torch.argsort(input, dim=-1, descending=False): the positions that sort input.")
+topk = _method("topk", "torch.topk(input, k, dim=-1, largest=True): the pair (values, indices).")
+gather = _method("gather", "torch.gather(input, dim, index): input's entries at index along dim.")
+scatter = _method("scatter", "torch.scatter(input, dim, index, src or value): a copy with src written at index.")
+scatter_add = _method("scatter_add", "torch.scatter_add(input, dim, index, src): a copy with src added at index.")
 
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
     "manual_seed", "get_rng_state", "set_rng_state", "fork_rng", "debug", "viz", "profile", "zeros", "ones", "full", "randn", "rand", "randint", "arange",
-    "eye", "zeros_like", "ones_like", "cat", "stack", "where", "float32", "float64", "int32", "int64",
+    "eye", "zeros_like", "ones_like", "cat", "stack", "where", "float16", "half", "float32", "float64", "int32",
+    "int64",
     "autograd", "nn", "optim", "data", "cpu", "cuda", "save", "load", "summary", "fit", "evaluate",
     "from_numpy", "argmax", "argmin", "exp", "log", "mean", "matmul", "flatten", "softmax", "log_softmax", "relu",
-    "sigmoid", "tanh", "sin", "cos", "device",
+    "sigmoid", "tanh", "sin", "cos", "device", "prod", "cumsum", "sort", "argsort", "topk", "gather", "scatter",
+    "scatter_add",
 ]  # tg.max, tg.min and tg.sum exist too, but `import *` does not shadow Python's own

@@ -4,12 +4,14 @@ A device offers two things to the ops:
   * `xp`, a NumPy-like array namespace for the simple elementwise, reduction and
     movement work (NumPy itself on the CPU);
   * `kernel(name)`, the heavy kernels (matmul, conv, pool, rnn ...), looked up by
-    (name, device) in the table `KERNELS` of `tinygrad_nb.kernels.<device>`;
+    (name, device) in the table `KERNELS` of `tinygrad_nb.kernels.<device>`; Numba has
+    no float16, so a kernel given a float16 array says so and asks for float32;
   * `uniform(shape, dtype)`, `scalar(value, dtype)` and `write(array, values)`: random
     numbers from the device's generator, a number as a (possibly shared, read-only) 0-d
     array on the device, and host values copied into a device array in place.
 Ops never mention a device, so adding a device means adding kernels, not touching ops.
 """
+import functools
 import importlib
 import sys
 import types
@@ -43,7 +45,7 @@ class Device:
             if name not in self._table:
                 raise NotImplementedError(f"no kernel '{name}' for device '{self.name}'")
             module = importlib.import_module(f"{package}.{self._table[name]}")
-            fn = self._kernels[name] = getattr(module, name)
+            fn = self._kernels[name] = _no_float16(name, getattr(module, name), self.name)
         return fn if kernel_observer is None else kernel_observer(name, fn)
 
     def from_numpy(self, array):
@@ -65,6 +67,29 @@ class Device:
         """Copy host values into a contiguous array of this device, in place and at once
         (during a CUDA graph capture too, so a replay reads them: hyper-parameters, seeds)."""
         raise NotImplementedError
+
+
+def _no_float16(name, fn, device):
+    """fn, with the error Numba raises for a float16 array (it cannot compile for one) turned
+    into one that names the kernel. Checked only once a call has failed: free when it works."""
+
+    @functools.wraps(fn, updated=())
+    def kernel(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception:
+            if not any(_is_float16(a) for a in (*args, *kwargs.values())):
+                raise
+        raise TypeError(f"{name}: float16 is not supported by this op's {device} kernel (Numba compiles for float32 "
+                        "and float64 only); use float32: tensor.float(), model.float()") from None
+
+    return kernel
+
+
+def _is_float16(value):
+    if isinstance(value, (list, tuple)):
+        return any(_is_float16(v) for v in value)
+    return getattr(value, "dtype", None) == np.float16
 
 
 class CPU(Device):

@@ -23,6 +23,13 @@ def generator():
     return _rng
 
 
+def seed_worker(seed):
+    """manual_seed in a DataLoader worker process, which forgets the device generators: a
+    forked process cannot use its parent's GPU context."""
+    _devices.clear()
+    manual_seed(seed)
+
+
 def get_rng_state():
     """The state of the global generator and of the device generators, as plain data that
     `save` stores (torch.get_rng_state, with the GPU's as torch.cuda.get_rng_state)."""

@@ -13,6 +13,7 @@ import numpy as np
 from . import cuda, function
 from .device import canonical, get_device
 from .ops import elementwise as E
+from .ops import index as IX
 from .ops import matmul as M
 from .ops import movement as MV
 from .ops import reduce as R
@@ -44,8 +45,8 @@ def _as_array(data, dtype):
 
 
 def _check_dtype(dtype, who):
-    if dtype == np.float16 or dtype.kind in "cOUSV":
-        raise TypeError(f"{who}: unsupported dtype {dtype}; expected float32, float64, an integer or bool")
+    if dtype.kind in "cOUSV":
+        raise TypeError(f"{who}: unsupported dtype {dtype}; expected float16, float32, float64, an integer or bool")
 
 
 def _shape_arg(shape):
@@ -56,8 +57,8 @@ def _shape_arg(shape):
 
 
 class ValuesIndices(NamedTuple):
-    """What max(dim) and min(dim) return, as PyTorch's torch.return_types.max: a tuple that
-    unpacks as (values, indices) and names its parts."""
+    """What max(dim), min(dim), sort and topk return, as PyTorch's torch.return_types.max: a
+    tuple that unpacks as (values, indices) and names its parts."""
     values: "Tensor"
     indices: "Tensor"
 
@@ -294,6 +295,15 @@ class Tensor:
     def double(self):
         return self.cast(np.float64)
 
+    def half(self):
+        """As float16: storage, casts, NumPy's elementwise ops and reductions; ops with a
+        Numba kernel (matmul, conv, pooling, rnn...) need float32 and say so."""
+        return self.cast(np.float16)
+
+    def bfloat16(self):
+        raise TypeError("bfloat16: NumPy has no bfloat16 dtype, so neither has tinygrad_nb; use half() (float16) or "
+                        "float()")
+
     def long(self):
         return self.cast(np.int64)
 
@@ -302,6 +312,24 @@ class Tensor:
 
     def bool(self):
         return self.cast(np.bool_)
+
+    def type(self, dtype=None):
+        """Without dtype, the type's name as PyTorch gives it, in this package:
+        'tinygrad_nb.FloatTensor', 'tinygrad_nb.cuda.LongTensor'... With a dtype, this tensor
+        cast to it; with such a name (also 'torch.' ones), cast and moved to its device."""
+        if dtype is None:
+            name = _TYPE_NAMES.get(self.dtype)
+            if name is None:
+                raise TypeError(f"type: no tensor type name for dtype {self.dtype}")
+            return f"tinygrad_nb.{'cuda.' if self.device == 'cuda' else ''}{name}"
+        if not isinstance(dtype, str) or "Tensor" not in dtype:
+            return self.cast(dtype)
+        prefix, _, name = dtype.rpartition(".")
+        by_name = {v: k for k, v in _TYPE_NAMES.items()}
+        if name not in by_name or prefix not in ("tinygrad_nb", "tinygrad_nb.cuda", "torch", "torch.cuda"):
+            raise ValueError(f"type: unknown tensor type {dtype!r}; expected a dtype or a name such as "
+                             f"'tinygrad_nb.FloatTensor' or 'tinygrad_nb.cuda.LongTensor'")
+        return self.to("cuda" if prefix.endswith(".cuda") else "cpu").cast(by_name[name])
 
     # ---- factories --------------------------------------------------------------------
     @staticmethod
@@ -641,6 +669,20 @@ class Tensor:
     def std(self, axis=None, keepdim=False, dim=None, correction=1, unbiased=None):
         return self.var(axis, keepdim, dim, correction, unbiased).sqrt()
 
+    def prod(self, dim=None, keepdim=False, dtype=None):
+        """The product over one axis (over everything when dim is None), as torch.prod;
+        integer and bool tensors give int64."""
+        axis = None if dim is None else _axis(self, dim, "prod")
+        return R.Prod.apply(self.cast(_reduced_dtype(self, dtype)), axis=axis if self.ndim else None, keepdim=keepdim)
+
+    def cumsum(self, dim, dtype=None):
+        """Running sums along dim: y_i = x_0 + ... + x_i (as torch.cumsum; integer and bool
+        tensors give int64)."""
+        axis, t = _axis(self, dim, "cumsum"), self.cast(_reduced_dtype(self, dtype))
+        if t.ndim == 0:
+            return t.reshape(1).cumsum(0).reshape(())
+        return R.Cumsum.apply(t, axis=axis)
+
     def max(self, axis=None, keepdim=False, dim=None):
         """Largest value: over everything (a scalar tensor), over a tuple of axes (the values),
         or over one axis as PyTorch's max(dim): the named pair (values, indices), the first
@@ -674,6 +716,36 @@ class Tensor:
             raise RuntimeError(f"{name}: cannot take the {name} over an empty axis of a tensor of shape {self.shape}")
         out = get_device(self.device).kernel("argmax")(self.array, axis, keepdim, smallest)
         return Tensor._from_array(out, self.device)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        """The positions (int64) that sort the tensor along dim. The sort is always stable
+        (equal values keep their order) and NaN is the largest value, as in PyTorch; on a GPU
+        the order is found on the host (a copy there and back)."""
+        return Tensor._from_array(self._order("argsort", dim, descending)[1], self.device)
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        """The pair (values, indices) of the tensor sorted along dim, as torch.sort (stable
+        always); the values' gradient goes back to where each value came from."""
+        dim, order = self._order("sort", dim, descending)
+        return ValuesIndices(IX.Gather.apply(self, index=order, axis=dim), Tensor._from_array(order, self.device))
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """The pair (values, indices) of the k largest (smallest with largest=False) entries
+        along dim, as torch.topk; always in sorted order, the first of equal values first.
+        The values' gradient goes back to the entries picked."""
+        dim, order = self._order("topk", dim, largest)
+        if not 0 <= k <= self.shape[dim]:
+            raise RuntimeError(f"topk: k = {k} is out of range for dim {dim} of shape {self.shape} "
+                               f"(expected 0 <= k <= {self.shape[dim]})")
+        indices = get_device(self.device).xp.ascontiguousarray(order[(slice(None),) * dim + (slice(0, k),)])
+        return ValuesIndices(IX.Gather.apply(self, index=indices, axis=dim), Tensor._from_array(indices, self.device))
+
+    def _order(self, op, dim, descending):
+        """(dim, the positions that sort the tensor along it): the device's stable argsort."""
+        if self.ndim == 0:
+            raise RuntimeError(f"{op}: expects a tensor with at least one axis, got a 0-d tensor")
+        dim = _axis(self, dim, op)
+        return dim, get_device(self.device).kernel("argsort")(self.array, dim, descending)
 
     def logsumexp(self, axis=None, keepdim=False, dim=None):
         """log(sum(exp(x))) along axis, stable for large |x|."""
@@ -806,6 +878,35 @@ class Tensor:
     def masked_fill(self, mask, value):
         """value where mask (broadcast to this shape) holds, this tensor elsewhere."""
         return Tensor.where(mask, self._operand(value), self).cast(self.dtype)
+
+    def scatter(self, dim, index, src=None, value=None):
+        """A copy with out[i][index[i][j][k]][k] = src[i][j][k] for dim = 1 (and so on for any
+        dim), or = value, as torch.scatter(dim, index, src) / (dim, index, value): index has
+        self's number of axes, src (of self's dtype) is at least index's size. Of repeated
+        positions one write wins (the last on the CPU). Gradients reach self (except where
+        written) and src (where read)."""
+        if src is None or isinstance(src, numbers.Number):
+            value = src if value is None else value
+            if value is None:
+                raise TypeError("scatter: expected src (a tensor) or value (a number)")
+            return IX.Scatter.apply(self, index=_along(self, "scatter", dim, index), axis=_axis(self, dim, "scatter"),
+                                    value=value)
+        src = self._scatter_source("scatter", src)
+        return IX.Scatter.apply(self, src, index=_along(self, "scatter", dim, index, src), axis=_axis(self, dim, "scatter"))
+
+    def scatter_add(self, dim, index, src):
+        """A copy with out[i][index[i][j][k]][k] += src[i][j][k] for dim = 1 (and so on for any
+        dim), repeated positions adding up, as torch.scatter_add. Gradients reach self and src."""
+        src = self._scatter_source("scatter_add", src)
+        return IX.ScatterAdd.apply(self, src, index=_along(self, "scatter_add", dim, index, src),
+                                   axis=_axis(self, dim, "scatter_add"))
+
+    def _scatter_source(self, op, src):
+        src = src if isinstance(src, Tensor) else Tensor(src, device=self.device, dtype=self.dtype)
+        if src.dtype != self.dtype or src.device != self.device:
+            raise RuntimeError(f"{op}: expected src of self's dtype {self.dtype} on '{self.device}', got "
+                               f"{src.dtype} on '{src.device}' (shapes {self.shape} and {src.shape})")
+        return src
 
     def repeat(self, *sizes):
         """The tensor tiled sizes[i] times along each axis (leading sizes add axes), as PyTorch's repeat."""
@@ -956,6 +1057,14 @@ class Tensor:
     def normal_(self, mean=0.0, std=1.0):
         """Fill with samples of a normal distribution, from the global generator."""
         return self._write("normal_", lambda t: Tensor.randn(t.shape, dtype=t.dtype, device=t.device) * std + mean)
+
+    def scatter_(self, dim, index, src=None, value=None):
+        """scatter written into this tensor, in place."""
+        return self._write("scatter_", lambda t: t.scatter(dim, index, src, value))
+
+    def scatter_add_(self, dim, index, src):
+        """scatter_add written into this tensor, in place."""
+        return self._write("scatter_add_", lambda t: t.scatter_add(dim, index, src))
 
     __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
 
@@ -1120,6 +1229,47 @@ def _index(index):
             raise IndexError(f"tensors used as indices must be integer or bool, got {it.dtype}")
         out.append(it)
     return tuple(out)
+
+
+def _along(t, op, dim, index, src=None):
+    """The index of gather/scatter along dim as an array on t's device (int64 from the host),
+    checked as PyTorch checks it: integer, t's number of axes, no larger than t except along
+    dim (nor than src, if any, anywhere), entries within dim (an index already on the GPU is
+    not read back to check: the kernels skip what lies outside)."""
+    dim = _axis(t, dim, op)
+    on_device = isinstance(index, Tensor) and index.device == t.device != "cpu"
+    host = None if on_device else np.asarray(index.numpy() if isinstance(index, Tensor) else index)
+    shape, dtype = (index.shape, index.dtype) if on_device else (host.shape, host.dtype)
+    if dtype.kind not in "iu":
+        raise IndexError(f"{op}: index must be an integer tensor, got dtype {dtype} (shape {shape})")
+    if t.ndim == 0 or len(shape) != t.ndim:
+        raise IndexError(f"{op}: index must have the {t.ndim} axes of self (shape {t.shape}), got shape {shape}"
+                         + ("" if t.ndim else "; a 0-d tensor has no axis to index"))
+    if any(n > m for d, (n, m) in enumerate(zip(shape, t.shape)) if d != dim):
+        raise RuntimeError(f"{op}: index of shape {shape} is larger than self of shape {t.shape} outside dim {dim}")
+    if src is not None and (src.ndim != len(shape) or any(n > m for n, m in zip(shape, src.shape))):
+        raise RuntimeError(f"{op}: src of shape {src.shape} must have index's {len(shape)} axes and be at least "
+                           f"its size along each (index shape {shape})")
+    if on_device:
+        return index.array
+    if host.size and (host.min() < 0 or host.max() >= t.shape[dim]):
+        bad = host[(host < 0) | (host >= t.shape[dim])].flat[0]
+        raise IndexError(f"{op}: index {bad} is out of bounds for dim {dim} of shape {t.shape} "
+                         f"(expected 0 to {t.shape[dim] - 1})")
+    return get_device(t.device).from_numpy(np.ascontiguousarray(host, np.int64))
+
+
+def _reduced_dtype(t, dtype):
+    """The dtype of prod and cumsum: the one asked for, else a floating tensor's own, else int64."""
+    if dtype is not None:
+        return dtype
+    return t.dtype if t.dtype.kind == "f" else np.int64
+
+
+_TYPE_NAMES = {np.dtype(k): v for k, v in ((np.float32, "FloatTensor"), (np.float64, "DoubleTensor"),
+                                           (np.float16, "HalfTensor"), (np.int64, "LongTensor"), (np.int32, "IntTensor"),
+                                           (np.int16, "ShortTensor"), (np.int8, "CharTensor"), (np.uint8, "ByteTensor"),
+                                           (np.bool_, "BoolTensor"))}
 
 
 def _resolve_shape(shape, old):

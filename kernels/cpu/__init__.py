@@ -31,4 +31,8 @@ KERNELS = {
     "avg_pool2d": "pool",
     "avg_pool2d_backward": "pool",
     "along_axis": "resample",
+    "gather_along": "index",
+    "scatter_along": "index",
+    "scan": "index",
+    "argsort": "index",
 }

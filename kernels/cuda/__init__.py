@@ -37,4 +37,8 @@ KERNELS = {
     "gru_backward": "rnn",
     "rnn_forward": "rnn",
     "rnn_backward": "rnn",
+    "gather_along": "index",
+    "scatter_along": "index",
+    "scan": "index",
+    "argsort": "index",
 }

@@ -7,6 +7,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..device import canonical
 from ..function import RemovableHandle
 from ..ops.hooks import BackwardHook
 from ..tensor import Tensor
@@ -266,12 +267,21 @@ class Module:
             p.grad = None
 
     def to(self, device):
-        """Move (or cast) every parameter and buffer in place; returns self."""
+        """Move every parameter and buffer to a device, or cast the floating ones to a dtype
+        (integer buffers, such as BatchNorm's count, keep theirs, as in PyTorch), in place:
+        the Parameters stay the same objects, so an optimiser built before still holds them.
+        Their gradients follow."""
+        try:
+            cast = canonical(device) not in ("cpu", "cuda")
+        except TypeError:  # a dtype class such as np.float16
+            cast = True
         for module in self.modules():
             for name, value in list(vars(module).items()):
-                if isinstance(value, Tensor):
+                if isinstance(value, Tensor) and not (cast and value.dtype.kind != "f"):
                     moved = value.detach().to(device)
                     value.array, value.device = moved.array, moved.device
+                    if value.grad is not None:
+                        value.grad = value.grad.to(device)
         return self
 
     def cuda(self):
@@ -287,8 +297,13 @@ class Module:
         return self.to(np.float64)
 
     def half(self):
-        raise TypeError(f"{type(self).__name__}.half: float16 is not supported (its kernels would compute in "
-                        "float32 anyway); use float() or double()")
+        """float16 parameters and buffers: for storage (a state dict half the size); layers
+        whose ops run Numba kernels (Linear, Conv, RNNs...) need float32 to run."""
+        return self.to(np.float16)
+
+    def bfloat16(self):
+        raise TypeError(f"{type(self).__name__}.bfloat16: NumPy has no bfloat16 dtype, so neither has tinygrad_nb; "
+                        "use half() (float16) or float()")
 
     def apply(self, fn):
         for m in self.modules():

@@ -112,3 +112,56 @@ class LogSoftmax(Function):
 
     def graph_backward(ctx, g):
         return g - ctx.output().exp() * g.sum(axis=ctx.axis, keepdim=True)
+
+
+def _line(x, axis):
+    """x and the axis of its lines: all of x as one line when axis is None."""
+    return (x.reshape(-1), 0) if axis is None else (x, axis)
+
+
+class Prod(Function):
+    """y = prod_{axis} x (of everything when axis is None);
+    dx_i = g * prod_{j != i} x_j, the product of the others: the product of those before i
+    times that of those after (running products, no division), so exact where x has zeros"""
+
+    def forward(ctx, x, axis=None, keepdim=False):
+        ctx.save_for_backward(x)
+        ctx.shape, ctx.axis, ctx.keepdim = x.shape, axis, keepdim
+        ctx.axes = tuple(range(x.ndim)) if axis is None else (axis,)
+        shape = _kept(x.shape, ctx.axes) if keepdim else tuple(n for i, n in enumerate(x.shape) if i not in ctx.axes)
+        line, a = _line(x, axis)
+        if line.shape[a] == 0:
+            return ctx.xp.ones(shape, x.dtype)  # the empty product
+        running = ctx.kernel("scan")(line, a, True, False, False)
+        return running[(slice(None),) * a + (slice(-1, None),)].reshape(shape)
+
+    def backward(ctx, g):
+        line, a = _line(ctx.saved[0], ctx.axis)
+        scan = ctx.kernel("scan")
+        others = scan(line, a, True, False, True) * scan(line, a, True, True, True)
+        return _expand_back(ctx.xp, g, ctx.shape, ctx.axes, ctx.keepdim) * others.reshape(ctx.shape)
+
+    def graph_backward(ctx, g):
+        # the product of the others as a product of rows: row i holds the line with x_i set to 1,
+        # which Prod itself differentiates (exactly, zeros included)
+        line, a = _line(ctx.parents[0], ctx.axis)
+        line = line.transpose(a, -1)
+        n = line.shape[-1]
+        rows = line.unsqueeze(-2).expand(*line.shape[:-1], n, n)
+        others = Prod.apply(rows.masked_fill(ctx.constant(ctx.xp.eye(n, dtype=bool)), 1.0), axis=rows.ndim - 1)
+        return _expand_back_tensor(g, ctx.shape, ctx.axes, ctx.keepdim) * others.transpose(a, -1).reshape(ctx.shape)
+
+
+class Cumsum(Function):
+    """y_i = sum_{j <= i} x_j along axis (with reverse, sum_{j >= i});
+    dx_j = sum_{i >= j} g_i, the cumsum of g from the other end"""
+
+    def forward(ctx, x, axis=0, reverse=False):
+        ctx.axis, ctx.reverse = axis, reverse
+        return ctx.kernel("scan")(x, axis, False, reverse, False)
+
+    def backward(ctx, g):
+        return ctx.kernel("scan")(g, ctx.axis, False, not ctx.reverse, False)
+
+    def graph_backward(ctx, g):
+        return Cumsum.apply(g, axis=ctx.axis, reverse=not ctx.reverse)
