@@ -1,6 +1,18 @@
-"""Cross-entropy over rows of class scores, forward and backward (tinygrad_nb/ops/loss.py has
-the formulas). NumPy's vectorised passes; kernels/cuda/loss.py is the GPU's single launch."""
+"""The losses on the CPU (tinygrad_nb/ops/loss.py has the formulas; kernels/cuda/loss.py is the
+GPU's twin): cross-entropy over rows of class scores, in NumPy's vectorised passes, and the
+element-wise losses, compiled loops made from their rules (kernels/loss_rules.py)."""
+import functools
+import math
+
 import numpy as np
+from numba import njit, prange
+
+from ..activations import bind
+from ..loss_rules import RULES as LOSSES
+from ..loss_rules import specialise
+from .activation import SCALAR
+from .buffers import empty
+from .threads import numba_threads
 
 
 def _rows(x, labels, weight, ignore):
@@ -48,3 +60,86 @@ def cross_entropy_backward(g, x, labels, weight, lse, totals, ignore, smoothing,
     dx = scale[:, None] * (a - softmax * total_a[:, None])
     dx[bad] = np.nan
     return dx.astype(x.dtype)
+
+
+# ---- the element-wise losses ------------------------------------------------------------
+# Made from the rules of kernels/loss_rules.py (tinygrad_nb/ops/loss.py's PointwiseLoss has
+# the formulas): each rule compiles into one parallel pass per direction, the forward one
+# adding the losses up (in float64) as it goes, so a reduced loss never stores its elements.
+
+NONE, MEAN, SUM = range(3)
+
+# The rules' names for one element: the activations' compiled functions, and log.
+LOSS_SCALAR = {**SCALAR, "log": math.log}
+
+
+def _loss(x, t, a, out):
+    """out[i] = loss(x[i], t[i], a) where out has room for it (mode 'none'); -> their sum."""
+    keep = out.shape[0] > 0
+    total = 0.0
+    for i in prange(x.shape[0]):
+        v = loss(x[i], t[i], a)  # noqa: F821  (bound by _loss_loops)
+        if keep:
+            out[i] = v
+        total += v
+    return total
+
+
+def _loss_gradients(s, x, t, a, dx, dt):
+    """dx[i] = s_i d_input(x[i], t[i], a) and dt[i] = s_i d_target(...), each where its array
+    has room (a gradient no one asked for gets none); s holds one s_i per element, or one
+    for all (a reduced loss)."""
+    each, want_x, want_t = s.shape[0] > 1, dx.shape[0] > 0, dt.shape[0] > 0
+    for i in prange(x.shape[0]):
+        si = s[i] if each else s[0]
+        if want_x:
+            dx[i] = si * d_input(x[i], t[i], a)  # noqa: F821  (bound by _loss_loops)
+        if want_t:
+            dt[i] = si * d_target(x[i], t[i], a)  # noqa: F821
+
+
+def _compiled(loop):
+    """The loop, compiled. It joins the module under its name, as a kernel defined here would
+    (the debug trace looks for kernels there)."""
+    kernel = globals()[loop.__name__] = njit(cache=True, parallel=True)(loop)
+    return kernel
+
+
+@functools.lru_cache(maxsize=None)
+def _loss_loops(name):
+    """(forward, backward) compiled loops of the loss rule `name`."""
+    scalar = {field: njit(inline="always")(bind(fn, LOSS_SCALAR)) for field, fn in LOSSES[name]._asdict().items()}
+    return (_compiled(specialise(_loss, f"{name}_loss", loss=scalar["loss"])),
+            _compiled(specialise(_loss_gradients, f"{name}_loss_backward", d_input=scalar["d_input"],
+                                 d_target=scalar["d_target"])))
+
+
+def _flat(a):
+    """a as a 1-D C-contiguous array (a copy only when a is a strided view)."""
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+def _share(mode, n):
+    """What each element's loss counts for in the reduced loss: 1 / n for 'mean' (the mean of
+    no elements is NaN, as in PyTorch), else 1."""
+    if mode != MEAN:
+        return 1.0
+    return 1.0 / n if n else math.nan
+
+
+def pointwise_loss(rule, x, t, a, mode):
+    """The loss `rule` of kernels/loss_rules.py of each element of x (targets t, of x's shape and
+    dtype, parameter a): -> those losses (mode 0 'none'), their mean (1) or sum (2), of x's dtype."""
+    out = empty(x.shape if mode == NONE else (0,), x.dtype)
+    with numba_threads():
+        total = _loss_loops(rule)[0](_flat(x), _flat(t), float(a), out.reshape(-1))
+    return out if mode == NONE else np.asarray(total * _share(mode, x.size), x.dtype)
+
+
+def pointwise_loss_backward(rule, g, x, t, a, mode, want_x, want_t):
+    """(dx, dt) from the gradient g of pointwise_loss's result; None for one not wanted."""
+    s = _flat(g).astype(x.dtype, copy=False) if mode == NONE else np.full(1, float(g) * _share(mode, x.size), x.dtype)
+    dx, dt = (empty(x.shape if wanted else (0,), x.dtype) for wanted in (want_x, want_t))
+    with numba_threads():
+        _loss_loops(rule)[1](s, _flat(x), _flat(t), float(a), dx.reshape(-1), dt.reshape(-1))
+    return (dx if want_x else None), (dt if want_t else None)

@@ -1,14 +1,14 @@
 """Recurrent layers on the CPU: one call runs a layer's whole sequence in one direction,
 one call runs backpropagation through time.
 
-    lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)  -> hs, cs, acts
-    lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_dx)
+    lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None)  -> hs, cs, acts
+    lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_dx, lengths=None)
                                             -> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
-    gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse)       -> hs, acts, hn
-    gru_backward(x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, reverse, need_dx)
+    gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None)       -> hs, acts, hn
+    gru_backward(x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, reverse, need_dx, lengths=None)
                                             -> dx, dh0, dw_ih, dw_hh, db_ih, db_hh
-    rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse)  -> hs
-    rnn_backward(x, w_ih, w_hh, hs, d_out, dh_n, relu, reverse, need_dx)
+    rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse, lengths=None)  -> hs
+    rnn_backward(x, w_ih, w_hh, hs, d_out, dh_n, relu, reverse, need_dx, lengths=None)
                                             -> dx, dh0, dw_ih, dw_hh, db_ih, db_hh
 
 x is (T, B, I), time-major; states are (B, H); weights are PyTorch's, w_ih (G*H, I) and
@@ -17,6 +17,20 @@ initial state and every step's new state in time order: running forward in time,
 reads state t and writes state t+1, so the outputs are hs[1:]; with `reverse` (the second
 direction of a bidirectional layer) step t reads state t+1 and writes state t, so the
 outputs are hs[:T]. acts and hn are whatever backward needs, in the layout it wants.
+
+Sequences of different lengths (packed sequences, padded to T): `lengths` (B,) int64 says
+that sequence b is real at steps t < lengths[b]; without it every sequence has T. A step
+t >= lengths[b] is padding and leaves sequence b's state as it is (h_t = h_{t-1}, c_t =
+c_{t-1}), so its output, like every step's, is that state; backward through it passes the
+gradient on, dh_{t-1} = dh_t + d_out_t (and dc_{t-1} = dc_t), with zero gate gradients, so
+the padding adds nothing to the weights' gradients and dx is 0 there. Run forward in time,
+the final state is then each sequence's state after its last real step; run in reverse,
+the padding comes first and each sequence starts from h0 at its own last real step. Both
+are PyTorch's results for a packed sequence. The LSTM and GRU kernels store, at a padded
+step, the activations of a step that keeps its state (LSTM: i = g = o = 0, f = 1; GRU:
+z = 1, r = n = 0): the cells' backward then gives zero gate gradients and passes dc (the
+GRU's dh) on as it is, and only the LSTM's and Elman's dh needs passing by hand. The steps
+before the shortest sequence's end have no padding and run exactly as without lengths.
 
 Layout: inside, every step works on (rows, B) blocks, batch along the row: the state h_t
 as an (H, B) block and the gates as (G*H, B). BLAS runs W_hh @ h (G*H x H times H x B)
@@ -150,6 +164,19 @@ def _steps(T, reverse):
         order[s, 1] = t + 1 if reverse else t
         order[s, 2] = t if reverse else t + 1
     return order
+
+
+@jit
+def _padded(lengths, t):
+    """Whether step t is padding for some sequence: t is at or past the shortest length."""
+    return t >= lengths.min()
+
+
+def _lengths(lengths, T, B):
+    """The lengths as the kernels read them, (B,) int64: T for every sequence when None."""
+    if lengths is None:
+        return np.full(B, T, np.int64)
+    return np.ascontiguousarray(lengths, np.int64)
 
 
 @jit
@@ -331,6 +358,30 @@ def _lstm_cell_backward(acts, c_prev, c, d_out, dh, dc, dgates, lo, hi):
 
 
 @jit
+def _lstm_hold(lengths, t, acts, c_prev, c, h_prev, h, lo, hi):
+    """The padded sequences of step t (t >= lengths[b]), units lo..hi: the state passes
+    unchanged, and the activations stored (unit-major rows, (4H, B)) are those of a step
+    that keeps it, i = g = o = 0 and f = 1, under which the cell's backward gives zero gate
+    gradients and dc_{t-1} = dc_t."""
+    for b in range(lengths.shape[0]):
+        if t >= lengths[b]:
+            for j in range(lo, hi):
+                acts[4 * j, b], acts[4 * j + 1, b], acts[4 * j + 2, b], acts[4 * j + 3, b] = ZERO, ONE, ZERO, ZERO
+                c[j, b], h[j, b] = c_prev[j, b], h_prev[j, b]
+
+
+@jit
+def _pass_padded(lengths, t, dh, d_out, carried, lo, hi):
+    """carried[lo:hi] += dh + d_out for the sequences that step t pads: their state passed
+    through the step, and was its output, so dL/dh_{t-1} gets dL/dh_t and the output's
+    gradient whole (W_hh^T dgates_t, in carried already, is zero for them)."""
+    for b in range(lengths.shape[0]):
+        if t >= lengths[b]:
+            for j in range(lo, hi):
+                carried[j, b] += dh[j, b] + d_out[j, b]
+
+
+@jit
 def _pack_units(w, lo, hi, rows, panels):
     """Hidden units lo..hi of w (4H, n), whose rows are gate-major, into rows (unit-major,
     row 4j + g) and into panels (H, n, 4) as small_gemm reads them: a unit's four gates."""
@@ -342,13 +393,14 @@ def _pack_units(w, lo, hi, rows, panels):
 
 
 @parallel_jit
-def _lstm_forward(x, w_ih, w_hh, bias, reverse, hs, cs, gates, scratch, blocks, vector_bytes):
+def _lstm_forward(x, w_ih, w_hh, bias, reverse, lengths, hs, cs, gates, scratch, blocks, vector_bytes):
     """The forward pass, shared out over `blocks` blocks of hidden units, one per thread.
     First each block packs its units' rows of W_ih and W_hh and lays a share of the steps'
     inputs out as x_t^T (I, B). Then the time loop: in each step, a block computes its rows
     of W_ih x_t + W_hh h_prev (its units' four gates) in step t's block of gates, then runs
-    its units' cell. A step reads the whole state the step before wrote, so the steps wait
-    for each other at the end of each parallel loop (about 2 us). scratch: the x_t^T
+    its units' cell (and holds the state of the sequences the step pads). A step reads the
+    whole state the step before wrote, so the steps wait for each other at the end of each
+    parallel loop (about 2 us). scratch: the x_t^T
     (T, I, B), then W_ih's rows and panels, then W_hh's (see _pack_units)."""
     xt, ih_rows, ih_panels, hh_rows, hh_panels = scratch
     T, H, B, I = gates.shape[0], hs.shape[1], hs.shape[2], x.shape[2]
@@ -362,6 +414,7 @@ def _lstm_forward(x, w_ih, w_hh, bias, reverse, hs, cs, gates, scratch, blocks, 
     order = _steps(T, reverse)
     for s in range(T):
         t, read, write = order[s, 0], order[s, 1], order[s, 2]
+        padded = _padded(lengths, t)
         for k in prange(blocks):
             lo, hi = k * H // blocks, (k + 1) * H // blocks
             rows, at = 4 * (hi - lo), (t * 4 * H + 4 * lo) * B
@@ -370,6 +423,8 @@ def _lstm_forward(x, w_ih, w_hh, bias, reverse, hs, cs, gates, scratch, blocks, 
             small_gemm.product(ph[4 * lo * H:], 4 * H, wh[4 * lo * H:], H, hf[read * H * B:], B, gf[at:], B, rows, B, H, True,
                                vector_bytes)
             _lstm_cell(gates[t], bias, cs[read], cs[write], hs[write], lo, hi)
+            if padded:
+                _lstm_hold(lengths, t, gates[t], cs[read], cs[write], hs[read], hs[write], lo, hi)
 
 
 @jit
@@ -396,14 +451,15 @@ def _accumulate(total, part):
 
 
 @parallel_jit
-def _lstm_backward(x, w_hh, hs, cs, acts, d_out, reverse, dh, dc, dgates, grads, scratch, blocks, vector_bytes):
+def _lstm_backward(x, w_hh, hs, cs, acts, d_out, reverse, lengths, dh, dc, dgates, grads, scratch, blocks, vector_bytes):
     """Backpropagation through time, each step shared out over blocks of hidden units.
     A block runs its units' cell backward, which writes its own rows of dgates_t, and then
     its part of dh_{t-1} = W_hh^T dgates_t: the product over its rows only, all H rows of
     dh (a product of H x 4(hi-lo) by 4(hi-lo) x B: at these sizes BLAS took 13% less time
     over it than over a block's rows of dh and every gate). The parts meet at the next step,
     where each block adds up its own rows of them. They alternate between two slots by
-    the parity of the step, so no block overwrites a part another still reads.
+    the parity of the step, so no block overwrites a part another still reads. (A block's
+    part also carries its rows of dh_t + d_out_t for the sequences the step pads.)
     The weights' gradients are sums over the steps, and each block adds its rows of this
     step's terms while dgates_t is in cache: dW_ih += dG_t x_t, dW_hh += dG_t h_read_t^T,
     and db (4H, B) += dG_t, summed over the samples afterwards. grads: those three, in
@@ -440,6 +496,8 @@ def _lstm_backward(x, w_hh, hs, cs, acts, d_out, reverse, dh, dc, dgates, grads,
                 rows, at = 4 * (hi - lo), (t * 4 * H + 4 * lo) * B
                 small_gemm.product(packed[16 * lo:], 16 * H, wf[4 * lo:], 4 * H, gf[at:], B,
                                    pf[((s % 2) * blocks + k) * H * B:], B, H, B, rows, False, vector_bytes)
+                if _padded(lengths, t):
+                    _pass_padded(lengths, t, dh, d_out[t], parts[s % 2, k], lo, hi)
                 small_gemm.pack_rows(dgates[t, 4 * lo:4 * hi], dg_panels[lo:hi])
                 small_gemm.product(dpf[4 * lo * B:], 4 * B, gf[at:], B, xf[t * B * I:], I, dwi[4 * lo * I:], I,
                                    rows, I, B, True, vector_bytes)
@@ -459,7 +517,7 @@ def _lstm_input_grad(dgates, w_rows, dx):
         gemm(True, False, B, I, G, 1.0, gf[t * G * B:], B, wf, I, 0.0, xf[t * B * I:], I)
 
 
-def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
+def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None):
     x = _contiguous(x)
     (T, B, I), H = x.shape, w_hh.shape[1]
     acts = empty((T, 4 * H, B), x.dtype)
@@ -467,11 +525,11 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
     scratch = tuple(empty(shape, x.dtype) for shape in ((T, I, B), (4 * H, I), (H, I, 4), (4 * H, H), (H, H, 4)))
     with numba_threads():
         _lstm_forward(x, np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh), b_ih + b_hh, bool(reverse),
-                      hs, cs, acts, scratch, min(threads_for_kernels(), H), small_gemm.VECTOR_BYTES)
+                      _lengths(lengths, T, B), hs, cs, acts, scratch, min(threads_for_kernels(), H), small_gemm.VECTOR_BYTES)
     return hs.transpose(0, 2, 1), cs.transpose(0, 2, 1), acts
 
 
-def lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_dx):
+def lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_dx, lengths=None):
     x = _contiguous(x)
     (T, B, I), H = x.shape, w_hh.shape[1]
     dh, dc = _batch_minor(dh_n), _batch_minor(dc_n)  # become dh0, dc0 step by step
@@ -481,7 +539,7 @@ def lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_
     dx = empty(x.shape, x.dtype) if need_dx else None
     with numba_threads():
         _lstm_backward(x, np.ascontiguousarray(w_hh), _states_t(hs), _states_t(cs), acts, _per_step(d_out),
-                       bool(reverse), dh, dc, dgates, grads, scratch, min(threads_for_kernels(), H),
+                       bool(reverse), _lengths(lengths, T, B), dh, dc, dgates, grads, scratch, min(threads_for_kernels(), H),
                        small_gemm.VECTOR_BYTES)
         if need_dx:
             _lstm_input_grad(dgates, _unit_major(w_ih), dx)
@@ -542,7 +600,21 @@ def _gru_cell_backward(acts, col, hn, h_prev, d_out, dh, dgx, dgh):
 
 
 @jit
-def _gru_forward(w_hh, b_ih, b_hh, reverse, hs, gates, hn):
+def _gru_hold(lengths, t, acts, h_prev, h):
+    """The padded sequences of step t (t >= lengths[b]): the state passes unchanged, and the
+    activations stored are those of a step that keeps it, z = 1 and r = n = 0, under which
+    the cell's backward gives zero gate gradients and dh_{t-1} = dh_t + d_out_t."""
+    H, B = h.shape
+    for b in range(B):
+        if t >= lengths[b]:
+            col = t * B + b
+            for j in range(H):
+                acts[j, col], acts[H + j, col], acts[2 * H + j, col] = ZERO, ONE, ZERO
+                h[j, b] = h_prev[j, b]
+
+
+@jit
+def _gru_forward(w_hh, b_ih, b_hh, reverse, lengths, hs, gates, hn):
     B = hs.shape[2]
     rec = np.empty((w_hh.shape[0], B), hs.dtype)
     order = _steps(hs.shape[0] - 1, reverse)
@@ -550,6 +622,8 @@ def _gru_forward(w_hh, b_ih, b_hh, reverse, hs, gates, hn):
         t, read, write = order[s, 0], order[s, 1], order[s, 2]
         np.dot(w_hh, hs[read], rec)
         _gru_cell(gates, t * B, rec, b_ih, b_hh, hs[read], hs[write], hn)
+        if _padded(lengths, t):
+            _gru_hold(lengths, t, gates, hs[read], hs[write])
 
 
 @jit
@@ -567,18 +641,20 @@ def _gru_backward(w_hh_t, hs, acts, hn, d_out, reverse, dh, dgx, dgh):
 
 
 @blas_threaded
-def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
+def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None):
     x = _contiguous(x)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     acts, hn = empty((3 * H, T * B), x.dtype), empty((H, T * B), x.dtype)
     _project(x, np.ascontiguousarray(w_ih), acts)
     hs = _initial_state(h0, T, reverse)
-    _gru_forward(np.ascontiguousarray(w_hh), b_ih, b_hh, bool(reverse), hs, acts, hn)
+    _gru_forward(np.ascontiguousarray(w_hh), b_ih, b_hh, bool(reverse), _lengths(lengths, T, B), hs, acts, hn)
     return hs.transpose(0, 2, 1), acts, hn
 
 
 @blas_threaded
-def gru_backward(x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, reverse, need_dx):
+def gru_backward(x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, reverse, need_dx, lengths=None):
+    """(lengths goes unread: the activations gru_forward stored at padded steps already make
+    them pass the gradient on; it is taken for the same signature as the other cells.)"""
     x, hs_t = _contiguous(x), _states_t(hs)
     dh = _batch_minor(dh_n)
     dgx, dgh = empty(acts.shape, x.dtype), empty(acts.shape, x.dtype)
@@ -615,7 +691,30 @@ def _rnn_cell_backward(h, d_out, dh, dpre, col, relu):
 
 
 @jit
-def _rnn_forward(w_hh, bias, relu, reverse, hs, pre):
+def _rnn_hold(lengths, t, h_prev, h):
+    """The padded sequences of step t (t >= lengths[b]) keep their state."""
+    for b in range(h.shape[1]):
+        if t >= lengths[b]:
+            for j in range(h.shape[0]):
+                h[j, b] = h_prev[j, b]
+
+
+@jit
+def _rnn_pass_padded(lengths, t, dh, d_out, dpre, col, carried):
+    """For the sequences step t pads: no gradient for the step's pre-activation, and
+    carried = dh_t + d_out_t, the whole of dL/dh_{t-1} (the state passed through the step
+    and was its output); zero for the others."""
+    H, B = dh.shape
+    for b in range(B):
+        padded = t >= lengths[b]
+        for j in range(H):
+            carried[j, b] = dh[j, b] + d_out[j, b] if padded else ZERO
+            if padded:
+                dpre[j, col + b] = ZERO
+
+
+@jit
+def _rnn_forward(w_hh, bias, relu, reverse, lengths, hs, pre):
     B = hs.shape[2]
     rec = np.empty((w_hh.shape[0], B), hs.dtype)
     order = _steps(hs.shape[0] - 1, reverse)
@@ -623,37 +722,46 @@ def _rnn_forward(w_hh, bias, relu, reverse, hs, pre):
         t, read, write = order[s, 0], order[s, 1], order[s, 2]
         np.dot(w_hh, hs[read], rec)
         _rnn_cell(pre, t * B, rec, bias, hs[write], relu)
+        if _padded(lengths, t):
+            _rnn_hold(lengths, t, hs[read], hs[write])
 
 
 @jit
-def _rnn_backward(w_hh_t, hs, d_out, relu, reverse, dh, dpre):
+def _rnn_backward(w_hh_t, hs, d_out, relu, reverse, lengths, dh, dpre):
     B = dh.shape[1]
-    block = np.empty(dh.shape, dh.dtype)
+    block, carried = np.empty(dh.shape, dh.dtype), np.empty(dh.shape, dh.dtype)
     order = _steps(d_out.shape[0], reverse)
     for s in range(order.shape[0] - 1, -1, -1):
         t, write = order[s, 0], order[s, 2]
         _rnn_cell_backward(hs[write], d_out[t], dh, dpre, t * B, relu)
+        padded = _padded(lengths, t)
+        if padded:
+            _rnn_pass_padded(lengths, t, dh, d_out[t], dpre, t * B, carried)
         _step_block(dpre, t, block)
         np.dot(w_hh_t, block, dh)  # dh_{t-1} = W_hh^T dpre_t
+        if padded:
+            dh += carried
 
 
 @blas_threaded
-def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse):
+def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse, lengths=None):
     x = _contiguous(x)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     pre = empty((H, T * B), x.dtype)
     _project(x, np.ascontiguousarray(w_ih), pre)
     hs = _initial_state(h0, T, reverse)
-    _rnn_forward(np.ascontiguousarray(w_hh), b_ih + b_hh, bool(relu), bool(reverse), hs, pre)
+    _rnn_forward(np.ascontiguousarray(w_hh), b_ih + b_hh, bool(relu), bool(reverse), _lengths(lengths, T, B), hs, pre)
     return hs.transpose(0, 2, 1)
 
 
 @blas_threaded
-def rnn_backward(x, w_ih, w_hh, hs, d_out, dh_n, relu, reverse, need_dx):
+def rnn_backward(x, w_ih, w_hh, hs, d_out, dh_n, relu, reverse, need_dx, lengths=None):
     x, hs_t = _contiguous(x), _states_t(hs)
     dh = _batch_minor(dh_n)
     dpre = empty((hs_t.shape[1], x.shape[0] * x.shape[1]), x.dtype)
-    _rnn_backward(np.ascontiguousarray(w_hh.T), hs_t, _per_step(d_out), bool(relu), bool(reverse), dh, dpre)
+    T, B = x.shape[:2]
+    _rnn_backward(np.ascontiguousarray(w_hh.T), hs_t, _per_step(d_out), bool(relu), bool(reverse), _lengths(lengths, T, B),
+                  dh, dpre)
     dx, dw_ih, dw_hh = _finish_backward(x, w_ih, hs_t, dpre, dpre, reverse, need_dx)
     db = _bias_grad(dpre)  # b_ih and b_hh enter only as their sum, so their gradients are equal
     return dx, dh.T, dw_ih, dw_hh, db, db.copy()

@@ -19,6 +19,8 @@ KERNELS = {
     "rmsprop_step": "optim",
     "cross_entropy": "loss",
     "cross_entropy_backward": "loss",
+    "pointwise_loss": "loss",
+    "pointwise_loss_backward": "loss",
     "argmax": "reduce",
     "softmax": "reduce",
     "softmax_backward": "reduce",

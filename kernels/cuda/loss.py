@@ -1,16 +1,29 @@
-"""Cross-entropy on the GPU: the forward pass in one launch, the backward in one launch
-(tinygrad_nb/ops/loss.py has the formulas; kernels/cpu/loss.py is the CPU's twin).
+"""The losses on the GPU (tinygrad_nb/ops/loss.py has the formulas; kernels/cpu/loss.py is the
+CPU's twin).
 
-The forward runs as a single block: each thread takes rows (max, sum of exponentials,
-logsumexp, the row's loss), then the block adds the losses and the weights up in shared
-memory and writes the reduced loss, so 'mean' and 'sum' need no second launch. The backward
-is elementwise: dx_ij from the row's saved logsumexp and label.
+Cross-entropy: the forward pass in one launch, the backward in one launch. The forward runs
+as a single block: each thread takes rows (max, sum of exponentials, logsumexp, the row's
+loss), then the block adds the losses and the weights up in shared memory and writes the
+reduced loss, so 'mean' and 'sum' need no second launch. The backward is elementwise: dx_ij
+from the row's saved logsumexp and label.
+
+The element-wise losses: kernels made from their rules (kernels/loss_rules.py), as
+activation.py makes the activations'. Unreduced, the forward pass is one elementwise launch;
+reduced, it is two: every block adds its elements' losses up in shared memory (in float64),
+then one block adds the blocks' sums and writes the loss. The backward is one elementwise
+launch for dx and dt together.
 """
+import functools
 import math
 
 import numpy as np
 
+from ..activations import bind
+from ..loss_rules import RULES as LOSSES
+from ..loss_rules import specialise
+from . import elementwise as ew
 from . import memory
+from .activation import SCALAR
 from .array import CudaArray
 from .elementwise import exp, log
 from .launch import THREADS, cuda, grid, launch
@@ -128,3 +141,147 @@ def cross_entropy_backward(g, x, labels, weight, lse, totals, ignore, smoothing,
                g.strides[0] if g.ndim else 0, x.buf, x.offset, x.strides, labels.buf, labels.offset, w, has_weight,
                labels.dtype.type(ignore), float(smoothing), mode, lse.buf, totals.buf, dx.buf, x.dtype.type("nan"))
     return dx
+
+
+# ---- the element-wise losses ------------------------------------------------------------
+# The rules' names for one element: the activations' device functions, and log.
+LOSS_SCALAR = {**SCALAR, "log": ew.log}
+
+
+def _loss(a, n, shape, out, o0, os, x, x0, xs, t, t0, ts):
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        xi, ti = x[ew.offset(i, shape, xs, x0)], t[ew.offset(i, shape, ts, t0)]
+        out[ew.offset(i, shape, os, o0)] = loss(xi, ti, a)  # noqa: F821
+
+
+def _loss_flat(a, n, out, o0, os, x, x0, xs, t, t0, ts):
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        out[o0 + i * os] = loss(x[x0 + i * xs], t[t0 + i * ts], a)  # noqa: F821
+
+
+def _loss_sums(a, n, shape, x, x0, xs, t, t0, ts, sums):
+    """sums[b] = the losses of the elements block b strides over, added up."""
+    cache = cuda.shared.array(THREADS, np.float64)
+    k = cuda.threadIdx.x
+    total = 0.0
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        total += loss(x[ew.offset(i, shape, xs, x0)], t[ew.offset(i, shape, ts, t0)], a)  # noqa: F821
+    cache[k] = total
+    cuda.syncthreads()
+    step = THREADS // 2
+    while step > 0:
+        if k < step:
+            cache[k] += cache[k + step]
+        cuda.syncthreads()
+        step //= 2
+    if k == 0:
+        sums[cuda.blockIdx.x] = cache[0]
+
+
+@cuda.jit(cache=True)
+def loss_total_kernel(sums, blocks, share, out):
+    """out[0] = share * (sums[0] + ... + sums[blocks - 1]), in one block."""
+    cache = cuda.shared.array(THREADS, np.float64)
+    k = cuda.threadIdx.x
+    total = 0.0
+    for b in range(k, blocks, THREADS):
+        total += sums[b]
+    cache[k] = total
+    cuda.syncthreads()
+    step = THREADS // 2
+    while step > 0:
+        if k < step:
+            cache[k] += cache[k + step]
+        cuda.syncthreads()
+        step //= 2
+    if k == 0:
+        out[0] = share * cache[0]
+
+
+# The backward kernels take op = (a, share, want_x, want_t): share scales g (1 / n for a mean),
+# and a gradient no one asked for is not written (its slot holds the other one's array).
+def _gradients(op, n, shape, dx, dx0, dxs, dt, dt0, dts, g, g0, gs, x, x0, xs, t, t0, ts):
+    a, share, want_x, want_t = op
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        s = share * g[ew.offset(i, shape, gs, g0)]
+        xi, ti = x[ew.offset(i, shape, xs, x0)], t[ew.offset(i, shape, ts, t0)]
+        if want_x:
+            dx[ew.offset(i, shape, dxs, dx0)] = s * d_input(xi, ti, a)  # noqa: F821
+        if want_t:
+            dt[ew.offset(i, shape, dts, dt0)] = s * d_target(xi, ti, a)  # noqa: F821
+
+
+def _gradients_flat(op, n, dx, dx0, dxs, dt, dt0, dts, g, g0, gs, x, x0, xs, t, t0, ts):
+    a, share, want_x, want_t = op
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        s = share * g[g0 + i * gs]
+        xi, ti = x[x0 + i * xs], t[t0 + i * ts]
+        if want_x:
+            dx[dx0 + i * dxs] = s * d_input(xi, ti, a)  # noqa: F821
+        if want_t:
+            dt[dt0 + i * dts] = s * d_target(xi, ti, a)  # noqa: F821
+
+
+def _compiled(kernel):
+    """The kernel, compiled. It joins the module under its name, as a kernel defined here would
+    (the debug trace and the PTX check look for kernels there)."""
+    compiled = globals()[kernel.__name__] = cuda.jit(cache=True)(kernel)
+    return compiled
+
+
+@functools.lru_cache(maxsize=None)
+def _loss_kernels(name):
+    """(forward, sums, backward) kernels of the loss rule `name`; the flat twins of forward and
+    backward join ew.FLAT."""
+    device = {field: cuda.jit(device=True)(bind(fn, LOSS_SCALAR)) for field, fn in LOSSES[name]._asdict().items()}
+    grads = {"d_input": device["d_input"], "d_target": device["d_target"]}
+    forward = _compiled(specialise(_loss, f"{name}_loss_kernel", loss=device["loss"]))
+    ew.FLAT[forward] = _compiled(specialise(_loss_flat, f"{name}_loss_flat_kernel", loss=device["loss"]))
+    sums = _compiled(specialise(_loss_sums, f"{name}_loss_sums_kernel", loss=device["loss"]))
+    backward = _compiled(specialise(_gradients, f"{name}_loss_backward_kernel", **grads))
+    ew.FLAT[backward] = _compiled(specialise(_gradients_flat, f"{name}_loss_backward_flat_kernel", **grads))
+    return forward, sums, backward
+
+
+def __getattr__(name):
+    """A kernel made from a loss rule, by its name, in a process that has not used it yet (the
+    PTX check compiles the kernels the tests launched, in a process of its own)."""
+    for rule in LOSSES:
+        _loss_kernels(rule)
+    if name in globals():
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _share(mode, n):
+    """What each element's loss counts for in the reduced loss: 1 / n for MEAN (the mean of no
+    elements is NaN, as in PyTorch), else 1."""
+    if mode != MEAN:
+        return 1.0
+    return 1.0 / n if n else math.nan
+
+
+def pointwise_loss(rule, x, t, a, mode):
+    """The loss `rule` of kernels/loss_rules.py of each element of x (targets t, of x's shape
+    and dtype, parameter a): -> those losses (mode NONE), their mean or sum (of x's dtype)."""
+    forward, sums, _ = _loss_kernels(rule)
+    if mode == NONE:
+        out = CudaArray.empty(x.shape, x.dtype)
+        ew.run(forward, out, x, t, op=float(a))
+        return out
+    out = CudaArray.empty((), x.dtype)
+    shape, (xs, ts) = ew.collapse(x.shape, [x.strides, t.strides])
+    blocks = max(grid(x.size)[0], 1)  # one block at least, which writes the loss of no elements
+    partial = CudaArray.empty((blocks,), np.float64)
+    launch(sums, blocks, THREADS, float(a), x.size, shape, x.buf, x.offset, xs, t.buf, t.offset, ts, partial.buf)
+    launch(loss_total_kernel, 1, THREADS, partial.buf, blocks, _share(mode, x.size), out.buf)
+    return out
+
+
+def pointwise_loss_backward(rule, g, x, t, a, mode, want_x, want_t):
+    """(dx, dt) from the gradient g of pointwise_loss's result; None for one not wanted."""
+    dx, dt = (CudaArray.empty(x.shape, x.dtype) if wanted else None for wanted in (want_x, want_t))
+    g = g if mode == NONE else g.broadcast_to(x.shape)
+    op = (float(a), _share(mode, x.size), want_x, want_t)
+    ew.run(_loss_kernels(rule)[2], dx if want_x else dt, dt if want_t else dx, g, x, t, op=op)
+    return dx, dt

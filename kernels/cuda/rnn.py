@@ -1,17 +1,18 @@
 """Recurrent layers on the GPU: the CPU's six kernels, with the same shapes and results.
 
-    lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)          -> hs, cs, acts
-    lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_dx)
+    lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None)          -> hs, cs, acts
+    lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_dx, lengths=None)
                                                    -> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
-    gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse)               -> hs, acts, hn
-    gru_backward(x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, reverse, need_dx)
+    gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None)               -> hs, acts, hn
+    gru_backward(x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, reverse, need_dx, lengths=None)
                                                    -> dx, dh0, dw_ih, dw_hh, db_ih, db_hh
-    rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse)         -> hs
-    rnn_backward(x, w_ih, w_hh, hs, d_out, dh_n, relu, reverse, need_dx)
+    rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse, lengths=None)         -> hs
+    rnn_backward(x, w_ih, w_hh, hs, d_out, dh_n, relu, reverse, need_dx, lengths=None)
                                                    -> dx, dh0, dw_ih, dw_hh, db_ih, db_hh
 
 x (T, B, I) is time-major; hs, cs (T+1, B, H) hold the initial state and every step's new
-one (see kernels/cpu/rnn.py for the layout and the formulas). Inputs of any strides are read
+one; lengths (B,) int64, on the device, marks the steps t >= lengths[b] as padding (see
+kernels/cpu/rnn.py for the layout, the formulas and what padding does). Inputs of any strides are read
 in place (a batch_first view, a broadcast gradient, a slice of h0): no copies first (but of
 an x whose (T, B) axes merge in neither order). Per layer and direction:
   * forward, two launches: x @ W_ih^T for all steps as one product (taken batch-major when
@@ -46,6 +47,7 @@ blocks, a partial last block and threads that own two units.
 """
 import math
 
+from . import memory
 from .array import CudaArray
 from .launch import launch
 from .matmul import matmul
@@ -59,6 +61,14 @@ def _strided(a):
 
 def _bias(b):
     return b.buf, b.offset, b.strides[0]
+
+
+def _lengths(lengths):
+    """(masked, buffer, offset, stride) of the lengths as the kernels take them; without
+    lengths a stand-in the kernels never read."""
+    if lengths is None:
+        return False, memory.stand_in("int64"), 0, 0
+    return (True, *_bias(lengths))
 
 
 def _blocks(B):
@@ -78,7 +88,7 @@ def _project(x, w_ih):
     return gates.transpose(1, 0, 2) if batch_major else gates
 
 
-def _forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, relu, reverse, extra_shape):
+def _forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, relu, reverse, lengths, extra_shape):
     """Both launches of a forward pass; -> hs, gates (what backward reads of them), extra."""
     T, B = x.shape[:2]
     H = w_hh.shape[1]
@@ -86,12 +96,13 @@ def _forward(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, relu, reverse, extra_shape
     hs = CudaArray.empty((T + 1, B, H), x.dtype)
     extra = CudaArray.empty(extra_shape, x.dtype) if extra_shape else hs
     rows, blocks = _blocks(B)
-    launch(forward_kernel(cell, rows, x.dtype), blocks, THREADS, T, B, H, bool(reverse), bool(relu), *_strided(gates),
+    launch(forward_kernel(cell, rows, x.dtype), blocks, THREADS, T, B, H, bool(reverse), bool(relu), *_lengths(lengths),
+           *_strided(gates),
            *_strided(w_hh), *_bias(b_ih), *_bias(b_hh), *_strided(h0), *_strided(c0), hs.buf, extra.buf)
     return hs, gates, extra
 
 
-def _backward(cell, x, w_ih, w_hh, hs, acts, extra, d_out, dh_n, dc_n, relu, reverse, need_dx):
+def _backward(cell, x, w_ih, w_hh, hs, acts, extra, d_out, dh_n, dc_n, relu, reverse, need_dx, lengths):
     """Both (or three) launches of a backward pass; -> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh."""
     T, B, I = x.shape
     G, H = w_hh.shape[0] // w_hh.shape[1], w_hh.shape[1]
@@ -102,7 +113,8 @@ def _backward(cell, x, w_ih, w_hh, hs, acts, extra, d_out, dh_n, dc_n, relu, rev
     dh = CudaArray.empty((B, H), x.dtype)
     dc = CudaArray.empty((B, H), x.dtype) if cell == LSTM else dh
     rows, blocks = _blocks(B)
-    launch(backward_kernel(cell, rows, x.dtype), blocks, THREADS, T, B, H, bool(reverse), bool(relu), *_strided(acts),
+    launch(backward_kernel(cell, rows, x.dtype), blocks, THREADS, T, B, H, bool(reverse), bool(relu), *_lengths(lengths),
+           *_strided(acts),
            extra.buf, *_strided(w_hh), *_strided(d_out), *_strided(dh_n), *_strided(dc_n), *_strided(x), I, hs.buf,
            dg.buf, dh.buf, dc.buf, operand.buf, width)
     grads = matmul(dg.transpose(0, 2, 1), operand, splits=1)
@@ -114,28 +126,28 @@ def _backward(cell, x, w_ih, w_hh, hs, acts, extra, d_out, dh_n, dc_n, relu, rev
     return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh
 
 
-def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
-    hs, acts, cs = _forward(LSTM, x, h0, c0, w_ih, w_hh, b_ih, b_hh, False, reverse, (x.shape[0] + 1, *h0.shape))
+def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None):
+    hs, acts, cs = _forward(LSTM, x, h0, c0, w_ih, w_hh, b_ih, b_hh, False, reverse, lengths, (x.shape[0] + 1, *h0.shape))
     return hs, cs, acts
 
 
-def lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_dx):
-    return _backward(LSTM, x, w_ih, w_hh, hs, acts, cs, d_out, dh_n, dc_n, False, reverse, need_dx)
+def lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_dx, lengths=None):
+    return _backward(LSTM, x, w_ih, w_hh, hs, acts, cs, d_out, dh_n, dc_n, False, reverse, need_dx, lengths)
 
 
-def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
-    return _forward(GRU, x, h0, h0, w_ih, w_hh, b_ih, b_hh, False, reverse, (x.shape[0], *h0.shape))
+def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None):
+    return _forward(GRU, x, h0, h0, w_ih, w_hh, b_ih, b_hh, False, reverse, lengths, (x.shape[0], *h0.shape))
 
 
-def gru_backward(x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, reverse, need_dx):
-    dx, dh, _, *grads = _backward(GRU, x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, dh_n, False, reverse, need_dx)
+def gru_backward(x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, reverse, need_dx, lengths=None):
+    dx, dh, _, *grads = _backward(GRU, x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, dh_n, False, reverse, need_dx, lengths)
     return (dx, dh, *grads)
 
 
-def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse):
-    return _forward(ELMAN, x, h0, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse, None)[0]
+def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse, lengths=None):
+    return _forward(ELMAN, x, h0, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse, lengths, None)[0]
 
 
-def rnn_backward(x, w_ih, w_hh, hs, d_out, dh_n, relu, reverse, need_dx):
-    dx, dh, _, *grads = _backward(ELMAN, x, w_ih, w_hh, hs, hs, hs, d_out, dh_n, dh_n, relu, reverse, need_dx)
+def rnn_backward(x, w_ih, w_hh, hs, d_out, dh_n, relu, reverse, need_dx, lengths=None):
+    dx, dh, _, *grads = _backward(ELMAN, x, w_ih, w_hh, hs, hs, hs, d_out, dh_n, dh_n, relu, reverse, need_dx, lengths)
     return (dx, dh, *grads)

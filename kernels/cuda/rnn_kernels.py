@@ -13,6 +13,11 @@ flight at once, so a step waits about once per tile for memory.
 
 The kernels come from factories keyed by the cell, the rows per block and the dtype, which
 fix the sizes of the register and shared arrays (and leave each kernel only its cell's code).
+
+With `masked`, step t of batch row b is padding when t >= lengths[b] (a packed sequence):
+forward keeps the row's state there (hold_state), and backward passes its gradient on,
+dL/dh_{t-1} = dL/dh_t + d_out_t (and dc unchanged), with zero gate gradients
+(pass_gradient). Without it `lengths` is never read.
 """
 import functools
 
@@ -25,6 +30,7 @@ from .launch import SIMULATED, cuda
 # float32 constants: a Python 1.0 would turn float32 gate math into float64 on the GPU.
 ONE, HALF, ZERO = np.float32(1), np.float32(0.5), np.float32(0)
 
+LSTM, GRU, ELMAN = 0, 1, 2  # the cells
 THREADS = 4 if SIMULATED else 256  # every simulated thread is a Python thread
 GPU_ROWS = (1, 2, 4, 8)  # rows per block: the smallest that holds the batch, at most 8
 ROWS = (1, 2) if SIMULATED else GPU_ROWS
@@ -154,6 +160,25 @@ def elman_cell(gates, at, hs, write, relu):
 
 
 @cuda.jit(device=True)
+def hold_state(cs, hs, read, write, cell):
+    """A padded step: h_t = h_{t-1}, and the LSTM's c_t = c_{t-1}."""
+    hs[write] = hs[read]
+    if cell == LSTM:
+        cs[write] = cs[read]
+
+
+@cuda.jit(device=True)
+def pass_gradient(dh_t, dh, e, dg, out, out_h, G, H):
+    """Backward through a padded step: no gate gradients (at out, and at out_h, the GRU's
+    recurrent part; out again for the other cells), and dh keeps dL/dh_t whole, to which
+    the zero share through W_hh is added."""
+    for g in range(G):
+        dg[out + g * H] = ZERO
+        dg[out_h + g * H] = ZERO
+    dh[e] = dh_t
+
+
+@cuda.jit(device=True)
 def lstm_cell_backward(acts, at, step, cs, read, write, dh_t, dc, e, dg, out, H):
     """With dc_t = dc + dh_t o (1 - tanh^2 c_t):
         d[i f g o] = [dc_t g, dc_t c_{t-1}, dc_t i, dh_t tanh c_t] * [i(1-i), f(1-f), 1-g^2, o(1-o)],
@@ -193,7 +218,6 @@ def elman_cell_backward(hs, write, dh_t, relu, dg, out):
 
 
 # ---- the sequences ------------------------------------------------------------------------
-LSTM, GRU, ELMAN = 0, 1, 2
 GATES = {LSTM: 4, GRU: 3, ELMAN: 1}
 
 
@@ -210,13 +234,13 @@ def forward_kernel(cell, R, dtype):
     acc_type = numba.from_dtype(dtype)
 
     @cuda.jit(cache=True)
-    def forward(T, B, H, reverse, relu, gates, g0, gs, w, w0, ws, bi, bi0, bis, bh, bh0, bhs,
+    def forward(T, B, H, reverse, relu, masked, lengths, l0, ls, gates, g0, gs, w, w0, ws, bi, bi0, bis, bh, bh0, bhs,
                 h0, h00, h0s, c0, c00, c0s, hs, extra):
         """Every step, in order, for the block's rows: hs (and the LSTM's cell states, extra)
         (T+1, B, H) get the initial state and each step's; per step
             gates_t <- x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh,   then the cell's math
         (gates (T, B, G*H) hold x W_ih^T on entry; the GRU's a_n = h_{t-1} W_hn^T + b_hn goes to
-        its extra (T, B, H) instead)."""
+        its extra (T, B, H) instead); with `masked`, a row's padded steps keep its state."""
         tile = cuda.shared.array((G, U, PADDED), acc_type)
         acc = cuda.local.array((G, R), acc_type)
         hv = cuda.local.array(R, acc_type)
@@ -246,7 +270,9 @@ def forward_kernel(cell, R, dtype):
                     if j < H:
                         at = g0 + t * gs[0] + b * gs[1] + j * gs[2]
                         h_read, h_write = (read * B + b) * H + j, (write * B + b) * H + j
-                        if cell == LSTM:
+                        if masked and t >= lengths[l0 + b * ls]:
+                            hold_state(extra, hs, h_read, h_write, cell)
+                        elif cell == LSTM:
                             lstm_cell(gates, at, step, extra, hs, h_read, h_write)
                         elif cell == GRU:
                             gru_cell(gates, at, step, hs, h_read, h_write, extra[(t * B + b) * H + j])
@@ -264,14 +290,15 @@ def backward_kernel(cell, R, dtype):
     acc_type = numba.from_dtype(dtype)
 
     @cuda.jit(cache=True)
-    def backward(T, B, H, reverse, relu, acts, a0, ast, extra, w, w0, ws, d_out, d0, ds,
+    def backward(T, B, H, reverse, relu, masked, lengths, l0, ls, acts, a0, ast, extra, w, w0, ws, d_out, d0, ds,
                  dh_n, dhn0, dhns, dc_n, dcn0, dcns, x, x0, xs, I, hs, dg, dh, dc, operand, width):
         """Backpropagation through time for the block's rows, last step first; dh, dc (B, H)
         start as dh_n, dc_n and leave as dL/dh_0, dL/dc_0. Per step, with dh_t = dh + d_out_t:
             dg_t = the cell's gate gradients,   dh <- (the GRU's dh_t z) + dg_t W_hh
         (dg: (T, B, G*H), the GRU's (2, T, B, 3H), input part then recurrent part), and the
         step's rows of the weight gradients' right operand: [x_t | h_{t-1} | 1 | 1], the GRU's
-        [x_t | 1 | 0...] and, T*B rows on, [h_{t-1} | 1 | 0...]."""
+        [x_t | 1 | 0...] and, T*B rows on, [h_{t-1} | 1 | 0...]. With `masked`, a row's padded
+        steps have dg_t = 0 and dh <- dh_t."""
         tile = cuda.shared.array((CT, U), acc_type)
         acc = cuda.local.array(R, acc_type)
         row0 = cuda.blockIdx.x * R
@@ -292,7 +319,9 @@ def backward_kernel(cell, R, dtype):
                         dh_t = dh[e] + d_out[d0 + t * ds[0] + b * ds[1] + j * ds[2]]
                         at = a0 + t * ast[0] + b * ast[1] + j * ast[2]
                         h_read, h_write = (read * B + b) * H + j, (write * B + b) * H + j
-                        if cell == LSTM:
+                        if masked and t >= lengths[l0 + b * ls]:
+                            pass_gradient(dh_t, dh, e, dg, out, carried + out, G, H)
+                        elif cell == LSTM:
                             lstm_cell_backward(acts, at, step, extra, h_read, h_write, dh_t, dc, e, dg, out, H)
                         elif cell == GRU:
                             gru_cell_backward(acts, at, step, extra, (t * B + b) * H + j, hs, h_read, dh_t, dh, e, dg,
@@ -313,6 +342,8 @@ def backward_kernel(cell, R, dtype):
                 j = u0 + cuda.threadIdx.x
                 for r in range(R):
                     if r <= last and j < H:
-                        dh[(row0 + r) * H + j] = acc[r] + (dh[(row0 + r) * H + j] if cell == GRU else ZERO)
+                        e = (row0 + r) * H + j
+                        kept = cell == GRU or (masked and t >= lengths[l0 + (row0 + r) * ls])
+                        dh[e] = acc[r] + (dh[e] if kept else ZERO)
 
     return _variant(backward, cell, dtype)

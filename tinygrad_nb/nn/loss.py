@@ -1,18 +1,24 @@
 """Loss functions, functional and as modules, with PyTorch's arguments and reductions
-('mean', 'sum' or 'none'). All are compositions of Tensor ops, so each gradient follows
-from the ops' own backward formulas:
+('mean', 'sum' or 'none'). Cross-entropy and the element-wise losses are single ops
+(tinygrad_nb/ops/loss.py: each direction one kernel); the rest are compositions of Tensor
+ops, so each gradient follows from the ops' own backward formulas:
 
-    cross_entropy(x, t)  = nll_loss(log_softmax(x), t)
+    cross_entropy(x, t)  = nll_loss(log_softmax(x), t)       (fused: CrossEntropy)
     nll_loss(logp, t)_i  = -w[t_i] * logp[i, t_i]          (Tensor.take_rows, on the device)
+
+The element-wise losses, each a rule of kernels/loss_rules.py run by PointwiseLoss:
+
     mse_loss(x, y)_i     = (x_i - y_i)^2
     l1_loss(x, y)_i      = |x_i - y_i|
     smooth_l1_loss       = d^2 / (2 beta) where d = |x - y| < beta, else d - beta / 2
     huber_loss           = d^2 / 2 where d < delta, else delta (d - delta / 2)
-    binary_cross_entropy = -[w] (y log x + (1 - y) log(1 - x)), each log at least -100 (PyTorch's clamp)
-    bce_with_logits(x,y) = (1 - y) x + (1 + (p - 1) y) softplus(-x),   p = pos_weight
+    binary_cross_entropy = -(y log x + (1 - y) log(1 - x)), each log at least -100 (PyTorch's clamp)
+    bce_with_logits(x,y) = max(x, 0) - x y + log(1 + e^-|x|)
     kl_div(x, y)_i       = y_i (log y_i - x_i)   (x log-probabilities; 0 where y_i = 0)
+
+A `weight` multiplies the losses before the reduction, and bce_with_logits's `pos_weight` adds
+(p - 1) y softplus(-x), as Tensor ops around the fused loss.
 """
-import math
 
 import numpy as np
 
@@ -156,13 +162,20 @@ def _soft_cross_entropy(logp, target, w, class_axis, reduction, label_smoothing)
     return _reduce(-terms.sum(class_axis), reduction, "cross_entropy")
 
 
+def _pointwise(rule, input, target, reduction, op, a=0.0, weight=None):
+    """The element-wise loss `rule` of kernels/loss_rules.py, reduced: one op, or with a weight
+    the weighted losses reduced by Tensor ops."""
+    _check_reduction(reduction, op)
+    target = _pair(input, target, op)
+    if weight is None:
+        return L.PointwiseLoss.apply(input, target, rule=rule, a=a, reduction=reduction)
+    loss = L.PointwiseLoss.apply(input, target, rule=rule, a=a, reduction="none") * _as_tensor(weight, input)
+    return _reduce(loss, reduction, op)
+
+
 def mse_loss(input, target, reduction="mean"):
     """(input - target)^2, elementwise, then reduced."""
-    target = _target(target, input, "mse_loss")
-    if target.shape != input.shape:
-        raise ValueError(f"mse_loss: input of shape {input.shape} and target of shape {target.shape} must match")
-    diff = input - target
-    return _reduce(diff * diff, reduction, "mse_loss")
+    return _pointwise("mse", input, target, reduction, "mse_loss")
 
 
 def _pair(input, target, op):
@@ -175,24 +188,23 @@ def _pair(input, target, op):
 
 def l1_loss(input, target, reduction="mean"):
     """|input - target|, elementwise, then reduced."""
-    return _reduce((input - _pair(input, target, "l1_loss")).abs(), reduction, "l1_loss")
+    return _pointwise("l1", input, target, reduction, "l1_loss")
 
 
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     """d^2 / (2 beta) where d = |input - target| < beta, else d - beta / 2 (beta = 0: the L1 loss)."""
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be at least 0, got {beta}")
-    d = (input - _pair(input, target, "smooth_l1_loss")).abs()
-    loss = d if beta == 0 else Tensor.where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta)
-    return _reduce(loss, reduction, "smooth_l1_loss")
+    if beta == 0:
+        return _pointwise("l1", input, target, reduction, "smooth_l1_loss")
+    return _pointwise("smooth_l1", input, target, reduction, "smooth_l1_loss", a=beta)
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0):
     """d^2 / 2 where d = |input - target| < delta, else delta (d - delta / 2)."""
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
-    d = (input - _pair(input, target, "huber_loss")).abs()
-    return _reduce(Tensor.where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction, "huber_loss")
+    return _pointwise("huber", input, target, reduction, "huber_loss", a=delta)
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
@@ -200,12 +212,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     PyTorch, so that x = 0 or 1 gives a finite loss. (Values of x outside [0, 1] are not
     checked: that would read them on the host. From logits, binary_cross_entropy_with_logits
     is exact where this one clamps.)"""
-    target = _pair(input, target, "binary_cross_entropy")
-    floor = math.exp(-100.0)  # log(max(x, e^-100)) is max(log x, -100) without taking log 0
-    loss = -(target * input.clip(floor, None).log() + (1.0 - target) * (1.0 - input).clip(floor, None).log())
-    if weight is not None:
-        loss = loss * _as_tensor(weight, input)
-    return _reduce(loss, reduction, "binary_cross_entropy")
+    return _pointwise("bce", input, target, reduction, "binary_cross_entropy", weight=weight)
 
 
 def kl_div(input, target, reduction="mean", log_target=False):
@@ -214,26 +221,26 @@ def kl_div(input, target, reduction="mean", log_target=False):
     size (the true KL divergence per sample); 'mean' divides by the number of elements, as
     PyTorch does."""
     _check_reduction(reduction, "kl_div", KL_REDUCTIONS)
-    target = _pair(input, target, "kl_div")
-    if log_target:
-        loss = target.exp() * (target - input)
-    else:
-        positive = target > 0
-        loss = Tensor.where(positive, target * (Tensor.where(positive, target, 1.0).log() - input), 0.0)
+    rule = "kl_div_log_target" if log_target else "kl_div"
     if reduction == "batchmean":
-        return loss.sum() / (input.shape[0] if input.ndim else 1)
-    return _reduce(loss, reduction, "kl_div")
+        return _pointwise(rule, input, target, "sum", "kl_div") / (input.shape[0] if input.ndim else 1)
+    return _pointwise(rule, input, target, reduction, "kl_div")
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
     """-[p y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))] from the logits x, computed as
-    (1 - y) x + (1 + (p - 1) y) softplus(-x) so that no sigmoid ever rounds to 0 or 1."""
-    target = _pair(input, target, "binary_cross_entropy_with_logits")
-    log_weight = 1.0 if pos_weight is None else (target * (_as_tensor(pos_weight, input) - 1.0) + 1.0)
-    loss = (1.0 - target) * input + log_weight * (-input).softplus()
+    max(x, 0) - x y + log(1 + e^-|x|) + (p - 1) y softplus(-x), so that no sigmoid ever rounds
+    to 0 or 1 (the last term, from pos_weight p, as Tensor ops)."""
+    op = "binary_cross_entropy_with_logits"
+    if pos_weight is None:
+        return _pointwise("bce_with_logits", input, target, reduction, op, weight=weight)
+    _check_reduction(reduction, op)
+    target = _pair(input, target, op)
+    loss = L.PointwiseLoss.apply(input, target, rule="bce_with_logits", reduction="none")
+    loss = loss + (_as_tensor(pos_weight, input) - 1.0) * target * (-input).softplus()
     if weight is not None:
         loss = loss * _as_tensor(weight, input)
-    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+    return _reduce(loss, reduction, op)
 
 
 def _as_tensor(value, like):

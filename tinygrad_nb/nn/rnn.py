@@ -5,7 +5,10 @@
 
 Each layer and direction is one op (ops/rnn.py) whose kernel runs the whole sequence,
 so a 50-step LSTM adds one node to the graph, not hundreds. The cells (RNNCell,
-LSTMCell, GRUCell) run the same kernels on a sequence of length one.
+LSTMCell, GRUCell) run the same kernels on a sequence of length one. A PackedSequence
+input (nn.utils.rnn) runs as its padded batch with each sequence's length: the kernels
+stop each sequence at its own end, so the final states are those after each one's last
+real step.
 """
 import math
 
@@ -16,18 +19,26 @@ from ..tensor import Tensor
 from . import init
 from .dropout import dropout
 from .module import Module, Parameter
+from .utils.rnn import PackedSequence, padded_batch
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 
-def _layer(mode, x, state, weights, reverse):
-    """Run one layer in one direction: (outputs, final state), the state (h, c) for the LSTM."""
+def _layer(mode, x, state, weights, reverse, lengths=None):
+    """Run one layer in one direction: (outputs, final state), the state (h, c) for the LSTM.
+    lengths: each sequence's length as a device array (a packed batch), or None."""
     if mode == "LSTM":
-        out, h, c = LSTMLayer.apply(x, *state, *weights, reverse=reverse)
+        out, h, c = LSTMLayer.apply(x, *state, *weights, reverse=reverse, lengths=lengths)
         return out, (h, c)
     if mode == "GRU":
-        return GRULayer.apply(x, state, *weights, reverse=reverse)
-    return RNNLayer.apply(x, state, *weights, relu=mode == "RNN_RELU", reverse=reverse)
+        return GRULayer.apply(x, state, *weights, reverse=reverse, lengths=lengths)
+    return RNNLayer.apply(x, state, *weights, relu=mode == "RNN_RELU", reverse=reverse, lengths=lengths)
+
+
+def _rows(state, index):
+    """A state (B, H), or the LSTM's pair, with its batch rows reordered by `index` (an integer
+    Tensor on the state's device)."""
+    return tuple(s[index] for s in state) if isinstance(state, tuple) else state[index]
 
 
 def _check_dtype(name, tensor, weight):
@@ -86,9 +97,13 @@ class RNNBase(Module):
 
     def forward(self, input, hx=None):
         """input (T, B, input_size), or (B, T, input_size) with batch_first, or (T, input_size)
-        unbatched; hx the initial state(s) (num_layers * directions, B, H), zeros by default
-        (for the LSTM a pair (h_0, c_0)). Returns (output, h_n), or (output, (h_n, c_n)) for the
-        LSTM; output holds the last layer's h_t for every t, both directions concatenated."""
+        unbatched, or a PackedSequence; hx the initial state(s) (num_layers * directions, B, H),
+        zeros by default (for the LSTM a pair (h_0, c_0)). Returns (output, h_n), or (output,
+        (h_n, c_n)) for the LSTM; output holds the last layer's h_t for every t, both directions
+        concatenated (a PackedSequence for a packed input, whose h_n holds each sequence's
+        state after its last step, and for the reverse direction after its first)."""
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         name = type(self).__name__
         if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
             raise RuntimeError(
@@ -104,29 +119,58 @@ class RNNBase(Module):
         if x.shape[0] == 0:
             raise RuntimeError(f"{name}: the input sequence is empty (shape {input.shape})")
         states = self._initial_states(hx, x.shape[1], batched, x.dtype)
+        x, finals = self._layers(x, states)
+        output = x if batched else x.squeeze(1)
+        if batched and self.batch_first:
+            output = output.transpose(0, 1)
+        return output, self._final_states(finals, batched)
+
+    def _forward_packed(self, sequence, hx):
+        """As PyTorch: the layers run on the batch sorted longest first, so hx is taken into
+        that order and the final states back out of it (the output keeps the packed order)."""
+        name = type(self).__name__
+        data = sequence.data
+        if data.ndim != 2 or data.shape[1] != self.input_size:
+            raise RuntimeError(f"{name}: expected a PackedSequence whose data has shape (sum(lengths), "
+                               f"{self.input_size}), got {data.shape}")
+        _check_dtype(name, data, self.weight_ih_l0)
+        x, lengths, to_packed = padded_batch(sequence)
+        sort, unsort = sequence.sorted_indices, sequence.unsorted_indices
+        states = self._initial_states(hx, x.shape[1], True, x.dtype)
+        if hx is not None and sort is not None:
+            states = [_rows(state, sort) for state in states]
+        x, finals = self._layers(x, states, lengths.array)
+        if unsort is not None:
+            finals = [_rows(final, unsort) for final in finals]
+        output = x.reshape(x.shape[0] * x.shape[1], x.shape[2])[to_packed]
+        return PackedSequence(output, sequence.batch_sizes, sort, unsort), self._final_states(finals, True)
+
+    def _layers(self, x, states, lengths=None):
+        """Every layer and direction over time-major x (T, B, I): (the last layer's outputs,
+        the final state of each layer and direction in order)."""
         directions = 2 if self.bidirectional else 1
         finals = []
         for layer in range(self.num_layers):
             outs = []
             for d, suffix in enumerate(("", "_reverse")[:directions]):
                 state = states[layer * directions + d]
-                out, final = _layer(self.mode, x, state, self._weights(layer, suffix), reverse=d == 1)
+                out, final = _layer(self.mode, x, state, self._weights(layer, suffix), d == 1, lengths)
                 outs.append(out)
                 finals.append(final)
             x = outs[0] if directions == 1 else Tensor.cat(outs, axis=2)
             if layer < self.num_layers - 1:
                 x = dropout(x, self.dropout, self.training)
-        output = x if batched else x.squeeze(1)
-        if batched and self.batch_first:
-            output = output.transpose(0, 1)
-        if self.mode == "LSTM":
-            h_n, c_n = (self._stack([f[i] for f in finals], batched) for i in (0, 1))
-            return output, (h_n, c_n)
-        return output, self._stack(finals, batched)
+        return x, finals
 
-    def _stack(self, states, batched):
-        stacked = Tensor.stack(states, axis=0)
-        return stacked if batched else stacked.squeeze(1)
+    def _final_states(self, finals, batched):
+        """h_n (or (h_n, c_n)): the final states stacked, (L, B, H), or (L, H) unbatched."""
+        def stack(states):
+            stacked = Tensor.stack(states, axis=0)
+            return stacked if batched else stacked.squeeze(1)
+
+        if self.mode == "LSTM":
+            return tuple(stack([f[i] for f in finals]) for i in (0, 1))
+        return stack(finals)
 
     def _initial_states(self, hx, batch, batched, dtype):
         """One initial state per layer and direction: h (B, H) or, for the LSTM, (h, c)."""

@@ -1,15 +1,25 @@
-"""Cross-entropy as one op: log-softmax and the negative log-likelihood of the labels fused,
-so that each direction is one kernel (one launch on a GPU) instead of a dozen small ones.
+"""The losses as single ops, so that each direction is one kernel (one or two launches on a
+GPU) instead of a graph of small ones.
+
+Cross-entropy fuses log-softmax and the negative log-likelihood of the labels.
 
 The composition it replaces, for rows x_i of C class scores and labels t_i:
     logp_ic = x_ic - logsumexp_c(x_i)
     loss_i  = -(1 - e) w_{t_i} logp_{i t_i} - (e / C) sum_c w_c logp_ic    (0 where t_i is ignored)
 with class weights w (all 1 without) and label smoothing e; 'mean' divides the summed losses
 by W = sum_i w_{t_i} over the rows not ignored, as PyTorch does.
+
+PointwiseLoss is each element-wise loss (MSE, L1, smooth L1, Huber, binary cross-entropy from
+probabilities or logits, KL divergence): the loss of each element and its reduction in one
+kernel, both derivatives in one kernel back, all made from one rule per loss
+(kernels/loss_rules.py).
 """
+import math
+
 import numpy as np
 
 from ..function import Function
+from .elementwise import _tensor_names
 from .reduce import Softmax
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -50,3 +60,30 @@ class CrossEntropy(Function):
         dx = scale * (ctx.constant(ctx.device.from_numpy(a.astype(x.dtype)))
                       - p * ctx.constant(ctx.device.from_numpy(a.sum(axis=1, keepdims=True).astype(x.dtype))))
         return (dx, None) if weight is None else (dx, None, None)
+
+
+class PointwiseLoss(Function):
+    """loss = reduce_i l(x_i, t_i; a), reduce 'none' | 'mean' | 'sum', l a rule of kernels/loss_rules.py
+    (e.g. mse: l = (x - t)^2; bce_with_logits: l = max(x, 0) - x t + log(1 + e^-|x|));
+    dx_i = s_i dl/dx(x_i, t_i; a),  dt_i = s_i dl/dt(x_i, t_i; a),  s_i = g_i ('none'), g ('sum'), g / N ('mean')"""
+
+    def forward(ctx, x, t, rule, a=0.0, reduction="mean"):
+        ctx.rule, ctx.a, ctx.mode = rule, float(a), REDUCTIONS.index(reduction)
+        ctx.save_for_backward(x, t)
+        return ctx.kernel("pointwise_loss")(rule, x, t, ctx.a, ctx.mode)
+
+    def backward(ctx, g):
+        x, t = ctx.saved
+        return ctx.kernel("pointwise_loss_backward")(ctx.rule, g, x, t, ctx.a, ctx.mode, *ctx.needs_input_grad)
+
+    def graph_backward(ctx, g):
+        """The same dx and dt with Tensor ops: the rule's derivatives bound to Tensor functions."""
+        from ..kernels.activations import bind
+        from ..kernels.loss_rules import RULES
+
+        rule, (x, t) = RULES[ctx.rule], ctx.parents
+        names = {**_tensor_names(type(g)), "log": type(g).log}
+        s = g / math.prod(x.shape) if ctx.mode == REDUCTIONS.index("mean") else g
+        return tuple(s * bind(derivative, names)(x, t, ctx.a) if wanted else None
+                     for derivative, wanted in ((rule.d_input, ctx.needs_input_grad[0]),
+                                                (rule.d_target, ctx.needs_input_grad[1])))

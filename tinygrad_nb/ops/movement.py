@@ -1,5 +1,7 @@
 """Movement ops: they move numbers around without changing them, so each backward
 moves the gradient back the opposite way."""
+import numpy as np
+
 from ..function import Function
 from .elementwise import unbroadcast, unbroadcast_tensor
 
@@ -122,12 +124,23 @@ def _index_add(xp, x, shape, index):
     index can pick one position twice (np.add.at, much slower, adds those up)."""
     y = xp.zeros(shape, x.dtype)
     parts = index if isinstance(index, tuple) else (index,)
-    if any(isinstance(it, list) or getattr(it, "dtype", None) is not None and it.dtype.kind in "iu" and it.ndim
-           for it in parts):
+    picks = [(axis, it) for axis, it in enumerate(parts) if isinstance(it, list) or
+             getattr(it, "dtype", None) is not None and it.dtype.kind in "iu" and it.ndim]
+    if picks and not _distinct(xp, picks, shape):
         xp.add.at(y, index, x)
     else:
         y[index] = x
     return y
+
+
+def _distinct(xp, picks, shape):
+    """Whether one integer array on the host picks each position at most once (packed rows,
+    a permutation): then assignment does what np.add.at would."""
+    if len(picks) != 1 or xp is not np:
+        return False
+    axis, it = picks[0]
+    flat = np.asarray(it).reshape(-1) % shape[axis]
+    return np.unique(flat).size == flat.size
 
 
 class Cat(Function):

@@ -11,6 +11,13 @@ direction); the outputs stay in time order either way.
 Each op returns the outputs of every step (T, B, H) and the final state(s), so a
 gradient can arrive through any of them.
 
+Sequences of different lengths (a packed sequence, padded): `lengths` (B,), an int64 array
+on the op's device, marks step t of sequence b as padding when t >= lengths[b]. A padded
+step keeps the state, h_t = h_{t-1} (and c_t = c_{t-1}), which is also its output; so the
+final state is each sequence's state after its last real step, and in reverse each
+sequence starts from h0 at its last real step, as in PyTorch. Backward through a padded
+step passes the state's gradient on and gives the weights and x nothing.
+
 Gradients of gradients (create_graph) run the layer again, one step at a time in Tensor ops
 (the `*_steps` functions, the cells' formulas as written above), and differentiate that.
 """
@@ -29,22 +36,43 @@ def _input_grads(has_bias, *grads):
     return grads if has_bias else grads[:-2]
 
 
+def _stand_in(tensor):
+    """A leaf with tensor's values, for a tensor an op made (the tensor itself otherwise)."""
+    if tensor._ctx is None:
+        return tensor
+    return type(tensor)._from_array(tensor.array, tensor.device, requires_grad=tensor.requires_grad)
+
+
 def _through_steps(ctx, grads, steps, **options):
     """The input gradients as Tensors with graphs: the layer's forward again in Tensor ops,
-    then backward(create_graph) from sum_k <output_k, grad_k>."""
+    then backward(create_graph) from sum_k <output_k, grad_k>.
+    That backward reads leaf stand-ins of the parents and of the grads, so that it stays
+    inside the steps: from the tensors themselves it would walk the whole graph behind them,
+    and, through a grad computed from this op's own output (the gradient of out**2 is
+    2 out), back into this op without end. Once it is done each stand-in takes the place
+    in the graph of the tensor it stands for, so the gradients depend on the real ones."""
+    parents, seeds = [_stand_in(p) for p in ctx.parents], [_stand_in(g) for g in grads]
     with enable_grad():
-        outs = steps(*ctx.parents, **options)
-        total = sum((o * g).sum() for o, g in zip(outs, grads))
-    capture = {id(p): [p, None] for p in ctx.parents if p.requires_grad}
-    for p in ctx.parents:
-        p._watch()  # a parent made by an op hands its gradient over as it passes (as autograd.grad's inputs do)
+        outs = steps(*parents, **options)
+        total = sum((o * g).sum() for o, g in zip(outs, seeds))
+    capture = {id(p): [p, None] for p in parents if p.requires_grad}
     backward(total, ctx.xp.ones((), total.dtype), capture=capture, create_graph=True)
-    return tuple(capture[id(p)][1] if id(p) in capture else None for p in ctx.parents)
+    for stand_in, real in zip(parents + seeds, list(ctx.parents) + list(grads)):
+        stand_in._ctx, stand_in._out_index = real._ctx, real._out_index
+    return tuple(capture[id(p)][1] if id(p) in capture else None for p in parents)
 
 
 def _time_order(x, reverse):
     steps = range(x.shape[0])
     return reversed(steps) if reverse else steps
+
+
+def _keep(new, old, lengths, t):
+    """The state after step t: `new` for the sequences real at t, `old` for those it pads."""
+    if lengths is None:
+        return new
+    real = type(new)._from_array((lengths > t).reshape(-1, 1), new.device)
+    return type(new).where(real, new, old)
 
 
 def _affine(x, h, w_ih, w_hh, b_ih, b_hh):
@@ -53,31 +81,32 @@ def _affine(x, h, w_ih, w_hh, b_ih, b_hh):
     return (gx, gh) if b_ih is None else (gx + b_ih, gh + b_hh)
 
 
-def lstm_steps(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+def lstm_steps(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, lengths=None):
     hs = [None] * x.shape[0]
     for t in _time_order(x, reverse):
         gx, gh = _affine(x[t], h, w_ih, w_hh, b_ih, b_hh)
         i, f, g, o = (gx + gh).chunk(4, 1)
-        c = f.sigmoid() * c + i.sigmoid() * g.tanh()
-        h = hs[t] = o.sigmoid() * c.tanh()
+        c_new = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        h, c = _keep(o.sigmoid() * c_new.tanh(), h, lengths, t), _keep(c_new, c, lengths, t)
+        hs[t] = h
     return type(x).stack(hs), h, c
 
 
-def gru_steps(x, h, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+def gru_steps(x, h, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, lengths=None):
     hs = [None] * x.shape[0]
     for t in _time_order(x, reverse):
         gx, gh = _affine(x[t], h, w_ih, w_hh, b_ih, b_hh)
         (xr, xz, xn), (hr, hz, hn) = gx.chunk(3, 1), gh.chunk(3, 1)
         r, z = (xr + hr).sigmoid(), (xz + hz).sigmoid()
-        h = hs[t] = (1 - z) * (xn + r * hn).tanh() + z * h
+        h = hs[t] = _keep((1 - z) * (xn + r * hn).tanh() + z * h, h, lengths, t)
     return type(x).stack(hs), h
 
 
-def rnn_steps(x, h, w_ih, w_hh, b_ih=None, b_hh=None, relu=False, reverse=False):
+def rnn_steps(x, h, w_ih, w_hh, b_ih=None, b_hh=None, relu=False, reverse=False, lengths=None):
     hs = [None] * x.shape[0]
     for t in _time_order(x, reverse):
         a = sum(_affine(x[t], h, w_ih, w_hh, b_ih, b_hh))
-        h = hs[t] = a.relu() if relu else a.tanh()
+        h = hs[t] = _keep(a.relu() if relu else a.tanh(), h, lengths, t)
     return type(x).stack(hs), h
 
 
@@ -90,10 +119,10 @@ class LSTMLayer(Function):
         dW_ih = sum_t da_t^T x_t,   dW_hh = sum_t da_t^T h_{t-1},   db_ih = db_hh = sum_t da_t,
         dx_t = da_t W_ih,   dh_{t-1} = da_t W_hh,   dc_{t-1} = dc_t f"""
 
-    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
-        ctx.has_bias, ctx.reverse = b_ih is not None, reverse
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, lengths=None):
+        ctx.has_bias, ctx.reverse, ctx.lengths = b_ih is not None, reverse, lengths
         b_ih, b_hh = _biases(ctx.xp, b_ih, b_hh, w_ih.shape[0], x.dtype)
-        hs, cs, acts = ctx.kernel("lstm_forward")(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
+        hs, cs, acts = ctx.kernel("lstm_forward")(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths)
         ctx.save_for_backward(x, w_ih, w_hh, hs, cs, acts)
         if reverse:
             return hs[:-1], hs[0], cs[0]
@@ -102,11 +131,11 @@ class LSTMLayer(Function):
     def backward(ctx, d_out, dh_n, dc_n):
         x, w_ih, w_hh, hs, cs, acts = ctx.saved
         grads = ctx.kernel("lstm_backward")(
-            x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, ctx.reverse, ctx.needs_input_grad[0])
+            x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, ctx.reverse, ctx.needs_input_grad[0], ctx.lengths)
         return _input_grads(ctx.has_bias, *grads)
 
     def graph_backward(ctx, *grads):
-        return _through_steps(ctx, grads, lstm_steps, reverse=ctx.reverse)
+        return _through_steps(ctx, grads, lstm_steps, reverse=ctx.reverse, lengths=ctx.lengths)
 
 
 class GRULayer(Function):
@@ -119,21 +148,21 @@ class GRULayer(Function):
         dW_ih = sum_t dgx_t^T x_t,   dW_hh = sum_t dgh_t^T h_{t-1},   dx_t = dgx_t W_ih,
         dh_{t-1} = dh_t z + dgh_t W_hh,   db_ih = sum_t dgx_t,   db_hh = sum_t dgh_t"""
 
-    def forward(ctx, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
-        ctx.has_bias, ctx.reverse = b_ih is not None, reverse
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, lengths=None):
+        ctx.has_bias, ctx.reverse, ctx.lengths = b_ih is not None, reverse, lengths
         b_ih, b_hh = _biases(ctx.xp, b_ih, b_hh, w_ih.shape[0], x.dtype)
-        hs, acts, hn = ctx.kernel("gru_forward")(x, h0, w_ih, w_hh, b_ih, b_hh, reverse)
+        hs, acts, hn = ctx.kernel("gru_forward")(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, lengths)
         ctx.save_for_backward(x, w_ih, w_hh, hs, acts, hn)
         return (hs[:-1], hs[0]) if reverse else (hs[1:], hs[-1])
 
     def backward(ctx, d_out, dh_n):
         x, w_ih, w_hh, hs, acts, hn = ctx.saved
         grads = ctx.kernel("gru_backward")(
-            x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, ctx.reverse, ctx.needs_input_grad[0])
+            x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, ctx.reverse, ctx.needs_input_grad[0], ctx.lengths)
         return _input_grads(ctx.has_bias, *grads)
 
     def graph_backward(ctx, *grads):
-        return _through_steps(ctx, grads, gru_steps, reverse=ctx.reverse)
+        return _through_steps(ctx, grads, gru_steps, reverse=ctx.reverse, lengths=ctx.lengths)
 
 
 class RNNLayer(Function):
@@ -143,18 +172,18 @@ class RNNLayer(Function):
         dW_ih = sum_t da_t^T x_t,   dW_hh = sum_t da_t^T h_{t-1},   db_ih = db_hh = sum_t da_t,
         dx_t = da_t W_ih,   dh_{t-1} = da_t W_hh"""
 
-    def forward(ctx, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, relu=False, reverse=False):
-        ctx.has_bias, ctx.relu, ctx.reverse = b_ih is not None, relu, reverse
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, relu=False, reverse=False, lengths=None):
+        ctx.has_bias, ctx.relu, ctx.reverse, ctx.lengths = b_ih is not None, relu, reverse, lengths
         b_ih, b_hh = _biases(ctx.xp, b_ih, b_hh, w_ih.shape[0], x.dtype)
-        hs = ctx.kernel("rnn_forward")(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse)
+        hs = ctx.kernel("rnn_forward")(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse, lengths)
         ctx.save_for_backward(x, w_ih, w_hh, hs)
         return (hs[:-1], hs[0]) if reverse else (hs[1:], hs[-1])
 
     def backward(ctx, d_out, dh_n):
         x, w_ih, w_hh, hs = ctx.saved
         grads = ctx.kernel("rnn_backward")(
-            x, w_ih, w_hh, hs, d_out, dh_n, ctx.relu, ctx.reverse, ctx.needs_input_grad[0])
+            x, w_ih, w_hh, hs, d_out, dh_n, ctx.relu, ctx.reverse, ctx.needs_input_grad[0], ctx.lengths)
         return _input_grads(ctx.has_bias, *grads)
 
     def graph_backward(ctx, *grads):
-        return _through_steps(ctx, grads, rnn_steps, relu=ctx.relu, reverse=ctx.reverse)
+        return _through_steps(ctx, grads, rnn_steps, relu=ctx.relu, reverse=ctx.reverse, lengths=ctx.lengths)

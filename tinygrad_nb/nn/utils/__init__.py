@@ -1,8 +1,10 @@
-"""Training utilities that act on a model's gradients."""
+"""Training utilities that act on a model's gradients, and (in `rnn`) variable-length
+sequences for the recurrent layers."""
 import math
 
-from ..function import no_grad
-from ..tensor import Tensor
+from ...function import no_grad
+from ...tensor import Tensor
+from . import rnn  # noqa: F401  (nn.utils.rnn, as in PyTorch)
 
 
 @no_grad()
