@@ -73,7 +73,7 @@ def test_errors_name_the_method():
         x.split([1, 1], 1)
     with pytest.raises(ValueError, match="chunk: chunks must be positive"):
         x.chunk(0)
-    with pytest.raises(IndexError, match="gather: index must be an integer tensor of 3 axes"):
+    with pytest.raises(IndexError, match=r"gather: index must have the 3 axes of self \(shape \(2, 3, 4\)\), got shape \(2, 3\)"):
         x.gather(1, np.zeros((2, 3), np.int64))
     with pytest.raises(IndexError, match="index_select: index must be a 1-D integer tensor"):
         x.index_select(0, np.zeros((1, 1), np.int64))

@@ -866,14 +866,7 @@ class Tensor:
     def gather(self, dim, index):
         """out[i][j][k] = self[i][index[i][j][k]][k] for dim = 1 (and so on for any dim): index
         has self's number of axes and picks along dim (as torch.gather)."""
-        dim = _axis(self, dim, "gather")
-        index = np.asarray(index.numpy() if isinstance(index, Tensor) else index)
-        if index.ndim != self.ndim or index.dtype.kind not in "iu":
-            raise IndexError(f"gather: index must be an integer tensor of {self.ndim} axes, got shape {index.shape} "
-                             f"of {index.dtype}")
-        grids = list(np.indices(index.shape, sparse=True))
-        grids[dim] = index
-        return self[tuple(grids)]
+        return IX.Gather.apply(self, index=_along(self, "gather", dim, index), axis=_axis(self, dim, "gather"))
 
     def masked_fill(self, mask, value):
         """value where mask (broadcast to this shape) holds, this tensor elsewhere."""

@@ -5,10 +5,12 @@ initialisation, on the 2-D product kernels.
 A 3-D convolution is a sum over the kernel's depth taps of 2-D convolutions: tap k reads the
 input frames k*dilation, k*dilation + stride, ... (one per output frame),
     y[:, :, d] = sum_k conv2d(x[:, :, d * s_d - p_d + k * dil_d], w[:, :, k])
-With the output frames folded into the batch and the taps side by side as channels, that
+A fixed 0/1 matrix along the frames (ops/resample.py) gathers those taps, row i*kd + k
+reading input frame i * stride + k * dilation - padding (none, so zero, in the padding);
+with the output frames folded into the batch and the taps side by side as channels, the
 sum is the channel sum of a single conv2d (one product, as im2col along depth). The
-transpose runs one conv_transpose2d with the taps side by side as its output channels, and a
-fixed 0/1 matrix along the frames adds tap k of frame i into output frame
+transpose runs one conv_transpose2d with the taps side by side as its output channels, and
+the transposed matrix adds tap k of frame i back into output frame
 i * stride + k * dilation - padding.
 Every step is a differentiable op, so the gradients are those of the 2-D kernels.
 """
@@ -49,16 +51,17 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         depth_pad, plane_pad = (pads[0], pads[0]), pads[1:]
 
     def run(x):
-        x = x.pad(((0, 0), (0, 0), depth_pad, (0, 0), (0, 0)))
-        frames = (x.shape[2] - dilation[0] * (kd - 1) - 1) // stride[0] + 1
+        depth = x.shape[2]
+        frames = (depth + sum(depth_pad) - dilation[0] * (kd - 1) - 1) // stride[0] + 1
         if frames < 1:
             raise RuntimeError(f"{op}: kernel depth {kd} (dilation {dilation[0]}) can't be greater than the padded "
-                               f"input depth {x.shape[2]} for input of shape {input.shape}")
-        x = _frames(x)
-        (n, _, c, h, w), g = x.shape, groups
-        taps = [x[:, k * dilation[0]:k * dilation[0] + (frames - 1) * stride[0] + 1:stride[0]] for k in range(kd)]
+                               f"input depth {depth + sum(depth_pad)} for input of shape {input.shape}")
+        (n, c, _, h, w), g = x.shape, groups
+        # row i*kd + k: the input frame tap k of output frame i reads (zeros in the padding)
+        taps = AlongAxis.apply(_frames(x), axis=1,
+                               matrix=_spread(frames, kd, stride[0], dilation[0], depth_pad[0], depth).T)
         # the depth taps of a group side by side as its channels: (N D', G kd C/G, H, W)
-        stacked = type(x).stack(taps, axis=2).reshape(n * frames, kd, g, c // g, h, w).permute(0, 2, 1, 3, 4, 5)
+        stacked = taps.reshape(n * frames, kd, g, c // g, h, w).permute(0, 2, 1, 3, 4, 5)
         planes = weight.permute(0, 2, 1, 3, 4).reshape(weight.shape[0], kd * weight.shape[1], *weight.shape[3:])
         y = conv2d(stacked.reshape(n * frames, kd * c, h, w), planes, None, stride[1:], plane_pad, dilation[1:], g)
         y = y.reshape(n, frames, *y.shape[1:]).permute(0, 2, 1, 3, 4)
