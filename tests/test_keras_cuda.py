@@ -33,4 +33,5 @@ def test_keras_model_trains_on_cuda_as_on_cpu():
         tg.manual_seed(1)
         model.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
     assert next(gpu.parameters()).device == "cuda"
+    assert list(gpu._graphs.values()) and all(g is not None for g in gpu._graphs.values())  # batch 2 replayed a capture
     np.testing.assert_allclose(gpu.predict(x, verbose=0), cpu.predict(x, verbose=0), rtol=1e-4, atol=1e-5)

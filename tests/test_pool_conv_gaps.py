@@ -137,3 +137,23 @@ def test_conv_transpose_output_size_picks_the_output_padding():
 def test_errors_name_the_op(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.skipif(not __import__("tinygrad_nb").cuda.is_available(), reason="no CUDA GPU and the simulator is off")
+@pytest.mark.parametrize("name, fn", [
+    ("adaptive_max_pool2d", lambda t: F.adaptive_max_pool2d(t, (2, 4))),
+    ("max_pool1d", lambda t: F.max_pool1d(t[0], 2, return_indices=True)[0]),
+    ("avg_pool1d", lambda t: F.avg_pool1d(t[0], 3, 1, 1)),
+    ("adaptive_avg_pool1d", lambda t: F.adaptive_avg_pool1d(t[0], 4)),
+    ("conv_transpose1d", lambda t: F.conv_transpose1d(t[0], Tensor(np.ones((5, 3, 2)), device=t.device), stride=2)),
+])
+def test_cuda_matches_the_cpu(name, fn):
+    x = R.standard_normal((1, 2, 5, 6))
+    results = []
+    for device in ("cpu", "cuda"):
+        t = Tensor(x, requires_grad=True, device=device)
+        y = fn(t)
+        (y * y).sum().backward()
+        results.append((y.numpy(), t.grad.numpy()))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)

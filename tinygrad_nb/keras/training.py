@@ -11,6 +11,8 @@ from .. import data
 from ..function import no_grad
 from ..progress import TextBar
 from ..serialization import load, save
+from ..tensor import Tensor
+from ..training import _captured
 from . import activations, callbacks as callbacks_module, losses, metrics as metrics_module, optimizers
 
 
@@ -74,6 +76,7 @@ class Training:
         loss: a name, a keras.losses object or f(y_true, y_pred); metrics: names such as
         'accuracy', 'mae', 'mse' or functions of NumPy arrays."""
         self.optimizer = optimizers.get(optimizer)
+        self.__dict__.pop("_graphs", None)  # steps captured for the previous optimizer
         self.loss = None if loss is None else losses.get(loss)
         self.compiled_metrics = [metrics_module.get(m) for m in metrics or []]
 
@@ -111,6 +114,23 @@ class Training:
         loss.backward()
         step.step()
         return loss, output
+
+    def _graphed_step(self, inputs, target, channels_first, device):
+        """The training step, on 'cuda' captured once per batch shape as a CUDA graph and then
+        replayed (as tg.fit does; the first batch of a shape runs eagerly and warms it up)."""
+        def step(x, t):
+            return self._train_step(x, t, channels_first)
+
+        if device != "cuda" or not isinstance(inputs, Tensor):
+            return step(inputs, target)
+        graphs = self.__dict__.setdefault("_graphs", {})
+        shapes = (channels_first, inputs.shape, target.shape)
+        if graphs.get(shapes) is not None:
+            return graphs[shapes](inputs, target)
+        result = step(inputs, target)
+        if shapes not in graphs:
+            graphs[shapes] = _captured(step, inputs, target)
+        return result
 
     # ---- data ------------------------------------------------------------------------------
     def _loader(self, x, y, batch_size, shuffle=False, what="fit"):
@@ -191,7 +211,7 @@ class Training:
             for hook in hooks:
                 hook.on_train_batch_begin(index)
             inputs, target = self._split(batch, device)
-            loss, output = self._train_step(inputs, target, channels_first)
+            loss, output = self._graphed_step(inputs, target, channels_first, device)
             value = totals.add(loss, output, target)
             if bar is not None:
                 bar.set_postfix(_format(totals.logs()), refresh=False)
