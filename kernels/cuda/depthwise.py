@@ -18,7 +18,7 @@ import numba
 
 from .gemm import window_through
 from .launch import THREADS, cuda, grid, launch
-from .reduce import MAX_BLOCKS
+from .reduce import MAX_BLOCKS, block_sum
 
 
 @cuda.jit(device=True)
@@ -89,13 +89,7 @@ def backward_weight_kernel(dtype):
                     acc += (dy[d0 + n * ds[0] + k * ds[1] + oh * ds[2] + ow * ds[3]]
                             * x[x0 + n * xs[0] + (k // k_group) * xs[1] + ih * xs[2] + iw * xs[3]])
             partial[tid] = acc
-            cuda.syncthreads()
-            step = THREADS // 2
-            while step > 0:
-                if tid < step:
-                    partial[tid] += partial[tid + step]
-                cuda.syncthreads()
-                step //= 2
+            block_sum(partial, tid)
             if tid == 0:
                 dw[task] = partial[0]
 

@@ -27,6 +27,7 @@ from .activation import SCALAR
 from .array import CudaArray
 from .elementwise import exp, log
 from .launch import THREADS, cuda, grid, launch
+from .reduce import block_sum
 
 NONE, MEAN, SUM = range(3)
 
@@ -167,13 +168,7 @@ def _loss_sums(a, n, shape, x, x0, xs, t, t0, ts, sums):
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
         total += loss(x[ew.offset(i, shape, xs, x0)], t[ew.offset(i, shape, ts, t0)], a)  # noqa: F821
     cache[k] = total
-    cuda.syncthreads()
-    step = THREADS // 2
-    while step > 0:
-        if k < step:
-            cache[k] += cache[k + step]
-        cuda.syncthreads()
-        step //= 2
+    block_sum(cache, k)
     if k == 0:
         sums[cuda.blockIdx.x] = cache[0]
 
@@ -187,13 +182,7 @@ def loss_total_kernel(sums, blocks, share, out):
     for b in range(k, blocks, THREADS):
         total += sums[b]
     cache[k] = total
-    cuda.syncthreads()
-    step = THREADS // 2
-    while step > 0:
-        if k < step:
-            cache[k] += cache[k + step]
-        cuda.syncthreads()
-        step //= 2
+    block_sum(cache, k)
     if k == 0:
         out[0] = share * cache[0]
 

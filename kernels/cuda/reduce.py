@@ -16,13 +16,27 @@ import numba
 import numpy as np
 
 from .elementwise import exp, log, offset
-from .launch import SIMULATED, cuda, grid, launch
+from .launch import SIMULATED, THREADS, cuda, grid, launch
 
 SUM, MAX, MIN = range(3)
 
 BLOCK = 16 if SIMULATED else 256  # threads per block, T * R; also the shared array's length
 MAX_BLOCKS = 2 if SIMULATED else 4096
 SPLIT_AT = 8 * BLOCK  # a row longer than this, in a grid of few rows, is split into parts
+
+
+@cuda.jit(device=True)
+def block_sum(cache, k):
+    """cache[0] = the sum of the block's THREADS slots of the shared array `cache`, thread k
+    having written cache[k]: log2(THREADS) halving steps. Every thread of the block calls it
+    (it synchronises them)."""
+    cuda.syncthreads()
+    step = THREADS // 2
+    while step > 0:
+        if k < step:
+            cache[k] += cache[k + step]
+        cuda.syncthreads()
+        step //= 2
 
 
 @cuda.jit(device=True)

@@ -256,79 +256,71 @@ def _module_pair(value, n):
     return (value,) * n if isinstance(value, numbers.Integral) else tuple(value)
 
 
-class Conv2d(_ConvNd):
-    """2-D convolution layer over (N, C_in, H, W) inputs: weight (out, in/groups, kh, kw)."""
+class _Conv(_ConvNd):
+    """A convolution layer of `dims` spatial axes (PyTorch's arguments): weight
+    (out, in/groups, *kernel_size), run by `function`."""
+
+    dims = function = None
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", dtype=None):
-        _check_groups("Conv2d", in_channels, out_channels, groups)
-        kernel_size = _module_pair(kernel_size, 2)
+        _check_groups(type(self).__name__, in_channels, out_channels, groups)
+        n, kernel_size = self.dims, _module_pair(kernel_size, self.dims)
         super().__init__(
             (out_channels, in_channels // groups) + kernel_size, bias, dtype,
             in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
-            stride=_module_pair(stride, 2), padding=_module_pair(padding, 2), dilation=_module_pair(dilation, 2),
+            stride=_module_pair(stride, n), padding=_module_pair(padding, n), dilation=_module_pair(dilation, n),
             groups=groups, padding_mode=padding_mode,
         )
 
     def forward(self, x):
         x, padding = self._padded(x)
-        return conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+        return self.function(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
-class Conv1d(_ConvNd):
+class _ConvTranspose(_ConvNd):
+    """A transposed convolution layer of `dims` spatial axes (learned upsampling): weight
+    (in, out/groups, *kernel_size), run by `function`; forward(x, output_size) picks the
+    output_padding that gives that size."""
+
+    dims = function = None
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", dtype=None):
+        _check_groups(type(self).__name__, in_channels, out_channels, groups)
+        n, kernel_size = self.dims, _module_pair(kernel_size, self.dims)
+        super().__init__(
+            (in_channels, out_channels // groups) + kernel_size, bias, dtype,
+            in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
+            stride=_module_pair(stride, n), padding=_module_pair(padding, n),
+            output_padding=_module_pair(output_padding, n), dilation=_module_pair(dilation, n),
+            groups=groups, padding_mode=padding_mode,
+        )
+
+    def forward(self, x, output_size=None):
+        return self.function(x, self.weight, self.bias, self.stride, self.padding, self._output_padding(x, output_size),
+                             self.groups, self.dilation)
+
+
+class Conv1d(_Conv):
     """1-D convolution layer over (N, C_in, L) inputs: weight (out, in/groups, k)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", dtype=None):
-        _check_groups("Conv1d", in_channels, out_channels, groups)
-        kernel_size = _module_pair(kernel_size, 1)
-        super().__init__(
-            (out_channels, in_channels // groups) + kernel_size, bias, dtype,
-            in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
-            stride=_module_pair(stride, 1), padding=_module_pair(padding, 1), dilation=_module_pair(dilation, 1),
-            groups=groups, padding_mode=padding_mode,
-        )
-
-    def forward(self, x):
-        x, padding = self._padded(x)
-        return conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+    dims, function = 1, staticmethod(conv1d)
 
 
-class ConvTranspose2d(_ConvNd):
-    """Transposed 2-D convolution layer (learned upsampling): weight (in, out/groups, kh, kw)."""
+class Conv2d(_Conv):
+    """2-D convolution layer over (N, C_in, H, W) inputs: weight (out, in/groups, kh, kw)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", dtype=None):
-        _check_groups("ConvTranspose2d", in_channels, out_channels, groups)
-        kernel_size = _module_pair(kernel_size, 2)
-        super().__init__(
-            (in_channels, out_channels // groups) + kernel_size, bias, dtype,
-            in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
-            stride=_module_pair(stride, 2), padding=_module_pair(padding, 2),
-            output_padding=_module_pair(output_padding, 2), dilation=_module_pair(dilation, 2),
-            groups=groups, padding_mode=padding_mode,
-        )
-
-    def forward(self, x, output_size=None):
-        return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self._output_padding(x, output_size),
-                                self.groups, self.dilation)
+    dims, function = 2, staticmethod(conv2d)
 
 
-class ConvTranspose1d(_ConvNd):
+class ConvTranspose1d(_ConvTranspose):
     """Transposed 1-D convolution layer: weight (in, out/groups, k)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", dtype=None):
-        _check_groups("ConvTranspose1d", in_channels, out_channels, groups)
-        kernel_size = _module_pair(kernel_size, 1)
-        super().__init__(
-            (in_channels, out_channels // groups) + kernel_size, bias, dtype,
-            in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
-            stride=_module_pair(stride, 1), padding=_module_pair(padding, 1),
-            output_padding=_module_pair(output_padding, 1), dilation=_module_pair(dilation, 1),
-            groups=groups, padding_mode=padding_mode,
-        )
+    dims, function = 1, staticmethod(conv_transpose1d)
 
-    def forward(self, x, output_size=None):
-        return conv_transpose1d(x, self.weight, self.bias, self.stride, self.padding, self._output_padding(x, output_size),
-                                self.groups, self.dilation)
+
+class ConvTranspose2d(_ConvTranspose):
+    """Transposed 2-D convolution layer (learned upsampling): weight (in, out/groups, kh, kw)."""
+
+    dims, function = 2, staticmethod(conv_transpose2d)

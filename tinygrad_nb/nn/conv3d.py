@@ -17,7 +17,7 @@ Every step is a differentiable op, so the gradients are those of the 2-D kernels
 import numpy as np
 
 from ..ops.resample import AlongAxis, SparseMatrix
-from .conv import _check_bias, _check_groups, _check_tensors, _ConvNd, _ints, _module_pair, conv2d, conv_transpose2d
+from .conv import _check_bias, _check_groups, _check_tensors, _Conv, _ConvTranspose, _ints, conv2d, conv_transpose2d
 
 
 def _batched5(x, fn):
@@ -115,40 +115,13 @@ def _spread(frames, taps, stride, dilation, padding, depth):
     return SparseMatrix(target[inside], np.arange(frames * taps)[inside], np.ones(inside.sum()), (depth, frames * taps))
 
 
-class Conv3d(_ConvNd):
+class Conv3d(_Conv):
     """3-D convolution layer over (N, C_in, D, H, W) inputs: weight (out, in/groups, kd, kh, kw)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", dtype=None):
-        _check_groups("Conv3d", in_channels, out_channels, groups)
-        kernel_size = _module_pair(kernel_size, 3)
-        super().__init__(
-            (out_channels, in_channels // groups) + kernel_size, bias, dtype,
-            in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
-            stride=_module_pair(stride, 3), padding=_module_pair(padding, 3), dilation=_module_pair(dilation, 3),
-            groups=groups, padding_mode=padding_mode,
-        )
-
-    def forward(self, x):
-        x, padding = self._padded(x)
-        return conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+    dims, function = 3, staticmethod(conv3d)
 
 
-class ConvTranspose3d(_ConvNd):
+class ConvTranspose3d(_ConvTranspose):
     """Transposed 3-D convolution layer: weight (in, out/groups, kd, kh, kw)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", dtype=None):
-        _check_groups("ConvTranspose3d", in_channels, out_channels, groups)
-        kernel_size = _module_pair(kernel_size, 3)
-        super().__init__(
-            (in_channels, out_channels // groups) + kernel_size, bias, dtype,
-            in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
-            stride=_module_pair(stride, 3), padding=_module_pair(padding, 3),
-            output_padding=_module_pair(output_padding, 3), dilation=_module_pair(dilation, 3),
-            groups=groups, padding_mode=padding_mode,
-        )
-
-    def forward(self, x, output_size=None):
-        return conv_transpose3d(x, self.weight, self.bias, self.stride, self.padding, self._output_padding(x, output_size),
-                                self.groups, self.dilation)
+    dims, function = 3, staticmethod(conv_transpose3d)

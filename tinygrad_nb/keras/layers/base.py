@@ -55,7 +55,7 @@ class Node:
 
 
 class KerasTensor:
-    """A placeholder in a functional model: the shape (None for the batch) and the node
+    """A symbolic tensor of a functional model: the shape (None for the batch) and the node
     that will compute it."""
 
     def __init__(self, shape, dtype, node, index):
