@@ -9,6 +9,7 @@ import pytest
 
 import tinygrad_nb as tg
 import tinygrad_nb.nn.functional as F
+from models import c3d, lenet
 from tinygrad_nb import Tensor, nn, optim
 
 CONV = dict(n=32, c=64, size=32, filters=64)
@@ -196,11 +197,7 @@ def torch_lenet(batch):
     import torch
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(3136, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10),
-    )
+    model = lenet(torch.nn)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     x, labels = torch.from_numpy(_data(batch, 1, 28, 28)), torch.from_numpy(np.random.default_rng(0).integers(0, 10, batch))
 
@@ -212,20 +209,11 @@ def torch_lenet(batch):
     return step
 
 
-def _c3d(nn_module):
-    """C3D's first two blocks (Tran et al., 2015), then global pooling and a classifier."""
-    return nn_module.Sequential(
-        nn_module.Conv3d(3, 64, 3, padding=1), nn_module.ReLU(), nn_module.MaxPool3d((1, 2, 2)),
-        nn_module.Conv3d(64, 128, 3, padding=1), nn_module.ReLU(), nn_module.MaxPool3d(2),
-        nn_module.AdaptiveAvgPool3d(1), nn_module.Flatten(), nn_module.Linear(128, 10),
-    )
-
-
 def torch_c3d(batch, frames, size):
     import torch
 
     torch.manual_seed(0)
-    model = _c3d(torch.nn)
+    model = c3d(torch.nn)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     x, labels = torch.from_numpy(_data(batch, 3, frames, size, size)), torch.from_numpy(np.arange(batch) % 10)
 
@@ -269,11 +257,7 @@ def tinygrad_pool(n, c, size):
 
 def tinygrad_lenet(batch):
     tg.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10),
-    )
+    model = lenet(nn)
     opt = optim.SGD(model.parameters(), lr=0.01)
     x, labels = Tensor(_data(batch, 1, 28, 28)), Tensor(np.random.default_rng(0).integers(0, 10, batch))
 
@@ -287,7 +271,7 @@ def tinygrad_lenet(batch):
 
 def tinygrad_c3d(batch, frames, size):
     tg.manual_seed(0)
-    model = _c3d(nn)
+    model = c3d(nn)
     opt = optim.SGD(model.parameters(), lr=0.01)
     x, labels = Tensor(_data(batch, 3, frames, size, size)), Tensor(np.arange(batch) % 10)
 

@@ -13,6 +13,7 @@ import pytest
 
 import tinygrad_nb as tg
 import tinygrad_nb.nn.functional as F
+from models import lenet
 from test_bench_cnn import CONV, POOL, _data, tinygrad_lenet
 from test_bench_rnn import CELLS, SIZES
 from tinygrad_nb import Tensor, nn, optim
@@ -82,11 +83,7 @@ def _graphed(step):
 
 def tinygrad_lenet_cuda(batch, graphed=False):
     tg.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10),
-    ).to("cuda")
+    model = lenet(nn).to("cuda")
     opt = optim.SGD(model.parameters(), lr=0.01)
     x, labels = Tensor(_data(batch, 1, 28, 28), device="cuda"), np.random.default_rng(0).integers(0, 10, batch)
 
@@ -165,11 +162,7 @@ def torch_pool(n, c, size):
 def torch_lenet(batch):
     torch = _torch()
     torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(3136, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10),
-    ).cuda()
+    model = lenet(torch.nn).cuda()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     x = torch.from_numpy(_data(batch, 1, 28, 28)).cuda()
     labels = torch.from_numpy(np.random.default_rng(0).integers(0, 10, batch)).cuda()

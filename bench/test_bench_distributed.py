@@ -18,6 +18,7 @@ import pytest
 
 import tinygrad_nb as tg
 import tinygrad_nb.nn.functional as F
+from models import LastStepLSTM, lenet
 from tinygrad_nb import Tensor, distributed, nn, optim
 
 distributed.init()
@@ -29,28 +30,13 @@ WORKLOADS = {"LeNet step, global batch 64": 64, "LSTM step T=50 I=64 H=128, glob
 _medians = {}
 
 
-def _lenet():
-    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
-
-
-class _LastStep(nn.Module):
-    def __init__(self):
-        self.lstm, self.head = nn.LSTM(64, 128), nn.Linear(128, 10)
-
-    def forward(self, x):
-        out, _ = self.lstm(x)
-        return self.head(out[-1])
-
-
 def _step(group, batch, wrap):
     tg.manual_seed(0)
     rng = np.random.default_rng(distributed.rank())
     if group.startswith("LeNet"):
-        model, x = _lenet(), rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
+        model, x = lenet(nn), rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
     else:
-        model, x = _LastStep(), rng.standard_normal((50, batch, 64)).astype(np.float32)
+        model, x = LastStepLSTM(), rng.standard_normal((50, batch, 64)).astype(np.float32)
     x, y = Tensor(x), Tensor(rng.integers(0, 10, batch))
     model = wrap(model)
     opt = optim.SGD(model.parameters(), lr=0.01)

@@ -12,17 +12,28 @@ and compile the same code for one element. Hence the rules are branch-free expre
 `0 * x + 6`) rather than 0, so that both branches have x's type on every target; an exp
 whose other branch is taken is fed `where(..., 0 * x, x)` so that it never overflows.
 
-Adding an activation: its rule and derivative here, and its op, a two-line subclass of
-Activation in tinygrad_nb/ops/elementwise.py that names the rule (with a Tensor method). Numba caches the kernels built from a rule under the
-kernel files' dates only: after editing a rule, empty NUMBA_CACHE_DIR.
+Adding an activation takes two steps, both here (docs/architecture.md walks through one):
+its rule and derivative as two functions, and its row in RULES. The op (ops/activation.py),
+the Tensor method, nn.functional's function and the nn module (named by `module`) are made
+from the row. An activation with a parameter gets its op the same way; its Tensor method and
+module, which name the parameter, are written by hand (leaky_relu, elu, softplus, gelu).
+Numba caches the kernels built from a rule under the kernel files' dates only: after editing
+a rule, empty NUMBA_CACHE_DIR.
 """
 import types
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
-from scipy.special import erf
 
 where, tanh, exp, log1p = np.where, np.tanh, np.exp, np.log1p
+
+
+def erf(x):
+    """SciPy's erf of an array, imported on first use: importing tinygrad_nb imports no SciPy."""
+    from scipy.special import erf as scipy_erf
+
+    return scipy_erf(x)
+
 
 SQRT_HALF = 0.7071067811865476  # 1 / sqrt 2
 INV_SQRT_2PI = 0.3989422804014327  # 1 / sqrt(2 pi), the standard normal density at 0
@@ -208,22 +219,24 @@ class Rule(NamedTuple):
     backward: Callable
     saves: str  # "input" or "output": what the backward pass reads besides g
     loop: bool  # on the CPU, a compiled loop over the elements beats NumPy's passes
+    module: Optional[str] = None  # its nn module's name (PyTorch's), for one without a parameter
+    keeps_integers: bool = False  # integer tensors stay integer (ReLU); the others compute in floats
 
 
 RULES = {
-    "relu": Rule(relu, relu_backward, "output", loop=True),
+    "relu": Rule(relu, relu_backward, "output", loop=True, module="ReLU", keeps_integers=True),
     "leaky_relu": Rule(leaky_relu, leaky_relu_backward, "input", loop=True),
-    "sigmoid": Rule(sigmoid, sigmoid_backward, "output", loop=False),
-    "tanh": Rule(tanh_, tanh_backward, "output", loop=False),
+    "sigmoid": Rule(sigmoid, sigmoid_backward, "output", loop=False, module="Sigmoid"),
+    "tanh": Rule(tanh_, tanh_backward, "output", loop=False, module="Tanh"),
     "gelu": Rule(gelu, gelu_backward, "input", loop=True),
-    "silu": Rule(silu, silu_backward, "input", loop=False),
+    "silu": Rule(silu, silu_backward, "input", loop=False, module="SiLU"),
     "gelu_tanh": Rule(gelu_tanh, gelu_tanh_backward, "input", loop=False),
     "elu": Rule(elu, elu_backward, "input", loop=False),
-    "selu": Rule(selu, selu_backward, "input", loop=False),
+    "selu": Rule(selu, selu_backward, "input", loop=False, module="SELU"),
     "softplus": Rule(softplus, softplus_backward, "input", loop=False),
-    "relu6": Rule(relu6, relu6_backward, "input", loop=True),
-    "hardsigmoid": Rule(hardsigmoid, hardsigmoid_backward, "input", loop=True),
-    "hardswish": Rule(hardswish, hardswish_backward, "input", loop=True),
-    "mish": Rule(mish, mish_backward, "input", loop=False),
+    "relu6": Rule(relu6, relu6_backward, "input", loop=True, module="ReLU6", keeps_integers=True),
+    "hardsigmoid": Rule(hardsigmoid, hardsigmoid_backward, "input", loop=True, module="Hardsigmoid"),
+    "hardswish": Rule(hardswish, hardswish_backward, "input", loop=True, module="Hardswish"),
+    "mish": Rule(mish, mish_backward, "input", loop=False, module="Mish"),
     "normal_cdf": Rule(normal_cdf, normal_cdf_backward, "input", loop=False),
 }

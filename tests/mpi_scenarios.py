@@ -65,10 +65,11 @@ def _train(out):
         # A CUDA-aware MPI (forced here): the buckets live on the device and MPI reduces them in
         # place. The simulator's device arrays are host arrays, which MPI reads through NumPy.
         results["cuda.device_buckets"] = np.array([type(b).__name__ == "_DeviceBucket" for b in model._buckets])
-        real_query, real_view = dist.cuda_aware, dist._mpi_view
-        dist.cuda_aware, dist._mpi_view = (lambda: True), (lambda a: real_view(a)._ary)
+        ddp = dist.data_parallel  # the module whose names DistributedDataParallel looks up
+        real_query, real_view = ddp.cuda_aware, ddp._mpi_view
+        ddp.cuda_aware, ddp._mpi_view = (lambda: True), (lambda a: real_view(a)._ary)
         model = dist.DistributedDataParallel(make_mlp().to("cuda"), bucket_cap_mb=0.0005)
-        dist.cuda_aware = real_query
+        ddp.cuda_aware = real_query
         results["cuda_aware.device_buckets"] = np.array([type(b).__name__ == "_DeviceBucket" for b in model._buckets])
         opt = make_optimizer("sgd", model)
         loader = data.DataLoader(dataset(), GLOBAL_BATCH // world, sampler=dist.DistributedSampler(dataset(), shuffle=False))

@@ -4,6 +4,7 @@ import pytest
 
 import tinygrad_nb as tg
 from tinygrad_nb import Tensor
+from tinygrad_nb.gradcheck import GradcheckError
 
 
 def test_chain_of_10000_ops_needs_no_recursion():
@@ -159,3 +160,12 @@ def test_hooks_only_on_leaves_that_require_grad():
         Tensor(np.ones(2)).register_post_accumulate_grad_hook(print)
     with pytest.raises(RuntimeError, match="no backward"):
         queue_callback(print)
+
+
+def test_gradcheck_runs_on_every_device(rng, device):
+    """Finite differences on the device itself: the perturbed inputs go there, the outputs come back."""
+    x = Tensor(rng.standard_normal((2, 2)), requires_grad=True, device=device)
+    w = Tensor(rng.standard_normal((2, 2)), requires_grad=True, device=device)
+    assert tg.gradcheck(lambda x, w: (x @ w).tanh().sum(1), [x, w])
+    with pytest.raises(GradcheckError, match="input 0"):  # a gradient that misses a path fails there too
+        tg.gradcheck(lambda x, w: (x.detach() @ w).tanh().sum(1) + x.sum(1), [x, w])

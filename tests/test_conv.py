@@ -1,4 +1,5 @@
-"""Convolutions against plain-loop NumPy references, float64 gradient checks, errors, modules."""
+"""Convolutions against plain-loop NumPy references, float64 gradient checks (on the GPU
+against the CPU's gradients, see conftest.check_gradients), errors, modules."""
 import math
 
 import numpy as np
@@ -8,7 +9,7 @@ import tinygrad_nb as tg
 import tinygrad_nb.nn.functional as F
 from tinygrad_nb import Tensor, nn
 
-from conftest import t64
+from conftest import check_gradients, on_devices, t64
 
 
 def conv2d_reference(x, w, b, stride, padding, dilation, groups):
@@ -78,16 +79,22 @@ CONV_CASES = random_conv_cases(10, seed=1) + [
 ]
 
 
-@pytest.mark.parametrize("xs,ws,stride,padding,dilation,groups", CONV_CASES)
-def test_conv2d_forward_and_gradients(rng, xs, ws, stride, padding, dilation, groups):
+# On the GPU (each simulated case costs about a second): groups, strides, dilation and padding
+# at random; depthwise with a multiplier; 1x1.
+CONV_CASES_GPU = [CONV_CASES[i] for i in (3, 5, 8)] + CONV_CASES[-3:]
+
+
+@pytest.mark.parametrize("device,xs,ws,stride,padding,dilation,groups", on_devices(CONV_CASES, cuda=CONV_CASES_GPU),
+                         indirect=["device"])
+def test_conv2d_forward_and_gradients(rng, device, xs, ws, stride, padding, dilation, groups):
     x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
     expected = conv2d_reference(x, w, b, stride, padding, dilation, groups)
-    out = F.conv2d(Tensor(x.astype(np.float32)), Tensor(w.astype(np.float32)), Tensor(b.astype(np.float32)),
-                   stride, padding, dilation, groups)
-    assert out.dtype == np.float32
+    out = F.conv2d(Tensor(x.astype(np.float32), device=device), Tensor(w.astype(np.float32), device=device),
+                   Tensor(b.astype(np.float32), device=device), stride, padding, dilation, groups)
+    assert out.dtype == np.float32 and out.device == device
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-4, atol=1e-4)
     fn = lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, groups)  # noqa: E731
-    assert tg.gradcheck(fn, [t64(x), t64(w), t64(b)])
+    check_gradients(fn, [x, w, b], device)
 
 
 STRIDE_ONE_CASES = [c for c in random_conv_cases(40, seed=3) if c[2] == (1, 1)][:5] + [
@@ -233,6 +240,24 @@ def test_conv2d_without_bias_and_partial_gradients(rng):
     assert tg.gradcheck(lambda x, w: F.conv2d(x, w, stride=2), [t64(x, requires_grad=False), t64(w)])
 
 
+def test_conv2d_float32_without_bias(rng, device):
+    """float32 in, float32 out and gradients, within float32's rounding of float64's."""
+    x, w = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3))
+    out = F.conv2d(Tensor(x.astype(np.float32), device=device), Tensor(w.astype(np.float32), device=device), padding=1)
+    assert out.dtype == np.float32 and out.device == device
+    np.testing.assert_allclose(out.numpy(), conv2d_reference(x, w, None, (1, 1), (1, 1), (1, 1), 1), rtol=1e-5, atol=1e-5)
+    grads = {}
+    for dtype in (np.float32, np.float64):
+        xt = Tensor(x.astype(dtype), device=device, requires_grad=True)
+        wt = Tensor(w.astype(dtype), device=device, requires_grad=True)
+        F.conv2d(xt, wt, padding=1).backward(Tensor(np.ones((2, 4, 5, 5), dtype), device=device))
+        grads[dtype] = xt.grad, wt.grad
+    for g32, g64 in zip(grads[np.float32], grads[np.float64]):
+        assert g32.dtype == np.float32
+        np.testing.assert_allclose(g32.numpy(), g64.numpy(), rtol=1e-5, atol=1e-5)
+    check_gradients(lambda x, w: F.conv2d(x, w, padding=1), [x, w], device)
+
+
 def test_conv2d_batch_larger_than_threads_sums_weight_gradient_over_all_samples(rng):
     """The weight gradient is summed per thread and then across threads: every sample counts."""
     x, w = rng.standard_normal((7, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
@@ -275,14 +300,16 @@ TRANSPOSE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("xs,ws,stride,padding,output_padding,groups,dilation", TRANSPOSE_CASES)
-def test_conv_transpose2d(rng, xs, ws, stride, padding, output_padding, groups, dilation):
+@pytest.mark.parametrize("device,xs,ws,stride,padding,output_padding,groups,dilation",
+                         on_devices(TRANSPOSE_CASES, cuda=TRANSPOSE_CASES[1:3]), indirect=["device"])
+def test_conv_transpose2d(rng, device, xs, ws, stride, padding, output_padding, groups, dilation):
     x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[1] * groups)
-    out = F.conv_transpose2d(Tensor(x), Tensor(w), Tensor(b), stride, padding, output_padding, groups, dilation)
+    out = F.conv_transpose2d(Tensor(x, device=device), Tensor(w, device=device), Tensor(b, device=device),
+                             stride, padding, output_padding, groups, dilation)
     expected = conv_transpose2d_reference(x, w, b, stride, padding, output_padding, groups, dilation)
     np.testing.assert_allclose(out.numpy(), expected, atol=1e-12)
     fn = lambda x, w, b: F.conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation)  # noqa: E731
-    assert tg.gradcheck(fn, [t64(x), t64(w), t64(b)])
+    check_gradients(fn, [x, w, b], device)
 
 
 def test_conv_transpose2d_inverts_the_shape_of_conv2d(rng):
@@ -367,3 +394,15 @@ def test_conv2d_without_threadpoolctl_runs_on_one_numba_thread(rng, monkeypatch)
               kernels.conv2d_backward_weight(x, g, (3, 3), *args)]
     for a, b in zip(threaded, serial):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("ws,stride,padding,dilation,groups", [((4, 1, 3, 2), (2, 1), (1, 1), (1, 2), 2),
+                                                               ((4, 1, 3, 3), (1, 1), (1, 0), (1, 1), 2)],
+                         ids=["grouped-strided-dilated", "depthwise-multiplier-2"])
+def test_conv2d_gradcheck_on_the_device(rng, device, ws, stride, padding, dilation, groups):
+    """Finite differences in float64 through the op, on the device itself: on the GPU the
+    implicit-GEMM products and the depthwise kernels."""
+    x = Tensor(rng.standard_normal((1, 2, 4, 5)), device=device, requires_grad=True)
+    w = Tensor(rng.standard_normal(ws), device=device, requires_grad=True)
+    b = Tensor(rng.standard_normal(ws[0]), device=device, requires_grad=True)
+    assert tg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, groups), [x, w, b])

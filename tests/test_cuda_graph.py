@@ -357,3 +357,39 @@ def test_a_capture_belongs_to_the_thread_that_began_it():
     np.testing.assert_array_equal(seen["value"], [1, 3, 5, 7])
     g.replay()
     np.testing.assert_array_equal(y.numpy(), [1, 2, 3, 4])
+
+
+def _keras_model():
+    from tinygrad_nb.keras import backend
+    from tinygrad_nb.keras.layers import LSTM, Conv2D, Dense, Flatten, Input, MaxPooling2D, Reshape
+    from tinygrad_nb.keras.models import Model
+
+    backend.clear_session()
+    tg.manual_seed(0)
+    images = Input(shape=(6, 6, 1))
+    h = MaxPooling2D()(Conv2D(2, 3, padding="same", activation="relu")(images))
+    h = LSTM(3)(Reshape((3, 6))(h))
+    model = Model(images, Dense(2, activation="softmax")(Flatten()(h)))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_keras_fit_replays_its_step_and_trains_as_on_the_cpu():
+    """A Keras model moved with .to('cuda') trains and predicts there as on the CPU: the
+    channels-first shortcut, the fused logits loss, the optimiser built on the first batch,
+    the captured step replayed for the second batch and predict's copy back to NumPy."""
+    from tinygrad_nb.keras import backend
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 6, 6, 1)).astype(np.float32), np.arange(8) % 2
+    cpu, gpu = _keras_model(), _keras_model().to("cuda")
+    for model in (cpu, gpu):
+        tg.manual_seed(1)
+        model.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    assert next(gpu.parameters()).device == "cuda"
+    assert list(gpu._graphs.values()) and all(g is not None for g in gpu._graphs.values())  # batch 2 replayed a capture
+    np.testing.assert_allclose(gpu.predict(x, verbose=0), cpu.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+    del cpu, gpu, model  # the captures hold device memory until the model goes
+    backend.clear_session()
+    gc.collect()
+    tg_cuda.empty_cache()

@@ -1,4 +1,4 @@
-"""The CUDA kernel table called directly: the names of the CPU table, the matrix product in
+"""The CUDA kernels called directly: the backend contract bound on both devices, the matrix product in
 every tile configuration (including the GPU's large ones, on small matrices so that the
 simulator copes), strided inputs and the error function."""
 import math
@@ -11,14 +11,25 @@ from tinygrad_nb import cuda as tg_cuda
 if not tg_cuda.is_available():
     pytest.skip("no CUDA GPU and the simulator is off", allow_module_level=True)
 
-from tinygrad_nb.kernels import cpu, cuda  # noqa: E402
 from tinygrad_nb.kernels.cuda import gemm  # noqa: E402
 from tinygrad_nb.kernels.cuda import matmul as mm  # noqa: E402
 from tinygrad_nb.kernels.cuda import xp  # noqa: E402
 
 
-def test_cuda_table_has_every_cpu_kernel():
-    assert set(cuda.KERNELS) == set(cpu.KERNELS)
+def test_cuda_backend_binds_every_entry_point_with_the_contracts_arguments():
+    import inspect
+
+    from tinygrad_nb.kernels.backend import ENTRY_POINTS, Backend
+    from tinygrad_nb.kernels.cpu.backend import CPU
+    from tinygrad_nb.kernels.cuda.backend import CUDA
+
+    for backend in (CPU, CUDA):
+        for name in ENTRY_POINTS:
+            bound = backend.__dict__.get(name)
+            assert bound is not None, f"{backend.name} backend lacks {name}"
+            contract = list(inspect.signature(getattr(Backend, name)).parameters)[1:]  # without self
+            given = list(inspect.signature(bound.__func__).parameters)
+            assert given[:len(contract)] == contract, f"{backend.name}.{name}{given} differs from the contract {contract}"
 
 
 @pytest.mark.parametrize("tiles", [gemm.SIMULATOR, *gemm.GPU_TILES])
@@ -152,7 +163,7 @@ def test_every_activation_kernel_against_its_formula(rng, name, device, dtype):
 
     value, slope = ACTIVATIONS[name]
     dev = get_device(device)
-    forward, backward = dev.kernel("activation"), dev.kernel("activation_backward")
+    forward, backward = dev.backend.activation, dev.backend.activation_backward
     x = (rng.standard_normal((3, 5)) * 3).astype(dtype)
     x[np.isin(x, [0, 3, -3, 6])] = 0.5  # the kinks of ReLU, ReLU6 and the hard ones
     g = rng.standard_normal((3, 5)).astype(dtype)
@@ -173,14 +184,14 @@ def test_relu_keeps_nan_and_infinities(device):
 
     dev = get_device(device)
     x = np.array([np.nan, -np.inf, np.inf, -0.0, -1.0, 2.0], np.float32)
-    y, _ = dev.kernel("activation")("relu", dev.from_numpy(x))
+    y, _ = dev.backend.activation("relu", dev.from_numpy(x))
     np.testing.assert_array_equal(dev.to_numpy(y), [np.nan, 0, np.inf, 0, 0, 2])
 
 
 def cuda_kernel(name):
     from tinygrad_nb.device import get_device
 
-    return get_device("cuda").kernel(name)
+    return getattr(get_device("cuda").backend, name)
 
 
 def test_simulated_threads_of_a_block_share_one_shared_array(monkeypatch):

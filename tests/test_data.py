@@ -99,7 +99,7 @@ def test_text_and_char_sequences():
 def test_digits_read_directly_match_scikit_learn():
     from sklearn.datasets import load_digits
 
-    from tinygrad_nb.data import _digits_arrays
+    from tinygrad_nb.data.builtin_datasets import _digits_arrays
 
     images, labels = _digits_arrays()
     reference = load_digits()

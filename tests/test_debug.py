@@ -47,7 +47,7 @@ def test_writes_to_stderr_by_default_and_cleans_up(capsys):
             tg.ones(2) + 1
     captured = capsys.readouterr()
     assert captured.out == "" and len(captured.err.splitlines()) == 1 and "forward  Add" in captured.err
-    assert not function.op_hooks and device.kernel_observer is None
+    assert not function.op_hooks and device._observer is None
     tg.ones(2) + 1
     assert capsys.readouterr().err == ""
 
@@ -63,7 +63,7 @@ def toy(x):
 
 def test_level_2_reports_compiled_then_in_memory():
     def run():
-        kernel = device.kernel_observer("toy", toy)
+        kernel = device._observer("toy", toy)  # what the backends wrap each kernel with now
         kernel(np.ones(3))
         kernel(np.ones(3))
         tg.ones(2) + 1  # the kernel lines print under the next op's line
@@ -90,10 +90,10 @@ def test_level_2_names_the_kernel_each_op_calls():
 def test_level_1_hands_out_kernels_untouched():
     from tinygrad_nb.kernels.cpu.matmul import matmul
 
-    plain = get_device("cpu").kernel("matmul")
+    plain = get_device("cpu").backend.matmul
     assert plain.__wrapped__ is matmul  # only the float16 guard (device.py) around it
     with debug.trace(level=1, file=io.StringIO()):
-        assert get_device("cpu").kernel("matmul") is plain
+        assert get_device("cpu").backend.matmul is plain
 
 
 def test_bad_level():

@@ -1,7 +1,8 @@
 """The docs stay true: every ```python snippet of docs/*.md runs (each file's snippets in
 order, sharing one namespace), and every link to the code names a file that exists and,
 when its text is a `name` (or `module.name`, `Class.method`), a function or class of
-that name in that file."""
+that name in that file. A snippet that opens with "# <file>, before ..." or "# <file>, in ..."
+is a piece to insert into that file (architecture.md's recipe): test_add_an_op.py runs those."""
 import pathlib
 import re
 
@@ -10,6 +11,7 @@ import pytest
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
 SNIPPET = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
+INSERTION = re.compile(r"# \S+, (before|in) ")
 LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
 
 
@@ -23,6 +25,8 @@ def test_snippets_run(page, tmp_path, monkeypatch):
     namespace = {"__name__": f"docs.{page.stem}"}
     text = page.read_text()
     for snippet in SNIPPET.finditer(text):
+        if INSERTION.match(snippet.group(1)):
+            continue
         line = text.count("\n", 0, snippet.start(1)) + 1
         code = compile(snippet.group(1), f"{page}:{line}", "exec")  # tracebacks point into the page
         exec(code, namespace)

@@ -1,5 +1,5 @@
-"""Elementwise ops: forward against NumPy, gradients against finite differences, with
-broadcasting and size-1 axes."""
+"""Elementwise ops on every device: forward against NumPy, gradients against finite differences
+(on the GPU against the CPU's, see conftest.check_gradients), with broadcasting and size-1 axes."""
 import math
 
 import numpy as np
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import tinygrad_nb as tg
 from tinygrad_nb import Tensor
 
-from conftest import t64
+from conftest import _run, check_gradients, on_devices, t64
 
 BROADCAST_PAIRS = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((1,), (2, 3)), ((), (2, 2)), ((5, 1), (1, 5))]
 
@@ -37,13 +37,13 @@ def _inputs(rng, name, sa, sb):
 
 @pytest.mark.parametrize("name", BINARY)
 @pytest.mark.parametrize("sa,sb", BROADCAST_PAIRS)
-def test_binary_forward_and_grad(rng, name, sa, sb):
+def test_binary_forward_and_grad(rng, device, name, sa, sb):
     op, ref = BINARY[name]
     a, b = _inputs(rng, name, sa, sb)
-    out = op(Tensor(a.astype(np.float32)), Tensor(b.astype(np.float32)))
-    assert out.dtype == np.float32
+    out = op(Tensor(a.astype(np.float32), device=device), Tensor(b.astype(np.float32), device=device))
+    assert out.dtype == np.float32 and out.device == device
     np.testing.assert_allclose(out.numpy(), ref(a, b), rtol=1e-5, atol=1e-6)
-    assert tg.gradcheck(op, [t64(a), t64(b)])
+    check_gradients(op, [a, b], device)
 
 
 @pytest.mark.parametrize("name", BINARY)
@@ -104,12 +104,27 @@ def _unary_input(rng, kind, shape):
 
 
 @pytest.mark.parametrize("name", UNARY)
-@pytest.mark.parametrize("shape", [(), (1,), (3, 4), (2, 1, 3)])
-def test_unary_forward_and_grad(rng, name, shape):
+@pytest.mark.parametrize("device,shape", on_devices([(), (1,), (3, 4), (2, 1, 3)], cuda=[(), (2, 1, 3)], single=True), indirect=["device"])
+def test_unary_forward_and_grad(rng, device, name, shape):
     op, ref, kind = UNARY[name]
     a = _unary_input(rng, kind, shape)
-    np.testing.assert_allclose(op(Tensor(a.astype(np.float32))).numpy(), ref(a), rtol=1e-5, atol=1e-6)
-    assert tg.gradcheck(op, [t64(a)])
+    out = op(Tensor(a.astype(np.float32), device=device))
+    assert out.dtype == np.float32 and out.device == device
+    np.testing.assert_allclose(out.numpy(), ref(a), rtol=1e-5, atol=1e-6)
+    check_gradients(op, [a], device)
+
+
+def test_float32_stays_float32(rng, device):
+    """A chain of ops on float32 inputs keeps float32 outputs and gradients, within float32's
+    rounding of float64's; the float64 gradients are checked as everywhere."""
+    fn = lambda x, y: ((x * y + 1.5) / (y * y + 1)).gelu().sigmoid().log_softmax(1) @ y  # noqa: E731
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal(4)
+    outs32, grads32 = _run(fn, [a.astype(np.float32), b.astype(np.float32)], device)
+    outs64, grads64 = _run(fn, [a, b], device)
+    for t32, t64_ in zip(outs32 + grads32, outs64 + grads64):
+        assert t32.dtype == np.float32 and t32.device == device
+        np.testing.assert_allclose(t32.numpy(), t64_.numpy(), rtol=1e-5, atol=1e-6)
+    check_gradients(fn, [a, b], device)
 
 
 def test_sigmoid_and_softmax_do_not_overflow():
@@ -118,20 +133,24 @@ def test_sigmoid_and_softmax_do_not_overflow():
     assert np.isfinite(x.log_softmax(0).numpy()).all()
 
 
-def test_where_forward_and_grad(rng):
+def test_where_forward_and_grad(rng, device):
     cond = rng.standard_normal((3, 4)) > 0
     a, b = rng.standard_normal((3, 4)), rng.standard_normal((4,))
-    out = tg.where(Tensor(cond), Tensor(a), Tensor(b))
+    out = tg.where(Tensor(cond, device=device), Tensor(a, device=device), Tensor(b, device=device))
+    assert out.device == device
     np.testing.assert_allclose(out.numpy(), np.where(cond, a, b))
-    assert tg.gradcheck(lambda x, y: Tensor.where(Tensor(cond), x, y), [t64(a), t64(b)])
-    assert tg.where(Tensor(cond), Tensor(a), 0.0).shape == (3, 4)
+    check_gradients(lambda c, x, y: Tensor.where(c, x, y), [cond, a, b], device)
+    # the masks comparisons make select and scale as numbers do
+    check_gradients(lambda c, x, y: tg.where(c, x, y) * (x > y) + (x <= 0.1).float(), [cond, a, b], device)
+    assert tg.where(Tensor(cond, device=device), Tensor(a, device=device), 0.0).shape == (3, 4)
 
 
-def test_comparisons_give_bool_without_grad(rng):
-    a = Tensor(rng.standard_normal((3,)), requires_grad=True)
+def test_comparisons_give_bool_without_grad(rng, device):
+    a = Tensor(rng.standard_normal((3,)), requires_grad=True, device=device)
     for out, ref in [(a > 0, a.numpy() > 0), (a <= 0.1, a.numpy() <= 0.1), (a == a, np.ones(3, bool)), (a != 1, np.ones(3, bool))]:
-        assert out.dtype == np.bool_ and not out.requires_grad
+        assert out.dtype == np.bool_ and not out.requires_grad and out.device == device
         np.testing.assert_array_equal(out.numpy(), ref)
+    np.testing.assert_array_equal((a <= 0.1).float().numpy(), (a.numpy() <= 0.1).astype(np.float32))
 
 
 @settings(max_examples=25, deadline=None)
@@ -148,12 +167,14 @@ def test_broadcast_gradients_hypothesis(shape, ones, seed):
     assert tg.gradcheck(lambda x, y: x * y + y, [t64(a), t64(b)])
 
 
-def test_relu_special_values_and_strided_input():
+def test_relu_special_values_and_strided_input(device):
     """PyTorch's relu: -inf and -0.0 give 0, inf and NaN pass through; the gradient is 1
     where the output is positive. A transposed view is read like any array."""
-    x = Tensor(np.array([[-np.inf, -1.0, -0.0], [0.0, 2.0, np.inf]], np.float32), requires_grad=True)
-    y = x.T.relu()
-    np.testing.assert_array_equal(y.numpy(), [[0, 0], [0, 2], [0, np.inf]])
-    y.backward(Tensor(np.full((3, 2), 3.0, np.float32)))
-    np.testing.assert_array_equal(x.grad.numpy(), [[0, 0, 0], [0, 3, 3]])
-    assert np.isnan(Tensor(np.array([np.nan])).relu().numpy()[0])
+    for dtype in (np.float32, np.float64):
+        x = Tensor(np.array([[-np.inf, -1.0, -0.0], [0.0, 2.0, np.inf]], dtype), requires_grad=True, device=device)
+        y = x.T.relu()
+        np.testing.assert_array_equal(y.numpy(), [[0, 0], [0, 2], [0, np.inf]])
+        y.backward(Tensor(np.full((3, 2), 3.0, dtype), device=device))
+        np.testing.assert_array_equal(x.grad.numpy(), [[0, 0, 0], [0, 3, 3]])
+        assert y.dtype == x.grad.dtype == dtype and x.grad.device == device
+        assert np.isnan(Tensor(np.array([np.nan], dtype), device=device).relu().numpy()[0])

@@ -10,21 +10,21 @@ from tinygrad_nb import Tensor, nn, optim
 from conftest import t64
 
 
-def test_lookup_matches_numpy_indexing(rng):
-    emb = nn.Embedding(10, 4)
+def test_lookup_matches_numpy_indexing(rng, device):
+    emb = nn.Embedding(10, 4).to(device)
     assert emb.weight.shape == (10, 4) and list(emb.state_dict()) == ["weight"]
     ids = np.array([[1, 2, 1], [9, 0, 3]])
-    out = emb(Tensor(ids))
-    assert out.shape == (2, 3, 4) and out.dtype == np.float32
+    out = emb(Tensor(ids))  # ids on the CPU go to the table's device
+    assert out.shape == (2, 3, 4) and out.dtype == np.float32 and out.device == device
     np.testing.assert_array_equal(out.numpy(), emb.weight.numpy()[ids])
     np.testing.assert_array_equal(F.embedding(ids, emb.weight).numpy(), out.numpy())
 
 
-def test_gradient_adds_up_over_repeated_indices(rng):
-    emb = nn.Embedding(5, 3)
+def test_gradient_adds_up_over_repeated_indices(rng, device):
+    emb = nn.Embedding(5, 3).to(device)
     ids = np.array([[4, 1, 4], [4, 0, 1]])
     upstream = rng.standard_normal((2, 3, 3)).astype(np.float32)
-    emb(Tensor(ids)).backward(upstream)
+    emb(Tensor(ids, device=device)).backward(Tensor(upstream, device=device))
     expected = np.zeros((5, 3), np.float32)
     for position, row in np.ndenumerate(ids):
         expected[row] += upstream[position]
@@ -38,11 +38,11 @@ def test_gradcheck():
     assert tg.gradcheck(lambda w: F.embedding(ids, w), [weight])
 
 
-def test_padding_idx_starts_at_zero_and_gets_no_gradient():
-    emb = nn.Embedding(6, 2, padding_idx=-1)
+def test_padding_idx_starts_at_zero_and_gets_no_gradient(device):
+    emb = nn.Embedding(6, 2, padding_idx=-1).double().to(device)
     assert emb.padding_idx == 5
     np.testing.assert_array_equal(emb.weight.numpy()[5], 0)
-    emb(Tensor(np.array([5, 2, 5]))).sum().backward()
+    emb(Tensor(np.array([5, 2, 5]), device=device)).sum().backward()
     grad = emb.weight.grad.numpy()
     np.testing.assert_array_equal(grad[5], 0)
     np.testing.assert_array_equal(grad[2], 1)
@@ -97,3 +97,14 @@ def test_a_text_model_learns_end_to_end():
         losses.append(loss.item())
     assert losses[-1] < 0.1 * losses[0]
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_an_id_outside_the_table(device):
+    """The CPU says which id is out of range; a GPU kernel cannot raise, and reads NaN rows."""
+    table = nn.Embedding(4, 2).to(device)
+    if device == "cpu":
+        with pytest.raises(IndexError, match="index 4 is out of range for a table of 4 rows"):
+            table(np.array([1, 4]))
+    else:
+        out = table(Tensor(np.array([1, 4, -1]), device=device)).numpy()
+        assert np.isfinite(out[0]).all() and np.isnan(out[1:]).all()

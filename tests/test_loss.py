@@ -7,7 +7,7 @@ import tinygrad_nb as tg
 import tinygrad_nb.nn.functional as F
 from tinygrad_nb import Tensor, nn
 
-from conftest import t64
+from conftest import check_gradients, t64
 
 
 def _log_softmax(a, axis=1):
@@ -212,8 +212,50 @@ def test_kl_div(rng, reduction, log_target):
 def test_the_composed_losses_agree_across_devices(rng):
     if not tg.cuda.is_available():
         pytest.skip("no CUDA GPU and the simulator is off")
-    from test_cuda_ops import same_on_both
+    from conftest import assert_like_cpu
 
     x, y = rng.uniform(0.05, 0.95, (3, 4)), rng.uniform(0, 1, (3, 4))
-    same_on_both(lambda a, b: F.smooth_l1_loss(a, b, beta=0.3) + F.huber_loss(a, b, delta=0.2) + F.l1_loss(a, b)
+    assert_like_cpu(lambda a, b: F.smooth_l1_loss(a, b, beta=0.3) + F.huber_loss(a, b, delta=0.2) + F.l1_loss(a, b)
                  + F.binary_cross_entropy(a, b) + F.kl_div(a.log(), b, reduction="batchmean"), x, y)
+
+
+# Each loss on every device, with targets given as tensors on the input's device, as arrays (which
+# go to the input's device) and as labels on the device (which come back to index with).
+LOSSES = {
+    "cross_entropy": lambda x: F.cross_entropy(x, np.array([0, 2, 1])),
+    "cross_entropy_smoothing_weights": lambda x: F.cross_entropy(
+        x, np.array([0, 2, -100]), weight=np.array([1.0, 2.0, 0.5]), label_smoothing=0.1),
+    "nll_loss_sum": lambda x: F.nll_loss(x.log_softmax(1), np.array([1, 1, 0]), reduction="sum"),
+    "mse_loss": lambda x: F.mse_loss(x, Tensor(np.ones((3, 3)), device=x.device)),
+    "bce_with_logits": lambda x: F.binary_cross_entropy_with_logits(x, Tensor(np.eye(3), device=x.device), pos_weight=2.0),
+    "mse_loss_array_target": lambda x: F.mse_loss(x, np.ones((3, 3))),
+    "bce_with_logits_array_target": lambda x: F.binary_cross_entropy_with_logits(x, np.eye(3), weight=np.full(3, 0.5)),
+    "cross_entropy_array_probabilities": lambda x: F.cross_entropy(x, np.full((3, 3), 1 / 3), label_smoothing=0.1),
+    "cross_entropy_device_labels": lambda x: F.cross_entropy(
+        x, Tensor(np.array([0, 2, -100]), device=x.device), label_smoothing=0.1),
+    "nll_loss_device_labels_none": lambda x: F.nll_loss(
+        x.log_softmax(1), Tensor(np.array([1, 1, 0]), device=x.device), reduction="none"),
+}
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_losses_on_every_device(rng, device, name):
+    out = LOSSES[name](Tensor(rng.standard_normal((3, 3)), device=device))
+    assert out.device == device
+    check_gradients(LOSSES[name], [rng.standard_normal((3, 3))], device)
+
+
+TARGETS = {"mse_loss": np.ones((2, 2)), "binary_cross_entropy_with_logits": np.eye(2),
+           "cross_entropy": np.array([0, 1]), "nll_loss": np.array([1, 0])}
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("name", TARGETS)
+@pytest.mark.parametrize("input_device,target_device", [("cuda", "cpu"), ("cpu", "cuda")])
+def test_loss_target_tensor_on_another_device_is_an_error(name, input_device, target_device):
+    if not tg.cuda.is_available():
+        pytest.skip("no CUDA GPU and the simulator is off")
+    x = Tensor(np.zeros((2, 2)), device=input_device)
+    message = f"{name}: expected input and target on one device, got input on {input_device}, target on {target_device}"
+    with pytest.raises(RuntimeError, match=message):
+        getattr(F, name)(x, Tensor(TARGETS[name], device=target_device))

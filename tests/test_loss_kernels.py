@@ -182,23 +182,23 @@ needs_cuda = pytest.mark.skipif(not tg_cuda.is_available(), reason="no CUDA GPU 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("name", LOSSES)
 def test_the_cuda_device_agrees_with_the_cpu(name, reduction):
-    from test_cuda_ops import same_on_both
+    from conftest import assert_like_cpu
 
     call, _, kind = LOSSES[name]
     x, t = _inputs(kind, (3, 5))
-    same_on_both(lambda a, b: call(a, b, reduction), x, t)
+    assert_like_cpu(lambda a, b: call(a, b, reduction), x, t)
 
 
 @needs_cuda
 def test_the_cuda_device_agrees_on_strided_float32_and_weighted_losses(rng):
-    from test_cuda_ops import same_on_both
+    from conftest import assert_like_cpu
 
     x, t = rng.standard_normal((4, 6)), rng.uniform(0, 1, (6, 4))
-    same_on_both(lambda a, b: F.smooth_l1_loss(a[:, ::2], b.T[:, ::2], reduction="none")
+    assert_like_cpu(lambda a, b: F.smooth_l1_loss(a[:, ::2], b.T[:, ::2], reduction="none")
                  + F.binary_cross_entropy_with_logits(a[:, 1::2], b.T[:, 1::2], weight=np.full(3, 0.5),
                                                       pos_weight=2.0, reduction="none"), x, t)
     big = rng.standard_normal(1000) * 30  # more elements than one simulated block strides over
-    same_on_both(lambda a, b: F.binary_cross_entropy_with_logits(a, b), big, rng.uniform(0, 1, 1000))
+    assert_like_cpu(lambda a, b: F.binary_cross_entropy_with_logits(a, b), big, rng.uniform(0, 1, 1000))
     for reduction in REDUCTIONS:
         cpu = F.mse_loss(Tensor(x.astype(np.float32)), Tensor(t.T.astype(np.float32)), reduction=reduction)
         gpu = F.mse_loss(Tensor(x.astype(np.float32), device="cuda"), Tensor(t.T.astype(np.float32), device="cuda"),

@@ -1,11 +1,10 @@
-"""Matrix product through the BLAS kernel: every rank combination np.matmul accepts."""
+"""Matrix product on every device (BLAS on the CPU): every rank combination np.matmul accepts."""
 import numpy as np
 import pytest
 
-import tinygrad_nb as tg
 from tinygrad_nb import Tensor
 
-from conftest import t64
+from conftest import check_gradients
 
 SHAPES = [
     ((3, 4), (4, 5)),
@@ -20,12 +19,12 @@ SHAPES = [
 
 
 @pytest.mark.parametrize("sa,sb", SHAPES)
-def test_matmul(rng, sa, sb):
+def test_matmul(rng, device, sa, sb):
     a, b = rng.standard_normal(sa), rng.standard_normal(sb)
-    out = Tensor(a.astype(np.float32)) @ Tensor(b.astype(np.float32))
-    assert out.dtype == np.float32
+    out = Tensor(a.astype(np.float32), device=device) @ Tensor(b.astype(np.float32), device=device)
+    assert out.dtype == np.float32 and out.device == device
     np.testing.assert_allclose(out.numpy(), a @ b, rtol=1e-4, atol=1e-5)
-    assert tg.gradcheck(lambda x, y: x @ y, [t64(a), t64(b)])
+    check_gradients(lambda x, y: x @ y, [a, b], device)
 
 
 def test_matmul_kernel_directly(rng):
@@ -39,9 +38,10 @@ def test_matmul_kernel_directly(rng):
     np.testing.assert_array_equal(matmul(np.zeros((1, 2, 0)), np.zeros((1, 0, 3))), np.zeros((1, 2, 3)))
 
 
-def test_matmul_of_non_contiguous_views(rng):
+def test_matmul_of_non_contiguous_views(rng, device):
     a, b = rng.standard_normal((5, 3)), rng.standard_normal((4, 5))
-    np.testing.assert_allclose((Tensor(a).T @ Tensor(b).T).numpy(), a.T @ b.T)
+    np.testing.assert_allclose((Tensor(a, device=device).T @ Tensor(b, device=device).T).numpy(), a.T @ b.T)
+    check_gradients(lambda x, y: x.T @ y.T, [a, b], device)
 
 
 def test_matmul_mixed_precision_promotes(rng):

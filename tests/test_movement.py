@@ -1,11 +1,12 @@
-"""Movement ops, indexing, cat/stack/pad: forward against NumPy, float64 gradient checks."""
+"""Movement ops, indexing, cat/stack/pad on every device: forward against NumPy, float64
+gradient checks (on the GPU against the CPU's gradients, see conftest.check_gradients)."""
 import numpy as np
 import pytest
 
 import tinygrad_nb as tg
 from tinygrad_nb import Tensor
 
-from conftest import t64
+from conftest import check_gradients, t64
 
 CASES = {
     "reshape": (lambda x: x.reshape(4, -1), lambda a: a.reshape(4, -1)),
@@ -31,11 +32,13 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_movement(rng, name):
+def test_movement(rng, device, name):
     op, ref = CASES[name]
     a = rng.standard_normal((2, 3, 4))
-    np.testing.assert_array_equal(op(Tensor(a)).numpy(), ref(a))
-    assert tg.gradcheck(op, [t64(a)])
+    out = op(Tensor(a, device=device))
+    assert out.device == device
+    np.testing.assert_array_equal(out.numpy(), ref(a))
+    check_gradients(op, [a], device)
 
 
 def test_repeated_indices_accumulate():
@@ -45,12 +48,13 @@ def test_repeated_indices_accumulate():
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1])
-def test_cat_and_stack(rng, axis):
+def test_cat_and_stack(rng, device, axis):
     a, b = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
-    np.testing.assert_array_equal(tg.cat([Tensor(a), Tensor(b)], axis=axis).numpy(), np.concatenate([a, b], axis=axis))
-    np.testing.assert_array_equal(Tensor.stack([Tensor(a), Tensor(b)], dim=axis).numpy(), np.stack([a, b], axis=axis))
-    assert tg.gradcheck(lambda x, y: tg.cat([x, y, x], axis=axis), [t64(a), t64(b)])
-    assert tg.gradcheck(lambda x, y: tg.stack([x, y], axis=axis), [t64(a), t64(b)])
+    x, y = Tensor(a, device=device), Tensor(b, device=device)
+    np.testing.assert_array_equal(tg.cat([x, y], axis=axis).numpy(), np.concatenate([a, b], axis=axis))
+    np.testing.assert_array_equal(Tensor.stack([x, y], dim=axis).numpy(), np.stack([a, b], axis=axis))
+    check_gradients(lambda x, y: tg.cat([x, y, x], axis=axis), [a, b], device)
+    check_gradients(lambda x, y: tg.stack([x, y], axis=axis), [a, b], device)
 
 
 def test_cat_of_different_sizes(rng):
@@ -62,3 +66,21 @@ def test_setitem_outside_a_graph():
     x = tg.zeros(3)
     x[1] = 5.0
     np.testing.assert_array_equal(x.numpy(), [0, 5, 0])
+
+
+def test_indexing_with_an_integer_tensor_on_the_device(rng, device):
+    """x[ids] with an integer tensor on x's device reads the ids there (on the GPU, no copy to
+    the host), negative ids counting from the end; the gradient adds up repeated rows."""
+    a = rng.standard_normal((5, 2, 3))
+    ids = np.array([[4, -1], [0, 4]])
+    out = Tensor(a, device=device)[Tensor(ids, device=device)] * 2
+    assert out.device == device
+    np.testing.assert_array_equal(out.numpy(), a[ids] * 2)
+    check_gradients(lambda x: x[Tensor(ids, device=x.device)] * 2, [a], device)
+    # An id out of range: the CPU says so; a GPU kernel cannot raise, and reads NaN rows instead.
+    outside = Tensor(np.array([5]), device=device)
+    if device == "cpu":
+        with pytest.raises(IndexError, match="index 5 is out of bounds for axis 0 with size 5"):
+            Tensor(a)[outside]
+    else:
+        assert np.isnan(Tensor(a, device=device)[outside].numpy()).all()

@@ -1,16 +1,17 @@
-"""Reductions, softmax family and argmax: forward against NumPy, float64 gradient checks."""
+"""Reductions, softmax family and argmax on every device: forward against NumPy, float64
+gradient checks (on the GPU against the CPU's gradients, see conftest.check_gradients)."""
 import numpy as np
 import pytest
 
 import tinygrad_nb as tg
 from tinygrad_nb import Tensor
 
-from conftest import t64
+from conftest import check_gradients, on_devices
 
 AXES = [None, 0, -1, (0, 2), 1]
 
 
-@pytest.mark.parametrize("axis", AXES)
+@pytest.mark.parametrize("device,axis", on_devices(AXES, cuda=[None, 1, (0, 2)], single=True), indirect=["device"])
 @pytest.mark.parametrize("keepdim", [False, True])
 @pytest.mark.parametrize(
     "name,op,ref",
@@ -23,11 +24,12 @@ AXES = [None, 0, -1, (0, 2), 1]
         ("logsumexp", lambda x, a, k: x.logsumexp(a, keepdim=k), lambda x, a, k: np.log(np.exp(x).sum(axis=a, keepdims=k))),
     ],
 )
-def test_reductions(rng, name, op, ref, axis, keepdim):
+def test_reductions(rng, device, name, op, ref, axis, keepdim):
     a = rng.standard_normal((2, 3, 4))
-    out = op(Tensor(a.astype(np.float32)), axis, keepdim)
+    out = op(Tensor(a.astype(np.float32), device=device), axis, keepdim)
+    assert out.device == device
     np.testing.assert_allclose(out.numpy(), ref(a, axis, keepdim), rtol=1e-5, atol=1e-5)
-    assert tg.gradcheck(lambda x: op(x, axis, keepdim), [t64(a)])
+    check_gradients(lambda x: op(x, axis, keepdim), [a], device)
 
 
 def test_dim_is_an_alias_of_axis(rng):
@@ -64,21 +66,57 @@ def test_max_over_one_axis_is_differentiable_through_its_values(rng):
         x.max(2)
 
 
-def test_max_ties_split_the_gradient():
-    x = tg.tensor([1.0, 3.0, 3.0], requires_grad=True)
+def test_max_ties_split_the_gradient(device):
+    x = tg.tensor([1.0, 3.0, 3.0], requires_grad=True, device=device)
     x.max().backward()
     np.testing.assert_allclose(x.grad.numpy(), [0, 0.5, 0.5])
+    # over an axis, each row splits its own ties; min as max
+    a = np.array([[[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]], [[0.0, -1.0, 0.0], [5.0, 4.0, 4.0]]])
+    for name, keepdim in (("max", False), ("min", True)):
+        x = Tensor(a, requires_grad=True, device=device)
+        values = getattr(x, name)(2, keepdim=keepdim).values
+        np.testing.assert_array_equal(values.numpy(), getattr(a, name)(axis=2, keepdims=keepdim))
+        values.sum().backward()
+        hit = a == getattr(a, name)(axis=2, keepdims=True)
+        np.testing.assert_allclose(x.grad.numpy(), hit / hit.sum(axis=2, keepdims=True))
+    x = Tensor(a, requires_grad=True, device=device)
+    x.max((0, 2)).sum().backward()  # the ties of a reduction over several axes split too
+    hit = a == a.max(axis=(0, 2), keepdims=True)
+    np.testing.assert_allclose(x.grad.numpy(), hit / hit.sum(axis=(0, 2), keepdims=True))
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1])
-def test_softmax_and_log_softmax(rng, axis):
+def test_softmax_and_log_softmax(rng, device, axis):
     a = rng.standard_normal((3, 5)) * 3
     e = np.exp(a - a.max(axis=axis, keepdims=True))
     sm = e / e.sum(axis=axis, keepdims=True)
-    np.testing.assert_allclose(Tensor(a).softmax(axis).numpy(), sm, rtol=1e-6)
-    np.testing.assert_allclose(Tensor(a).log_softmax(axis).numpy(), np.log(sm), rtol=1e-6, atol=1e-9)
-    assert tg.gradcheck(lambda x: x.softmax(axis), [t64(a)])
-    assert tg.gradcheck(lambda x: x.log_softmax(axis), [t64(a)])
+    np.testing.assert_allclose(Tensor(a, device=device).softmax(axis).numpy(), sm, rtol=1e-6)
+    np.testing.assert_allclose(Tensor(a, device=device).log_softmax(axis).numpy(), np.log(sm), rtol=1e-6, atol=1e-9)
+    check_gradients(lambda x: x.softmax(axis), [a], device)
+    check_gradients(lambda x: x.log_softmax(axis), [a], device)
+    check_gradients(lambda x: x.softmax(axis) + x.log_softmax(axis), [a], device)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_softmax_family_on_views_and_infinite_rows(rng, device, axis):
+    """Any axis of a strided view (on the GPU one launch each way, a thread per row), and a
+    row holding -inf, whose other entries stay finite: values and gradients by the formulas
+    d softmax = s (g - sum(g s)), d log_softmax = g - s sum(g)."""
+    a = rng.standard_normal((3, 4, 5))
+    a[0, 1, 2] = -np.inf
+    g1, g2 = rng.standard_normal((5, 3, 4)), rng.standard_normal((5, 3, 4))
+    x = Tensor(a, requires_grad=True, device=device)
+    view = x.permute(2, 0, 1)
+    log_sm, sm = view.log_softmax(axis), view.softmax(axis)
+    ((log_sm * Tensor(g1, device=device)).sum() + (sm * Tensor(g2, device=device)).sum()).backward()
+    v = a.transpose(2, 0, 1)
+    e = np.exp(v - v.max(axis=axis, keepdims=True))
+    s = e / e.sum(axis=axis, keepdims=True)
+    with np.errstate(divide="ignore"):
+        np.testing.assert_allclose(log_sm.numpy(), np.log(s), rtol=1e-12)
+    np.testing.assert_allclose(sm.numpy(), s, rtol=1e-12, atol=1e-15)
+    grad = (g1 - s * g1.sum(axis=axis, keepdims=True)) + s * (g2 - (g2 * s).sum(axis=axis, keepdims=True))
+    np.testing.assert_allclose(x.grad.numpy(), grad.transpose(1, 2, 0), rtol=1e-10, atol=1e-12)
 
 
 def test_softmax_is_stable_for_huge_logits():
@@ -91,9 +129,9 @@ def test_softmax_is_stable_for_huge_logits():
     assert np.isfinite(x.grad.numpy()).all()
 
 
-def test_argmax_argmin(rng):
+def test_argmax_argmin(rng, device):
     a = rng.standard_normal((3, 4))
-    x = Tensor(a)
+    x = Tensor(a, device=device)
     assert x.argmax().item() == a.argmax()
     np.testing.assert_array_equal(x.argmax(1).numpy(), a.argmax(1))
     np.testing.assert_array_equal(x.argmin(dim=0).numpy(), a.argmin(0))
@@ -102,3 +140,19 @@ def test_argmax_argmin(rng):
 
 def test_mean_of_integers_is_float():
     assert Tensor(np.arange(4)).mean().item() == 1.5
+
+
+def test_argmax_and_argmin_ties_nans_views_and_empty_axes(rng, device):
+    """Ties go to the first index and a NaN wins, as in NumPy; views and keepdim work; the
+    result stays on the device."""
+    a = rng.integers(0, 3, (4, 5, 3)).astype(np.float64)
+    a[1, 2, 0] = np.nan
+    x = Tensor(a, device=device)
+    for got, want in [(x.argmax(1), a.argmax(1)), (x.argmin(-1, keepdim=True), a.argmin(-1)[..., None]),
+                      (x.argmax(), a.argmax()), (x.permute(2, 0, 1).argmin(2), a.transpose(2, 0, 1).argmin(2)),
+                      (x[:, ::2].argmax(0, keepdim=True), a[:, ::2].argmax(0)[None])]:
+        assert got.device == device and got.dtype == np.int64
+        np.testing.assert_array_equal(got.numpy(), want)
+    with pytest.raises(RuntimeError, match="argmax: cannot take the argmax over an empty axis"):
+        Tensor(np.zeros((0, 3)), device=device).argmax()
+    assert Tensor(np.zeros((0, 3)), device=device).argmax(1).shape == (0,)

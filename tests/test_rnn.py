@@ -1,6 +1,7 @@
 """Recurrent layers: RNN, LSTM, GRU and their cells against a step-by-step NumPy
-reference, float64 gradient checks of every parameter, input and initial state, and
-PyTorch's names, shapes, initialisation and errors."""
+reference, float64 gradient checks of every parameter, input and initial state (on every
+device: on the GPU against the CPU's gradients), and PyTorch's names, shapes,
+initialisation and errors."""
 import math
 
 import numpy as np
@@ -10,7 +11,7 @@ import tinygrad_nb as tg
 from tinygrad_nb import Tensor, nn
 from tinygrad_nb.kernels.cpu import rnn as kernels
 
-from conftest import t64
+from conftest import on_devices, t64
 
 MODULES = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN": nn.RNN}
 GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
@@ -136,18 +137,70 @@ GRAD_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("config,T,B", GRAD_CONFIGS, ids=["2-layer-bidirectional-batch-first", "T1", "B1-no-bias"])
+def _module(kind, config, hidden):
+    tg.manual_seed(1)
+    return nn.RNN(2, hidden, nonlinearity="relu", **config) if kind == "RNN_RELU" else MODULES[kind](2, hidden, **config)
+
+
+def _arrays(rng, config, T, B, hidden=3):
+    count = config.get("num_layers", 1) * (2 if config.get("bidirectional") else 1)
+    x = rng.standard_normal((B, T, 2) if config.get("batch_first") else (T, B, 2))
+    return x, rng.standard_normal((count, B, hidden)), rng.standard_normal((count, B, hidden))
+
+
+def _everything(kind, config, arrays, dtype, device):
+    """Outputs, final states and the gradients of the input, initial states and parameters,
+    for a random weighting of the outputs and final states."""
+    module = _module(kind, config, arrays[1].shape[-1]).to(dtype).to(device)
+    x, h0, c0 = (Tensor(a.astype(dtype), device=device, requires_grad=True) for a in arrays)
+    outs = run(module, x, h0, c0)
+    weights = np.random.default_rng(2)
+    sum(((o * Tensor(weights.standard_normal(o.shape), device=device, dtype=dtype)).sum() for o in outs),
+        Tensor(0.0, device=device, dtype=dtype)).backward()
+    grads = [x.grad, h0.grad] + ([c0.grad] if kind == "LSTM" else []) + [p.grad for p in module.parameters()]
+    return [o for o in outs] + grads
+
+
+GRAD_IDS = ["2-layer-bidirectional-batch-first", "T1", "B1-no-bias"]
+# On the GPU also one configuration whose batch and hidden size exceed a simulated block's rows and
+# threads: a block owns 2 batch rows and has 4 threads, so B = 5 makes three blocks, the last with
+# one row, and H = 6 makes each thread take a second hidden unit, for the first two threads.
+WIDE = pytest.param(dict(bidirectional=True, batch_first=True), 4, 5, 6, id="blocks-and-unit-passes")
+
+
+@pytest.mark.parametrize("device,config,T,B,hidden",
+                         on_devices([pytest.param(*c, 3, id=i) for c, i in zip(GRAD_CONFIGS, GRAD_IDS)],
+                                    cuda=[pytest.param(*c, 3, id=i) for c, i in zip(GRAD_CONFIGS, GRAD_IDS)] + [WIDE]),
+                         indirect=["device"])
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN", "RNN_RELU"])
-def test_gradients_of_parameters_inputs_and_initial_states(rng, kind, config, T, B):
+def test_gradients_of_parameters_inputs_and_initial_states(rng, device, kind, config, T, B, hidden):
     """The loss weighs the output and the final states, so gradients must flow through h_n
-    (and c_n) as well as through the output."""
-    module = nn.RNN(2, 3, nonlinearity="relu", **config) if kind == "RNN_RELU" else MODULES[kind](2, 3, **config)
-    module.double()
-    count = module.num_layers * (2 if module.bidirectional else 1)
-    x = t64(rng.standard_normal((B, T, 2) if module.batch_first else (T, B, 2)))
-    h0, c0 = t64(rng.standard_normal((count, B, 3))), t64(rng.standard_normal((count, B, 3)))
-    inputs = [x, h0] + ([c0] if kind == "LSTM" else []) + list(module.parameters())
-    assert tg.gradcheck(lambda *_: run(module, x, h0, c0), inputs)
+    (and c_n) as well as through the output. On the CPU against finite differences; on the
+    GPU outputs, states and every gradient equal the CPU's to rounding."""
+    arrays = _arrays(rng, config, T, B, hidden)
+    if device == "cpu":
+        module = _module(kind, config, hidden).double()
+        x, h0, c0 = (t64(a) for a in arrays)
+        inputs = [x, h0] + ([c0] if kind == "LSTM" else []) + list(module.parameters())
+        assert tg.gradcheck(lambda *_: run(module, x, h0, c0), inputs)
+    else:
+        cpu, gpu = (_everything(kind, config, arrays, np.float64, d) for d in ("cpu", device))
+        assert len(cpu) == len(gpu)
+        for c, g in zip(cpu, gpu):
+            assert g.device == device
+            np.testing.assert_allclose(g.numpy(), c.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_float32_layers_stay_close_to_float64(rng, device, kind):
+    """float32 gate math (the CPU's close approximation of tanh, the GPU's exact one) gives
+    float32 outputs and gradients within float32's rounding of float64's."""
+    config = dict(num_layers=2, bidirectional=True)
+    arrays = _arrays(rng, config, 4, 2)
+    single, double = (_everything(kind, config, arrays, dtype, device) for dtype in (np.float32, np.float64))
+    for s, d in zip(single, double):
+        assert s.dtype == np.float32 and s.device == device
+        np.testing.assert_allclose(s.numpy(), d.numpy(), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])

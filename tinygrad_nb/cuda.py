@@ -22,14 +22,12 @@ or `make_graphed_step(step, x, y)`, which does the warm-up, the capture and the 
 """
 import ctypes
 import ctypes.util
-import importlib
 import os
 import sys
 
 import numpy as np
 
-from . import random
-from .device import Device, register_device
+from .device import get_device
 
 
 def driver_has_gpu():
@@ -44,28 +42,32 @@ def driver_has_gpu():
     return driver.cuInit(0) == 0 and driver.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
 
 
-def _kernels(module):
-    return importlib.import_module(f"tinygrad_nb.kernels.cuda.{module}")
+def _backend():
+    return get_device("cuda").backend
 
 
 def is_simulated():
     """True when CUDA kernels run in Numba's simulator (NUMBA_ENABLE_CUDASIM=1)."""
-    return _kernels("launch").SIMULATED
+    return _backend().simulated
 
 
 def is_available():
     """True when CUDA tensors work here: a GPU with a working driver, or the simulator."""
-    return bool(_kernels("launch").cuda.is_available())
+    return bool(_backend().is_available())
 
 
 def empty_cache():
     """Release the GPU memory cached for reuse by later tensors (as torch.cuda.empty_cache)."""
-    _kernels("memory").empty()
+    from .kernels.cuda import memory
+
+    memory.empty()
 
 
 def memory_cached():
     """Bytes of freed GPU memory held for reuse."""
-    return _kernels("memory").cached_bytes()
+    from .kernels.cuda import memory
+
+    return memory.cached_bytes()
 
 
 def is_current_stream_capturing():
@@ -92,7 +94,9 @@ class CUDAGraph:
     def capture_begin(self):
         if self._capture is not None or self._recording is not None:
             raise RuntimeError("CUDAGraph.capture_begin: this graph already holds a capture; call reset() first")
-        recording = _kernels("graph").Capture()
+        from .kernels.cuda.graph import Capture
+
+        recording = Capture()
         recording.begin()
         self._recording = recording
 
@@ -153,7 +157,9 @@ def before_replay(callback):
     is). How host-side settings that change between replays, such as an optimiser's learning
     rate under a scheduler, reach a captured graph."""
     if is_current_stream_capturing():
-        _kernels("launch").capturing().before_replay.append(callback)
+        from .kernels.cuda.launch import capturing
+
+        capturing().before_replay.append(callback)
 
 
 class GraphedStep:
@@ -201,69 +207,3 @@ def make_graphed_step(step, *example_inputs, warmup=1):
     with graph(cuda_graph):
         outputs = step(*statics)
     return GraphedStep(cuda_graph, statics, outputs)
-
-
-# ---- the device ---------------------------------------------------------------------------
-class CUDA(Device):
-    def __init__(self):
-        super().__init__("cuda")
-        self._xp = None
-        self._random_state = None
-        random.device_generator("cuda", self._reseed, self._get_generator, self._set_generator)
-
-    @property
-    def xp(self):
-        if self._xp is None:  # imported on first use: importing tinygrad_nb imports no Numba
-            self._xp = _kernels("xp")
-        return self._xp
-
-    def from_numpy(self, array):
-        if not is_available():
-            raise RuntimeError(
-                "cuda: no CUDA GPU is available (no NVIDIA driver or device found); "
-                "set NUMBA_ENABLE_CUDASIM=1 before importing Numba to run on the simulator"
-            )
-        return self.xp.ndarray.from_host(np.asarray(array), "Tensor on 'cuda' from host data")
-
-    def to_numpy(self, array):
-        return array.get("Tensor.numpy/item/print of a 'cuda' tensor")
-
-    def scalar(self, value, dtype):
-        return _kernels("array").constant(value, dtype)
-
-    def write(self, array, values):
-        if array.is_contiguous:
-            array.set_from_host(values)
-        else:  # staged through a copy on the device
-            array[...] = np.asarray(values, array.dtype)
-
-    def uniform(self, shape, dtype):
-        """Uniform samples in [0, 1) drawn on the GPU from the device's own generator."""
-        out = self.xp.empty(shape, dtype)
-        _kernels("random").uniform(out, self._state())
-        return out
-
-    def _state(self):
-        if self._random_state is None:
-            self._random_state = self.xp.empty(2, np.uint64)
-            self._reseed()
-        return self._random_state
-
-    def _reseed(self):
-        # Rewritten in place, so a graph captured earlier draws from the new seed too.
-        if self._random_state is not None:
-            self.write(self._random_state, np.array([random.device_seed(), 0], np.uint64))
-
-    def _get_generator(self):
-        """[seed, counter] of the GPU generator, or None before its first draw."""
-        return None if self._random_state is None else [int(v) for v in self.to_numpy(self._random_state)]
-
-    def _set_generator(self, value):
-        if value is None:  # not started then: it starts again from the restored seed
-            if self._random_state is not None:
-                self._reseed()
-        else:
-            self.write(self._state(), np.array(value, np.uint64))
-
-
-register_device(CUDA())

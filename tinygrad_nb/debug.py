@@ -60,8 +60,8 @@ def _pop():
 
 
 def _update_kernel_observer():
-    """Kernels are wrapped only at level 2; otherwise `Device.kernel` hands them out untouched."""
-    device.kernel_observer = _observe_kernel if _active and _active[-1][0] >= 2 else None
+    """Kernels are wrapped only at level 2; otherwise the backends hand them out untouched."""
+    device.observe_kernels(_observe_kernel if _active and _active[-1][0] >= 2 else None)
 
 
 def _print_op(phase, ctx, inputs, outputs, seconds):

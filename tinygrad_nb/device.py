@@ -1,52 +1,54 @@
 """Devices: where a tensor's buffer lives and which kernels work on it.
 
-A device offers two things to the ops:
+A device offers the ops
   * `xp`, a NumPy-like array namespace for the simple elementwise, reduction and
-    movement work (NumPy itself on the CPU);
-  * `kernel(name)`, the heavy kernels (matmul, conv, pool, rnn ...), looked up by
-    (name, device) in the table `KERNELS` of `tinygrad_nb.kernels.<device>`; Numba has
-    no float16, so a kernel given a float16 array says so and asks for float32;
+    movement work (NumPy itself on the CPU, kernels/cuda/xp.py on the GPU);
+  * `backend`, the heavy kernels (matmul, conv, pool, rnn ...) as methods of one object,
+    the device's binding of the contract in kernels/backend.py (`ctx.backend.conv2d(...)`);
+    it is imported on first use, so importing tinygrad_nb imports no Numba;
   * `uniform(shape, dtype)`, `scalar(value, dtype)` and `write(array, values)`: random
     numbers from the device's generator, a number as a (possibly shared, read-only) 0-d
     array on the device, and host values copied into a device array in place.
-Ops never mention a device, so adding a device means adding kernels, not touching ops.
+Ops never mention a device, so adding a device means adding a backend, not touching ops.
+The devices are the two of `_DEVICES` below; tinygrad_nb/cuda.py is the user's API to the
+GPU (availability, memory, graphs) on top of them.
 """
-import functools
-import importlib
 import sys
 import types
 
 import numpy as np
 
 from . import random
+from .kernels.backend import ENTRY_POINTS
 
-# Set by the debug trace at level 2 (tinygrad_nb/debug.py) to wrap each kernel handed out,
-# so it can report what Numba did; None otherwise, which leaves kernels untouched.
-kernel_observer = None
+_observer = None  # see observe_kernels
+
+
+def observe_kernels(observer):
+    """Have every backend hand out its kernels wrapped as observer(name, kernel) (the debug
+    trace's level 2, which reports what Numba compiled), or plainly again with None."""
+    global _observer
+    _observer = observer
 
 
 class Device:
     def __init__(self, name):
         self.name = name
-        self._kernels = {}
-        self._table = None
+        self._backend = None
 
     @property
     def xp(self):
         raise NotImplementedError
 
-    def kernel(self, name):
-        """The kernel `name` for this device; its module is imported on first use."""
-        fn = self._kernels.get(name)
-        if fn is None:
-            package = f"tinygrad_nb.kernels.{self.name}"
-            if self._table is None:
-                self._table = importlib.import_module(package).KERNELS
-            if name not in self._table:
-                raise NotImplementedError(f"no kernel '{name}' for device '{self.name}'")
-            module = importlib.import_module(f"{package}.{self._table[name]}")
-            fn = self._kernels[name] = _no_float16(name, getattr(module, name), self.name)
-        return fn if kernel_observer is None else kernel_observer(name, fn)
+    @property
+    def backend(self):
+        """This device's kernels (kernels/backend.py's contract), imported on first use."""
+        if self._backend is None:
+            self._backend = self._load_backend()
+        return self._backend if _observer is None else _Observed(self._backend, _observer)
+
+    def _load_backend(self):
+        raise NotImplementedError
 
     def from_numpy(self, array):
         raise NotImplementedError
@@ -69,27 +71,15 @@ class Device:
         raise NotImplementedError
 
 
-def _no_float16(name, fn, device):
-    """fn, with the error Numba raises for a float16 array (it cannot compile for one) turned
-    into one that names the kernel. Checked only once a call has failed: free when it works."""
+class _Observed:
+    """A backend whose kernels (the contract's entry points) come wrapped by an observer."""
 
-    @functools.wraps(fn, updated=())
-    def kernel(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except Exception:
-            if not any(_is_float16(a) for a in (*args, *kwargs.values())):
-                raise
-        raise TypeError(f"{name}: float16 is not supported by this op's {device} kernel (Numba compiles for float32 "
-                        "and float64 only); use float32: tensor.float(), model.float()") from None
+    def __init__(self, backend, observer):
+        self._backend, self._observer = backend, observer
 
-    return kernel
-
-
-def _is_float16(value):
-    if isinstance(value, (list, tuple)):
-        return any(_is_float16(v) for v in value)
-    return getattr(value, "dtype", None) == np.float16
+    def __getattr__(self, name):
+        value = getattr(self._backend, name)
+        return self._observer(name, value) if name in ENTRY_POINTS else value
 
 
 class CPU(Device):
@@ -113,11 +103,84 @@ class CPU(Device):
     def write(self, array, values):
         array[...] = values
 
+    def _load_backend(self):
+        from .kernels.cpu.backend import CPU
 
-_DEVICES = {"cpu": CPU()}
+        return CPU()
+
+
+class CUDA(Device):
+    """NVIDIA GPU memory, worked on by Numba CUDA kernels (or by the same kernels in Numba's
+    simulator). Its random numbers come from a [seed, counter] generator on the GPU."""
+
+    def __init__(self):
+        super().__init__("cuda")
+        self._random_state = None
+        random.device_generator("cuda", self._reseed, self._get_generator, self._set_generator)
+
+    def _load_backend(self):
+        from .kernels.cuda.backend import CUDA
+
+        return CUDA()
+
+    @property
+    def xp(self):
+        return self.backend.xp
+
+    def from_numpy(self, array):
+        if not self.backend.is_available():
+            raise RuntimeError(
+                "cuda: no CUDA GPU is available (no NVIDIA driver or device found); "
+                "set NUMBA_ENABLE_CUDASIM=1 before importing Numba to run on the simulator"
+            )
+        return self.xp.ndarray.from_host(np.asarray(array), "Tensor on 'cuda' from host data")
+
+    def to_numpy(self, array):
+        return array.get("Tensor.numpy/item/print of a 'cuda' tensor")
+
+    def scalar(self, value, dtype):
+        return self.backend.constant(value, dtype)
+
+    def write(self, array, values):
+        if array.is_contiguous:
+            array.set_from_host(values)
+        else:  # staged through a copy on the device
+            array[...] = np.asarray(values, array.dtype)
+
+    def uniform(self, shape, dtype):
+        """Uniform samples in [0, 1) drawn on the GPU from the device's own generator."""
+        out = self.xp.empty(shape, dtype)
+        self.backend.uniform(out, self._state())
+        return out
+
+    def _state(self):
+        if self._random_state is None:
+            self._random_state = self.xp.empty(2, np.uint64)
+            self._reseed()
+        return self._random_state
+
+    def _reseed(self):
+        # Rewritten in place, so a graph captured earlier draws from the new seed too.
+        if self._random_state is not None:
+            self.write(self._random_state, np.array([random.device_seed(), 0], np.uint64))
+
+    def _get_generator(self):
+        """[seed, counter] of the GPU generator, or None before its first draw."""
+        return None if self._random_state is None else [int(v) for v in self.to_numpy(self._random_state)]
+
+    def _set_generator(self, value):
+        if value is None:  # not started then: it starts again from the restored seed
+            if self._random_state is not None:
+                self._reseed()
+        else:
+            self.write(self._state(), np.array(value, np.uint64))
+
+
+_DEVICES = {"cpu": CPU(), "cuda": CUDA()}
 
 
 def register_device(device):
+    """Add a device (an instance of a Device subclass) beside 'cpu' and 'cuda', under its name."""
     _DEVICES[device.name] = device
 
 
@@ -134,10 +197,8 @@ def get_device(name):
     if device is not None:  # the usual case, a tensor's own device name: no parsing
         return device
     name = canonical(name)
-    if name == "cuda" and name not in _DEVICES:
-        importlib.import_module("tinygrad_nb.cuda")  # registers the device, or explains why it cannot
     if name not in _DEVICES:
-        raise ValueError(f"unknown device '{name}': expected one of {sorted(set(_DEVICES) | {'cuda'})}")
+        raise ValueError(f"unknown device '{name}': expected one of {sorted(_DEVICES)}")
     return _DEVICES[name]
 
 

@@ -66,6 +66,16 @@ class enable_grad(no_grad):
         _state.grad_enabled = True
 
 
+class TensorBase:
+    """What this module knows of a Tensor: tensor.py's Tensor subclasses this class, and
+    the graph needs no more of it than its fields `array` (the device array), `device`,
+    `requires_grad`, `_ctx` (the Function that made it; None for a leaf) and `_out_index`
+    (which of that Function's outputs it is), and `_from_array(array, device)`, which wraps
+    an array as a new Tensor. So this module, a layer below tensor.py, never imports it: it
+    tells tensors from arrays by this class and makes new tensors with the `_from_array` of
+    ones it was given (an op's outputs with that of its first Tensor input)."""
+
+
 # Observers of every op (the debug trace and the profiler plug in here).
 # Each is called as hook(phase, ctx, inputs, outputs, seconds), phase 'forward' or 'backward'.
 op_hooks = []
@@ -78,7 +88,7 @@ class Function:
         backward(ctx, *grad_outputs)      -> one gradient (or None) per Tensor input
 
     Both work on raw device arrays (NumPy on the CPU); `ctx.xp` is the array namespace
-    of the device and `ctx.kernel(name)` looks up a device kernel. For create_graph=True,
+    of the device and `ctx.backend` its kernels (`ctx.backend.conv2d(...)`, kernels/backend.py). For create_graph=True,
 
         graph_backward(ctx, *grad_outputs) -> the same gradients, from Tensors, with Tensor ops
     """
@@ -94,8 +104,9 @@ class Function:
     def xp(self):
         return self.device.xp
 
-    def kernel(self, name):
-        return self.device.kernel(name)
+    @property
+    def backend(self):
+        return self.device.backend
 
     def graph_backward(self, *grads):
         raise RuntimeError(f"{type(self).__name__}: backward(create_graph=True) is not supported through this op "
@@ -107,26 +118,24 @@ class Function:
 
     def constant(self, array):
         """An array (a mask, a saved intermediate) as a Tensor outside the graph."""
-        from .tensor import Tensor
-
-        return Tensor._from_array(array, self.device.name)
+        return self.parents[0]._from_array(array, self.device.name)
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .tensor import Tensor
-
-        tensors = [a for a in args if isinstance(a, Tensor)]
+        tensors = [a for a in args if isinstance(a, TensorBase)]
+        if not tensors:
+            raise TypeError(f"{cls.__name__}.apply: expected at least one Tensor among its arguments, got none")
         device = _common_device(cls.__name__, tensors)
         ctx = cls()
         ctx.device = device
         ctx.needs_input_grad = tuple(t.requires_grad for t in tensors)
-        raw = [a.array if isinstance(a, Tensor) else a for a in args]
+        raw = [a.array if isinstance(a, TensorBase) else a for a in args]
         start = time.perf_counter() if op_hooks else 0.0
         out = ctx.forward(*raw, **kwargs)
         multi = isinstance(out, tuple)
         outs = out if multi else (out,)
         track = cls.differentiable and is_grad_enabled() and any(ctx.needs_input_grad)
-        results = tuple(Tensor._from_array(o, ctx.device.name, requires_grad=track) for o in outs)
+        results = tuple(tensors[0]._from_array(o, ctx.device.name, requires_grad=track) for o in outs)
         if track:
             ctx.parents = tensors
             ctx.out_meta = tuple((o.shape, o.dtype) for o in outs)
@@ -194,7 +203,7 @@ def _common_device(op, tensors):
     if len(names) > 1:
         shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in tensors)
         raise RuntimeError(f"{op}: expected all tensors on one device, got {shapes}")
-    return get_device(names.pop() if names else "cpu")
+    return get_device(names.pop())
 
 
 def _topological_order(root_ctx):
@@ -246,10 +255,8 @@ def backward(root, grad, retain_graph=False, capture=None, create_graph=False):
     outer, _state.callbacks = getattr(_state, "callbacks", None), []
     try:
         if create_graph:
-            from .tensor import Tensor
-
             with enable_grad():
-                _sweep(root, Tensor._from_array(grad, root.device), True, capture, True)
+                _sweep(root, root._from_array(grad, root.device), True, capture, True)
         else:
             _sweep(root, grad, retain_graph, capture, False)
         queue = _state.callbacks
@@ -310,11 +317,9 @@ def _finish_leaf(leaf, total):
 def _run_tensor_hooks(tensor, g):
     """g after the tensor's register_hook hooks: each sees the gradient, and one that returns a
     tensor replaces it."""
-    from .tensor import Tensor
-
-    graph = isinstance(g, Tensor)
+    graph = isinstance(g, TensorBase)
     for hook in list(getattr(tensor, "_hooks", ())):
-        new = hook(g if graph else Tensor._from_array(g, tensor.device))
+        new = hook(g if graph else tensor._from_array(g, tensor.device))
         if new is not None:
             g = new if graph else new.array
     return g
@@ -338,8 +343,6 @@ def _watched_outputs(ctx, outs, given, capture):
 
 def _sweep(root, grad, retain_graph, capture, graph):
     """The chain rule over the graph, on arrays, or with graph=True on Tensors (create_graph)."""
-    from .tensor import Tensor
-
     if root._ctx is None:
         if capture is None:
             _finish_leaf(root, grad)
@@ -364,7 +367,7 @@ def _sweep(root, grad, retain_graph, capture, graph):
         xp = ctx.device.xp
         given, outs = outs, [g if g is not None else xp.zeros(shape, dtype) for g, (shape, dtype) in zip(outs, ctx.out_meta)]
         if graph:
-            outs = [g if isinstance(g, Tensor) else ctx.constant(g) for g in outs]
+            outs = [g if isinstance(g, TensorBase) else ctx.constant(g) for g in outs]
         if getattr(ctx, "watched", None):
             _watched_outputs(ctx, outs, given, capture)
         start = time.perf_counter() if op_hooks else 0.0
@@ -378,7 +381,7 @@ def _sweep(root, grad, retain_graph, capture, graph):
         for parent, g in zip(ctx.parents, in_grads):
             if g is None or not parent.requires_grad:
                 continue
-            if isinstance(g, Tensor) and not graph:
+            if isinstance(g, TensorBase) and not graph:
                 g = g.array
             if tuple(g.shape) != tuple(parent.shape):
                 raise RuntimeError(

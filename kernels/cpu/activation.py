@@ -52,18 +52,13 @@ def _loops(name):
     return _compiled(_forward, f"{name}_forward", rule.forward), _compiled(_backward, f"{name}_backward", rule.backward)
 
 
-def _flat(a):
-    """a as a 1-D C-contiguous array (a copy only when a is a strided view)."""
-    return np.ascontiguousarray(a).reshape(-1)
-
-
 def activation(name, x, a=0.0):
     """y = RULES[name](x, a), elementwise; -> (y, what the backward pass reads: x or y)."""
     rule = RULES[name]
     if rule.loop:
         y = empty(x.shape, x.dtype)
         with numba_threads():
-            _loops(name)[0](_flat(x), float(a), y.reshape(-1))
+            _loops(name)[0](np.ravel(x), float(a), y.reshape(-1))
     else:
         y = rule.forward(x, a).astype(x.dtype, copy=False)
     return y, (y if rule.saves == "output" else x)
@@ -76,5 +71,5 @@ def activation_backward(name, g, saved, a=0.0):
         return rule.backward(g, saved, a).astype(g.dtype, copy=False)
     dx = empty(g.shape, g.dtype)
     with numba_threads():
-        _loops(name)[1](_flat(g), _flat(saved), float(a), dx.reshape(-1))
+        _loops(name)[1](np.ravel(g), np.ravel(saved), float(a), dx.reshape(-1))
     return dx

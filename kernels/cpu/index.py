@@ -12,10 +12,7 @@ advanced indexing (and np.add.at, many times slower, for scatter_add) does the w
 import numpy as np
 from numba import njit, prange
 
-
-def _lines(shape, axis):
-    """(before, along, after): the sizes of the axes before `axis`, of it, and after it."""
-    return int(np.prod(shape[:axis])), shape[axis], int(np.prod(shape[axis + 1:]))
+from ..shapes import around_axis
 
 
 def _spans(array, index, axis):
@@ -57,9 +54,9 @@ def gather_along(x, index, axis):
     x = np.ascontiguousarray(x)
     if not _spans(x, index, axis):
         return x[_picks(index, axis)]
-    before, along, after = _lines(index.shape, axis)
+    before, along, after = around_axis(index.shape, axis)
     out = np.empty((before, along, after), x.dtype)
-    _gather(x.reshape(_lines(x.shape, axis)), np.ascontiguousarray(index).reshape(out.shape), out)
+    _gather(x.reshape(around_axis(x.shape, axis)), np.ascontiguousarray(index).reshape(out.shape), out)
     return out.reshape(index.shape)
 
 
@@ -70,9 +67,9 @@ def scatter_along(out, index, src, axis, accumulate):
     if np.ndim(src):
         src = src[tuple(slice(0, n) for n in index.shape)]
     if _spans(out, index, axis):
-        shape = _lines(index.shape, axis)
+        shape = around_axis(index.shape, axis)
         values = np.ascontiguousarray(np.broadcast_to(np.asarray(src, out.dtype), index.shape)).reshape(shape)
-        _scatter(out.reshape(_lines(out.shape, axis)), np.ascontiguousarray(index).reshape(shape), values, accumulate)
+        _scatter(out.reshape(around_axis(out.shape, axis)), np.ascontiguousarray(index).reshape(shape), values, accumulate)
         return
     if accumulate:
         np.add.at(out, _picks(index, axis), src)

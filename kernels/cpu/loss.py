@@ -114,11 +114,6 @@ def _loss_loops(name):
                                  d_target=scalar["d_target"])))
 
 
-def _flat(a):
-    """a as a 1-D C-contiguous array (a copy only when a is a strided view)."""
-    return np.ascontiguousarray(a).reshape(-1)
-
-
 def _share(mode, n):
     """What each element's loss counts for in the reduced loss: 1 / n for 'mean' (the mean of
     no elements is NaN, as in PyTorch), else 1."""
@@ -132,14 +127,14 @@ def pointwise_loss(rule, x, t, a, mode):
     dtype, parameter a): -> those losses (mode 0 'none'), their mean (1) or sum (2), of x's dtype."""
     out = empty(x.shape if mode == NONE else (0,), x.dtype)
     with numba_threads():
-        total = _loss_loops(rule)[0](_flat(x), _flat(t), float(a), out.reshape(-1))
+        total = _loss_loops(rule)[0](np.ravel(x), np.ravel(t), float(a), out.reshape(-1))
     return out if mode == NONE else np.asarray(total * _share(mode, x.size), x.dtype)
 
 
 def pointwise_loss_backward(rule, g, x, t, a, mode, want_x, want_t):
     """(dx, dt) from the gradient g of pointwise_loss's result; None for one not wanted."""
-    s = _flat(g).astype(x.dtype, copy=False) if mode == NONE else np.full(1, float(g) * _share(mode, x.size), x.dtype)
+    s = np.ravel(g).astype(x.dtype, copy=False) if mode == NONE else np.full(1, float(g) * _share(mode, x.size), x.dtype)
     dx, dt = (empty(x.shape if wanted else (0,), x.dtype) for wanted in (want_x, want_t))
     with numba_threads():
-        _loss_loops(rule)[1](s, _flat(x), _flat(t), float(a), dx.reshape(-1), dt.reshape(-1))
+        _loss_loops(rule)[1](s, np.ravel(x), np.ravel(t), float(a), dx.reshape(-1), dt.reshape(-1))
     return (dx if want_x else None), (dt if want_t else None)

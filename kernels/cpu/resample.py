@@ -10,6 +10,8 @@ transpose, so one kernel serves both directions, and each output is written by o
 import numpy as np
 from numba import njit, prange
 
+from ..shapes import around_axis
+
 
 @njit(cache=True, fastmath=False, parallel=True)
 def _along(x, ptr, col, val, y):
@@ -28,8 +30,8 @@ def _along(x, ptr, col, val, y):
 def along_axis(x, axis, ptr, col, val):
     """x with axis `axis` (of length M's columns) replaced by M's rows: y = M applied along it."""
     shape = x.shape
-    outer, inner = int(np.prod(shape[:axis])), int(np.prod(shape[axis + 1:]))
-    x3 = np.ascontiguousarray(x).reshape(outer, shape[axis], inner)
+    outer, along, inner = around_axis(shape, axis)
+    x3 = np.ascontiguousarray(x).reshape(outer, along, inner)
     y = np.empty((outer, len(ptr) - 1, inner), x.dtype)
     _along(x3, ptr, col, val.astype(x.dtype), y)
     return y.reshape(shape[:axis] + (len(ptr) - 1,) + shape[axis + 1:])

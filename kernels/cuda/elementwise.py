@@ -10,6 +10,10 @@ dividing indices.
 
 The op is a runtime argument (`EXP`, `ADD`, ...) rather than one kernel per op: every
 thread takes the same branch, and a few general kernels compile once per dtype and rank.
+
+The front ends at the end (`binary`, `unary`, `compare`, `where`, `isfinite`) are what
+CudaArray's operators and the `xp` namespace call: they take CudaArrays and numbers, give
+the result NumPy's dtype and broadcast shape (dtypes.py), and launch one kernel through `run`.
 """
 import math
 
@@ -210,3 +214,85 @@ def run(kernel, out, *inputs, op=None):
         args += [v.buf, v.offset, s]
     launch(kernel, *grid(n), *args)
 
+
+
+# ---- front ends: CudaArrays and numbers in, NumPy's dtype and shape out ------------------
+def _broadcast(op_name, *arrays):
+    shapes = {a.shape for a in arrays if a.shape}
+    if len(shapes) <= 1:  # one shape, with 0-d operands beside it: no need to ask NumPy
+        return shapes.pop() if shapes else ()
+    try:
+        return np.broadcast_shapes(*(a.shape for a in arrays))
+    except ValueError:
+        shapes = " and ".join(str(a.shape) for a in arrays)
+        raise ValueError(f"{op_name}: shapes {shapes} cannot be broadcast together") from None
+
+
+def _output(shape, dtype, out, op_name):
+    if out is None:
+        return CudaArray.empty(shape, dtype)
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError(f"{op_name}: cannot write a result of shape {shape} into an array of shape {out.shape}")
+    return out
+
+
+def _as_numeric(x, dtype):
+    """Kernels do arithmetic on numbers: bool operands take the result's dtype first."""
+    return x.astype(dtype) if x.dtype == np.bool_ and dtype != np.bool_ else x
+
+
+def binary(op, ufunc, a, b, out=None):
+    """ufunc(a, b) (`op` its kernel op: ADD for np.add, ...), into `out` if given."""
+    dtype = dtypes.dtype_of(ufunc, a, b)
+    a, b = (_as_numeric(x, dtype) for x in dtypes.operands(dtype, a, b))
+    shape = _broadcast(ufunc.__name__, a, b)
+    out = _output(shape, dtype, out, ufunc.__name__)
+    run(binary_kernel, out, a.broadcast_to(shape), b.broadcast_to(shape), op=op)
+    return out
+
+
+_COMPARE_UFUNCS = {LT: np.less, LE: np.less_equal, GT: np.greater, GE: np.greater_equal, EQ: np.equal, NE: np.not_equal}
+
+
+def compare(op, a, b):
+    """a < b, a == b, ... (`op` LT, EQ, ...) as a bool array."""
+    ufunc = _COMPARE_UFUNCS[op]
+    a, b = dtypes.operands(dtypes.promote(a, b), a, b)
+    shape = _broadcast(ufunc.__name__, a, b)
+    out = CudaArray.empty(shape, np.bool_)
+    run(compare_kernel, out, a.broadcast_to(shape), b.broadcast_to(shape), op=op)
+    return out
+
+
+def isfinite(x):
+    """np.isfinite: False at inf and NaN."""
+    out = CudaArray.empty(x.shape, np.bool_)
+    run(compare_kernel, out, x, x, op=ISFINITE)
+    return out
+
+
+def unary(op, x, out=None):
+    """A math function of x (`op` EXP, LOG, ...): float results for integer x, as NumPy's."""
+    if x.dtype == np.bool_:
+        x = x.astype(np.float32)  # NumPy would use float16, which tinygrad_nb does not have
+    dtype = x.dtype if op in (NEG, ABS, SIGN) or x.dtype.kind == "f" else np.dtype(np.float64)
+    out = _output(x.shape, dtype, out, "unary")
+    run(unary_kernel, out, x, op=op)
+    return out
+
+
+def where(condition, a, b, out=None):
+    """a where condition holds, else b (np.where), all three broadcast together."""
+    dtype = dtypes.promote(a, b)
+    condition = dtypes.device_operand(condition, np.bool_)
+    a, b = dtypes.operands(dtype, a, b)
+    shape = _broadcast("where", condition, a, b)
+    out = _output(shape, dtype, out, "where")
+    run(where_kernel, out, *(x.broadcast_to(shape) for x in (condition, a, b)))
+    return out
+
+
+# The front ends above build on CudaArray (array.py), which builds on the kernels above:
+# imported last, so that a module importing a kernel from here finds it defined.
+from . import dtypes  # noqa: E402
+from .array import CudaArray  # noqa: E402

@@ -2,8 +2,8 @@
 
 A numba-cuda launch types every argument to pick the compiled kernel, then flattens each
 argument into the kernel's parameters (an array becomes meminfo, parent, size, itemsize,
-data pointer, shape and strides in bytes) and hands them to `cuda.core.launch`: 40-76 us of
-host time per launch on an H200, where the launch itself takes about 8. Our launches repeat
+data pointer, shape and strides in bytes) and hands them to `cuda.core.launch`: host time
+several times that of the launch itself (bench/README.md has the figures). Our launches repeat
 a few argument shapes (flat device buffers, ints, floats, bools, tuples of them), so here a
 cheap key of the arguments' Python types finds the compiled kernel, and the parameters are
 packed by a short loop that does what numba's `_Kernel._prepare_args` does for those kinds.

@@ -1,9 +1,10 @@
 """Gathers and scatters on the GPU: indexing with integer or boolean arrays.
 
 Advanced indexing picks whole sub-arrays: x[idx] with x of shape (lead..., inner...)
-selects J positions over the leading axes, each the start of an `inner`-shaped block.
-The host turns the index into those J buffer offsets (`positions`, computed by NumPy on
-the index alone, never on the data); the kernels then move J blocks, one element per thread.
+selects J positions over the leading axes, each the start of an `inner`-shaped sub-array.
+The host turns the index into those J buffer offsets (indexing.positions, computed by NumPy
+on the index alone, never on the data); the kernels here then move the J sub-arrays, one
+element per thread.
 Repeated positions in `scatter_add` add up through atomic additions. Gathers whose ids are
 already on the device (a loss's labels, an embedding's token ids) have kernels of their own,
 which read the ids there instead of turning them into positions on the host.
@@ -15,27 +16,27 @@ from .launch import cuda, grid, launch
 
 
 @cuda.jit(cache=True)
-def gather_kernel(n, block, inner_shape, out, positions, x, x0, x_inner):
-    """out (contiguous, J blocks of `block` elements) = x's block at each position."""
+def gather_kernel(n, inner_size, inner_shape, out, positions, x, x0, x_inner):
+    """out (contiguous, J sub-arrays of `inner_size` elements) = x's sub-array at each position."""
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-        j = i // block
-        out[i] = x[offset(i - j * block, inner_shape, x_inner, x0 + positions[j])]
+        j = i // inner_size
+        out[i] = x[offset(i - j * inner_size, inner_shape, x_inner, x0 + positions[j])]
 
 
 @cuda.jit(cache=True)
-def scatter_kernel(n, block, shape, inner_shape, dst, d0, d_inner, positions, v, v0, vs):
-    """dst's block at each position = the matching block of v (v broadcast to (J, *inner))."""
+def scatter_kernel(n, inner_size, shape, inner_shape, dst, d0, d_inner, positions, v, v0, vs):
+    """dst's sub-array at each position = the matching one of v (v broadcast to (J, *inner))."""
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-        j = i // block
-        dst[offset(i - j * block, inner_shape, d_inner, d0 + positions[j])] = v[offset(i, shape, vs, v0)]
+        j = i // inner_size
+        dst[offset(i - j * inner_size, inner_shape, d_inner, d0 + positions[j])] = v[offset(i, shape, vs, v0)]
 
 
 @cuda.jit(cache=True)
-def scatter_add_kernel(n, block, shape, inner_shape, dst, d0, d_inner, positions, v, v0, vs):
-    """dst's block at each position += the matching block of v; repeats accumulate."""
+def scatter_add_kernel(n, inner_size, shape, inner_shape, dst, d0, d_inner, positions, v, v0, vs):
+    """dst's sub-array at each position += the matching one of v; repeats accumulate."""
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-        j = i // block
-        cuda.atomic.add(dst, offset(i - j * block, inner_shape, d_inner, d0 + positions[j]), v[offset(i, shape, vs, v0)])
+        j = i // inner_size
+        cuda.atomic.add(dst, offset(i - j * inner_size, inner_shape, d_inner, d0 + positions[j]), v[offset(i, shape, vs, v0)])
 
 
 def _inner(view, lead):
@@ -47,22 +48,22 @@ def gather(out, x, positions, lead):
     """out[j, ...] = x[position j, ...]: `positions` a device array of J offsets into x's
     buffer (relative to x.offset), x's first `lead` axes indexed, the rest kept."""
     inner_shape, inner_strides = _inner(x, lead)
-    n, block = out.size, math.prod(inner_shape)
+    n, inner_size = out.size, math.prod(inner_shape)
     if n:
-        launch(gather_kernel, *grid(n), n, block, inner_shape, out.buf, positions, x.buf, x.offset, inner_strides)
+        launch(gather_kernel, *grid(n), n, inner_size, inner_shape, out.buf, positions, x.buf, x.offset, inner_strides)
 
 
 def scatter(dst, positions, lead, value, accumulate=False):
     """dst[position j, ...] = value[j, ...] (or += with accumulate); value is a view already
     broadcast to (J, *inner), J = len(positions)."""
     inner_shape, inner_strides = _inner(dst, lead)
-    block = math.prod(inner_shape)
-    n = len(positions) * block
+    inner_size = math.prod(inner_shape)
+    n = len(positions) * inner_size
     if n:
         kernel = scatter_add_kernel if accumulate else scatter_kernel
         shape = (len(positions),) + inner_shape
         strides = tuple(value.strides) + (0,) * (len(shape) - len(value.strides))
-        launch(kernel, *grid(n), n, block, shape, inner_shape, dst.buf, dst.offset, inner_strides, positions, value.buf, value.offset, strides)
+        launch(kernel, *grid(n), n, inner_size, shape, inner_shape, dst.buf, dst.offset, inner_strides, positions, value.buf, value.offset, strides)
 
 
 @cuda.jit(cache=True)
@@ -137,7 +138,7 @@ def embedding(weight, ids, wrap=False):
     """weight (V, D), integer ids of any shape -> out (*ids.shape, D): out[..., :] = weight[id],
     NaN for an id outside the table (there is no host check on the GPU); with `wrap` (indexing
     x[ids]) negative ids count from the end."""
-    ids = ids if ids.is_contiguous else ids.copy()
+    ids = ids.contiguous()
     rows, width = weight.shape
     out = type(weight).empty(tuple(ids.shape) + (width,), weight.dtype)
     if out.size:
@@ -148,7 +149,7 @@ def embedding(weight, ids, wrap=False):
 
 def embedding_backward(g, ids, rows, wrap=False):
     """dW (rows, D): each row of g added at its id's row (atomic adds: repeated ids add up)."""
-    ids = ids if ids.is_contiguous else ids.copy()
+    ids = ids.contiguous()
     width = g.shape[-1]
     g2 = g.reshape(-1, width)
     dw = type(g).empty((rows, width), g.dtype)

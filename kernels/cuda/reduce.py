@@ -1,13 +1,14 @@
-"""Reductions on the GPU: shared-memory tree reductions, one block row per output.
+"""Reductions on the GPU: shared-memory tree reductions, a row of a CUDA block's threads per output.
 
 The input is seen as a matrix of M rows (the kept axes) by K columns (the reduced axes),
 each side with its own shape and strides, so any axes of any view reduce without a copy.
-A block is T x R threads: R rows at a time, T threads per row. Each thread folds every
+A CUDA block is T x R threads: R rows at a time, T threads per row. Each thread folds every
 T-th element of its row, then the T partial results meet in shared memory in log2(T)
 halving steps. When there are few rows but long ones, each row is split into P parts that
 separate blocks fold, and a second pass folds the P partial results.
 `argmax` and the softmax pair are simpler: one thread walks each row (rows of classes are
-short), so each is one launch.
+short), so each is one launch. `reduce` is the front end CudaArray.sum/max/min and `xp`
+call: NumPy's axes, dtypes and keepdims over `reduce_into`.
 """
 import functools
 import math
@@ -15,14 +16,15 @@ import math
 import numba
 import numpy as np
 
+from ..shapes import normalise_axes
 from .elementwise import exp, log, offset
 from .launch import SIMULATED, THREADS, cuda, grid, launch
 
 SUM, MAX, MIN = range(3)
 
-BLOCK = 16 if SIMULATED else 256  # threads per block, T * R; also the shared array's length
+BLOCK_THREADS = 16 if SIMULATED else 256  # threads per CUDA block, T * R; also the shared array's length
 MAX_BLOCKS = 2 if SIMULATED else 4096
-SPLIT_AT = 8 * BLOCK  # a row longer than this, in a grid of few rows, is split into parts
+SPLIT_AT = 8 * BLOCK_THREADS  # a row longer than this, in a grid of few rows, is split into parts
 
 
 @cuda.jit(device=True)
@@ -55,7 +57,7 @@ def _kernel(dtype):
 
     @cuda.jit(cache=True)
     def reduce_rows(op, identity, rows, parts, chunk, length, out, x, x0, kept_shape, kept_strides, red_shape, red_strides):
-        cache = cuda.shared.array(BLOCK, acc_type)
+        cache = cuda.shared.array(BLOCK_THREADS, acc_type)
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
         width, height = cuda.blockDim.x, cuda.blockDim.y
         slot = ty * width + tx
@@ -97,8 +99,8 @@ def reduce_into(op, identity, out, x, kept_shape, kept_strides, red_shape, red_s
     chunk = math.ceil(length / parts)
     kernel = _kernel(np.dtype(out.dtype))
     target = out if parts == 1 else cuda.device_array(rows * parts, out.dtype)
-    width = min(_pow2_at_least(chunk), BLOCK)
-    height = BLOCK // width
+    width = min(_pow2_at_least(chunk), BLOCK_THREADS)
+    height = BLOCK_THREADS // width
     blocks = min(math.ceil(rows * parts / height), MAX_BLOCKS)
     kept = (tuple(kept_shape) or (1,), tuple(kept_strides) or (0,))
     reduced = (tuple(red_shape) or (1,), tuple(red_strides) or (0,))
@@ -114,6 +116,36 @@ class _Flat:
 
     def __init__(self, buf):
         self.buf, self.offset = buf, 0
+
+
+def identity(op, dtype):
+    """The value op starts from: 0 for a sum, the lowest (highest) value of dtype for max (min)."""
+    if op == SUM:
+        return dtype.type(0)
+    if dtype.kind == "f":
+        return dtype.type(-np.inf if op == MAX else np.inf)
+    if dtype == np.bool_:
+        return dtype.type(op != MAX)
+    info = np.iinfo(dtype)
+    return dtype.type(info.min if op == MAX else info.max)
+
+
+def reduce(op, x, axis=None, keepdims=False, dtype=None):
+    """sum / max / min of x over `axis` (None: all), with NumPy's dtypes and keepdims."""
+    name = ("sum", "max", "min")[op]
+    axes = normalise_axes(axis, x.shape, name)
+    if op == SUM:
+        dtype = np.dtype(dtype) if dtype is not None else (np.dtype(np.int64) if x.dtype.kind in "biu" else x.dtype)
+    else:
+        dtype = x.dtype
+        if any(x.shape[a] == 0 for a in axes):
+            raise ValueError(f"{name}: zero-size reduction over axes {axes} of shape {x.shape}, which has no identity")
+    kept = [a for a in range(x.ndim) if a not in axes]
+    out_shape = tuple(1 if a in axes else n for a, n in enumerate(x.shape)) if keepdims else tuple(x.shape[a] for a in kept)
+    out = type(x).empty(out_shape, dtype)
+    reduce_into(op, identity(op, dtype), out.buf, x, [x.shape[a] for a in kept], [x.strides[a] for a in kept],
+                [x.shape[a] for a in axes], [x.strides[a] for a in axes])
+    return out
 
 
 @cuda.jit(cache=True)
@@ -140,7 +172,7 @@ def argmax(x, axis, keepdims, smallest):
     """Index of the largest (smallest) element along `axis` (None: of the flattened array),
     the first one on ties and the first NaN if there is one, as int64; one thread per output."""
     if axis is None:
-        flat = x if x.is_contiguous else x.copy()
+        flat = x.contiguous()
         out = argmax(flat.reshape(-1), 0, False, smallest)
         return out.reshape((1,) * x.ndim) if keepdims else out
     out = type(x).empty(tuple(n for a, n in enumerate(x.shape) if a != axis), np.int64)

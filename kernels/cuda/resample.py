@@ -5,6 +5,7 @@ import functools
 
 import numpy as np
 
+from ..shapes import around_axis
 from .array import CudaArray
 from .launch import cuda, grid, launch
 
@@ -33,10 +34,10 @@ def along_axis(x, axis, ptr, col, val):
     rows = len(ptr) - 1
     out = CudaArray.empty(shape[:axis] + (rows,) + shape[axis + 1:], x.dtype)
     if out.size:
-        x = x if x.is_contiguous else x.copy()
-        inner = int(np.prod(shape[axis + 1:]))
+        x = x.contiguous()
+        _, along, inner = around_axis(shape, axis)
         tables = _tables(np.asarray(ptr, np.int64).tobytes(), np.asarray(col, np.int64).tobytes(),
                          np.asarray(val, np.float64).tobytes(), np.dtype(x.dtype))
-        launch(along_kernel, *grid(out.size), out.size, x.buf, x.offset, *tables, (shape[axis], rows, inner), out.buf,
+        launch(along_kernel, *grid(out.size), out.size, x.buf, x.offset, *tables, (along, rows, inner), out.buf,
                x.dtype.type(0))
     return out

@@ -27,23 +27,16 @@ an x whose (T, B) axes merge in neither order). Per layer and direction:
     T*B rows, which would cost a launch more for the partial sums.
 
 The persistent kernels need no grid-wide barrier: batch rows are independent through time,
-so each block owns R rows for the whole sequence, and its threads meet at a block barrier
-once per step (and twice per weight tile). A thread owns hidden units j, j + 256, ...: their
-gates, cell state and dh, so the cell math needs no exchange between threads. Per step a
-block streams all of W_hh (G*H x H) from L2 through shared memory once, and each weight it
-loads serves its R rows, held in registers: a thread does G*R*H multiply-adds per unit it
-owns (4096 for an LSTM at H = 128, R = 8), and waits for memory about once per tile
-(H/8 tiles forward in float32, G*H/32 backward). A step's time is then about that of one
-SM, whatever B is, while the B/R blocks run side by side on as many SMs.
-  * R is the smallest power of two that holds the batch, at most 8: eight rows make each
-    weight read worth eight multiply-adds, G*R accumulators fit in registers (ptxas, sm_90:
-    at most 148 registers a thread, no spills, at R = 8 in float64), and a batch of 64
-    still spreads over 8 SMs. A smaller R for a small batch saves the multiply-adds of
-    rows that are not there (B = 1, generating text, is R = 1).
-  * 256 threads (8 warps) keep a tile's loads in flight and cover H = 256 in one pass; at
-    smaller H the spare threads only help load the tiles.
-Under the simulator, blocks have 4 threads and 1 or 2 rows, so that the tests meet several
-blocks, a partial last block and threads that own two units.
+so each CUDA block owns R rows for the whole sequence, and its threads meet at a block
+barrier once per step (and twice per weight tile). A thread owns hidden units j, j + THREADS,
+...: their gates, cell state and dh, so the cell math needs no exchange between threads. Per
+step a CUDA block streams all of W_hh (G*H x H) from L2 through shared memory once, and each
+weight it loads serves its R rows, held in registers; the B/R blocks run side by side on as
+many SMs. R (the smallest power of two that holds the batch, at most 8) and THREADS are
+set in rnn_kernels.py, with the limits that fix them; bench/README.md ("Why the GPU kernels
+are shaped as they are") has the arithmetic behind them.
+Under the simulator, CUDA blocks have 4 threads and 1 or 2 rows, so that the tests meet
+several blocks, a partial last block and threads that own two units.
 """
 import math
 
@@ -72,7 +65,7 @@ def _lengths(lengths):
 
 
 def _blocks(B):
-    """(rows per block, blocks) for a batch of B."""
+    """(batch rows per CUDA block, CUDA blocks) for a batch of B."""
     rows = next((r for r in ROWS if r >= B), ROWS[-1])
     return rows, math.ceil(B / rows)
 

@@ -1,20 +1,47 @@
 """The array namespace of the 'cuda' device: NumPy's names, on CudaArrays.
 
 Ops are written once against `ctx.xp`; on the CPU that is NumPy, on the GPU this module.
-It holds the part of NumPy the ops use, with NumPy's signatures and dtype rules, each
-function launching the kernels of this package. Every result stays in GPU memory.
+It offers the part of NumPy the ops use, with NumPy's signatures and dtype rules, and
+nothing else (`__all__` lists it); every result stays in GPU memory:
+
+  types and constants  ndarray (CudaArray), dtype, float32 float64 int8 int32 int64 uint8
+                       bool_, iinfo finfo, result_type broadcast_shapes, pi e inf nan newaxis
+  creation             empty zeros ones full (and *_like), asarray array ascontiguousarray
+                       copy arange eye
+  elementwise          add subtract multiply divide true_divide power maximum minimum (ufuncs:
+                       f(a, b, out=None); add.at), negative exp log sqrt tanh abs absolute sign
+                       sin cos square reciprocal log1p expm1, isfinite isnan logical_not where clip
+  reductions           sum max min amax amin mean
+  shapes               reshape transpose swapaxes moveaxis expand_dims squeeze broadcast_to
+                       concatenate stack pad
+
+Each function here is NumPy's calling convention over the front ends that launch the
+kernels: elementwise.py (binary, unary, compare, where), reduce.py (reduce), indexing.py
+(through CudaArray's [] and []=); dtypes.py gives results NumPy's dtypes.
 """
 import builtins
-import operator
 
 import numpy as np
 
+from ..shapes import as_shape, normalise_axis, normalise_axes
 from . import elementwise as ew
 from . import reduce as red
-from .array import CudaArray, binary, compare, promote, unary
-from .array import isfinite as _isfinite
-from .array import reduce as _reduce
-from .array import where as _where
+from .array import CudaArray
+from .dtypes import promote
+from .elementwise import binary, compare, isfinite, unary
+
+__all__ = [
+    "ndarray", "dtype", "float32", "float64", "int8", "int32", "int64", "uint8", "bool_", "iinfo", "finfo",
+    "result_type", "broadcast_shapes", "pi", "e", "inf", "nan", "newaxis",
+    "empty", "zeros", "ones", "full", "empty_like", "zeros_like", "ones_like", "full_like", "asarray", "array",
+    "ascontiguousarray", "copy", "arange", "eye",
+    "add", "subtract", "multiply", "divide", "true_divide", "power", "maximum", "minimum", "negative", "exp", "log",
+    "sqrt", "tanh", "abs", "absolute", "sign", "sin", "cos", "square", "reciprocal", "log1p", "expm1", "isfinite",
+    "isnan", "logical_not", "where", "clip",
+    "sum", "max", "min", "amax", "amin", "mean",
+    "reshape", "transpose", "swapaxes", "moveaxis", "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack",
+    "pad",
+]
 
 ndarray = CudaArray
 newaxis = None
@@ -24,16 +51,13 @@ dtype, broadcast_shapes, iinfo, finfo = np.dtype, np.broadcast_shapes, np.iinfo,
 
 
 def result_type(*xs):
+    """np.result_type of CudaArrays, dtypes and numbers (Python numbers weak, as in NumPy 2)."""
     return promote(*xs)
 
 
 # ---- creation -------------------------------------------------------------------------
-def _shape(shape):
-    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
-
-
 def empty(shape, dtype=np.float64):
-    return CudaArray.empty(_shape(shape), dtype)
+    return CudaArray.empty(as_shape(shape), dtype)
 
 
 def full(shape, fill_value, dtype=None):
@@ -78,8 +102,7 @@ def array(a, dtype=None):
 
 
 def ascontiguousarray(a, dtype=None):
-    a = asarray(a, dtype)
-    return a if a.is_contiguous else a.copy()
+    return asarray(a, dtype).contiguous()
 
 
 def copy(a):
@@ -148,10 +171,6 @@ def expm1(x):
     return exp(x) - 1
 
 
-def isfinite(x):
-    return _isfinite(x)
-
-
 def isnan(x):
     return compare(ew.NE, x, x)
 
@@ -161,7 +180,7 @@ def logical_not(x):
 
 
 def where(condition, x, y):
-    return _where(condition, x, y)
+    return ew.where(condition, x, y)
 
 
 def clip(a, a_min=None, a_max=None):
@@ -172,15 +191,15 @@ def clip(a, a_min=None, a_max=None):
 
 # ---- reductions -----------------------------------------------------------------------
 def sum(a, axis=None, dtype=None, keepdims=False):  # noqa: A001  (NumPy's name)
-    return _reduce(red.SUM, a, axis, keepdims, dtype)
+    return red.reduce(red.SUM, a, axis, keepdims, dtype)
 
 
 def max(a, axis=None, keepdims=False):  # noqa: A001
-    return _reduce(red.MAX, a, axis, keepdims)
+    return red.reduce(red.MAX, a, axis, keepdims)
 
 
 def min(a, axis=None, keepdims=False):  # noqa: A001
-    return _reduce(red.MIN, a, axis, keepdims)
+    return red.reduce(red.MIN, a, axis, keepdims)
 
 
 amax, amin = max, min
@@ -204,18 +223,19 @@ def swapaxes(a, axis1, axis2):
 
 
 def moveaxis(a, source, destination):
-    order = [n for n in range(a.ndim) if n != source % a.ndim]
-    order.insert(destination % a.ndim, source % a.ndim)
+    source, destination = normalise_axis(source, a.shape, "moveaxis"), normalise_axis(destination, a.shape, "moveaxis")
+    order = [n for n in range(a.ndim) if n != source]
+    order.insert(destination, source)
     return a.transpose(order)
 
 
 def expand_dims(a, axis):
-    axis = operator.index(axis) % (a.ndim + 1)
+    axis = normalise_axis(axis, a.shape, "expand_dims", extra=1)
     return a.reshape(a.shape[:axis] + (1,) + a.shape[axis:])
 
 
 def squeeze(a, axis=None):
-    axes = range(a.ndim) if axis is None else [n % a.ndim for n in (axis if isinstance(axis, tuple) else (axis,))]
+    axes = normalise_axes(axis, a.shape, "squeeze")
     return a.reshape(tuple(n for i, n in enumerate(a.shape) if not (i in axes and n == 1)))
 
 
@@ -226,7 +246,7 @@ def broadcast_to(a, shape):
 def concatenate(arrays, axis=0):
     arrays = [asarray(a) for a in arrays]
     first = arrays[0]
-    axis = operator.index(axis) % first.ndim
+    axis = normalise_axis(axis, first.shape, "concatenate")
     for a in arrays[1:]:
         if a.ndim != first.ndim or any(n != m for i, (n, m) in enumerate(zip(a.shape, first.shape)) if i != axis):
             shapes = ", ".join(str(x.shape) for x in arrays)

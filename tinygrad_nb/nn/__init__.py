@@ -2,8 +2,8 @@
 from . import functional
 from .module import Module, ModuleDict, ModuleList, Parameter, ParameterDict, ParameterList, Sequential
 from . import init, utils
-from .activation import (ELU, GELU, SELU, Hardsigmoid, Hardswish, LeakyReLU, LogSoftmax, Mish, PReLU, ReLU, ReLU6,
-                         Sigmoid, SiLU, Softmax, Softplus, Tanh)
+from .activation import MODULES, ELU, GELU, LeakyReLU, LogSoftmax, PReLU, Softmax, Softplus
+globals().update(MODULES)  # the activations made from the rules' table (nn.ReLU, nn.Mish ...)
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from .conv3d import Conv3d, ConvTranspose3d
 from .dropout import Dropout, Dropout2d

@@ -1,11 +1,13 @@
 """Activation functions as modules (and their functional forms for nn.functional).
 Each is one Tensor method; the math and derivatives live in kernels/activations.py (one
-rule per activation, for both devices) and ops/reduce.py (softmax). PReLU, whose slope is
-learnt, is a composition of ReLUs.
+rule per activation, for both devices) and ops/reduce.py (softmax). The activations without
+a parameter (ReLU, Sigmoid, Mish ...) are made from the rules' table, Tensor.ACTIVATIONS:
+a function `mish(input, inplace=False)` and a module class `Mish` each. Those with a
+parameter are written out below. PReLU, whose slope is learnt, is a composition of ReLUs.
 
 `inplace=True` (PyTorch's argument) writes the result into the input with copy_, which
 follows PyTorch's rules for in-place writes (see Tensor.add_)."""
-from ..tensor import Tensor
+from ..tensor import ACTIVATIONS, Tensor
 from .module import Module, Parameter
 
 
@@ -13,36 +15,12 @@ def _written(input, result, inplace):
     return input.copy_(result) if inplace else result
 
 
-def relu(input, inplace=False):
-    return _written(input, input.relu(), inplace)
-
-
-def relu6(input, inplace=False):
-    return _written(input, input.relu6(), inplace)
-
-
 def elu(input, alpha=1.0, inplace=False):
     return _written(input, input.elu(alpha), inplace)
 
 
-def selu(input, inplace=False):
-    return _written(input, input.selu(), inplace)
-
-
 def softplus(input, beta=1.0, threshold=20.0):
     return input.softplus(beta, threshold)
-
-
-def hardsigmoid(input, inplace=False):
-    return _written(input, input.hardsigmoid(), inplace)
-
-
-def hardswish(input, inplace=False):
-    return _written(input, input.hardswish(), inplace)
-
-
-def mish(input, inplace=False):
-    return _written(input, input.mish(), inplace)
 
 
 def prelu(input, weight):
@@ -60,18 +38,6 @@ def leaky_relu(input, negative_slope=0.01):
 
 def gelu(input, approximate="none"):
     return input.gelu(approximate)
-
-
-def silu(input):
-    return input.silu()
-
-
-def sigmoid(input):
-    return input.sigmoid()
-
-
-def tanh(input):
-    return input.tanh()
 
 
 def softmax(input, dim=-1):
@@ -96,42 +62,6 @@ class _Activation(Module):
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
-
-
-class ReLU(_Activation):
-    """max(x, 0)"""
-
-    function = relu
-
-
-class ReLU6(_Activation):
-    """min(max(x, 0), 6)"""
-
-    function = relu6
-
-
-class SELU(_Activation):
-    """scale * (x for x > 0, alpha (e^x - 1) otherwise), scale and alpha self-normalising"""
-
-    function = selu
-
-
-class Hardsigmoid(_Activation):
-    """min(max(x / 6 + 1/2, 0), 1)"""
-
-    function = hardsigmoid
-
-
-class Hardswish(_Activation):
-    """x * hardsigmoid(x)"""
-
-    function = hardswish
-
-
-class Mish(_Activation):
-    """x * tanh(softplus(x))"""
-
-    function = mish
 
 
 class ELU(Module):
@@ -206,25 +136,6 @@ class GELU(Module):
         return f"approximate={self.approximate!r}" if self.approximate != "none" else ""
 
 
-class SiLU(Module):
-    """x * sigmoid(x) (also called swish)"""
-
-    def forward(self, x):
-        return x.silu()
-
-
-class Sigmoid(Module):
-    """1 / (1 + e^-x)"""
-
-    def forward(self, x):
-        return x.sigmoid()
-
-
-class Tanh(Module):
-    def forward(self, x):
-        return x.tanh()
-
-
 class Softmax(Module):
     """e^x / sum e^x along dim"""
 
@@ -244,3 +155,20 @@ class LogSoftmax(Softmax):
 
     def forward(self, x):
         return x.log_softmax(self.dim)
+
+
+def _function(name):
+    def function(input, inplace=False):
+        return _written(input, getattr(input, name)(), inplace)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = getattr(Tensor, name).__doc__
+    return function
+
+
+FUNCTIONS = {name: _function(name) for name in ACTIVATIONS}
+MODULES = {module: type(module, (_Activation,), {"function": staticmethod(FUNCTIONS[name]), "__module__": __name__,
+                                                 "__doc__": FUNCTIONS[name].__doc__})
+           for name, module in ACTIVATIONS.items()}
+globals().update(FUNCTIONS)
+globals().update(MODULES)

@@ -1,7 +1,7 @@
 """nn.functional (F): stateless layer functions with PyTorch's argument names and defaults.
 Each topic keeps its functions in its own module; this one gathers them."""
-from .activation import (elu, gelu, hardsigmoid, hardswish, leaky_relu, log_softmax, mish, prelu, relu, relu6, selu,
-                         sigmoid, silu, softmax, softplus, tanh)
+from .activation import FUNCTIONS, elu, gelu, leaky_relu, log_softmax, prelu, softmax, softplus
+globals().update(FUNCTIONS)  # the activations made from the rules' table (F.relu, F.mish ...)
 from .conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
 from .conv3d import conv3d, conv_transpose3d
 from .dropout import dropout, dropout2d

@@ -38,11 +38,11 @@ class Conv2d(Function):
         ctx.geometry = stride, padding, dilation, groups
         ctx.save_for_backward(x, w)
         ctx.has_bias = b is not None
-        return ctx.kernel("conv2d")(x, w, b, stride, padding, dilation, groups, out_hw)
+        return ctx.backend.conv2d(x, w, b, stride, padding, dilation, groups, out_hw)
 
     def backward(ctx, g):
         x, w = ctx.saved
-        dx, dw = ctx.kernel("conv2d_backward")(x, g, w, *ctx.needs_input_grad[:2], *ctx.geometry)
+        dx, dw = ctx.backend.conv2d_backward(x, g, w, *ctx.needs_input_grad[:2], *ctx.geometry)
         return dx, dw, _bias_grad(ctx, g, ctx.has_bias)
 
     def graph_backward(ctx, g):
@@ -66,7 +66,7 @@ class ConvTranspose2d(Function):
         ctx.geometry = stride, padding, dilation, groups
         ctx.save_for_backward(x, w)
         ctx.has_bias = b is not None
-        z = ctx.kernel("conv2d_backward_input")(x, w, out_hw, *ctx.geometry)
+        z = ctx.backend.conv2d_backward_input(x, w, out_hw, *ctx.geometry)
         if b is not None:
             z += b.reshape(1, -1, 1, 1)
         return z
@@ -75,9 +75,9 @@ class ConvTranspose2d(Function):
         x, w = ctx.saved
         dx = dw = None
         if ctx.needs_input_grad[0]:
-            dx = ctx.kernel("conv2d")(g, w, None, *ctx.geometry, x.shape[2:])
+            dx = ctx.backend.conv2d(g, w, None, *ctx.geometry, x.shape[2:])
         if ctx.needs_input_grad[1]:
-            dw = ctx.kernel("conv2d_backward_weight")(g, x, w.shape[2:], *ctx.geometry)
+            dw = ctx.backend.conv2d_backward_weight(g, x, w.shape[2:], *ctx.geometry)
         return dx, dw, _bias_grad(ctx, g, ctx.has_bias)
 
     def graph_backward(ctx, g):
@@ -98,12 +98,12 @@ class ConvWeight(Function):
     def forward(ctx, x, dy, kernel_hw=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
         ctx.geometry = stride, padding, dilation, groups
         ctx.save_for_backward(x, dy)
-        return ctx.kernel("conv2d_backward_weight")(x, dy, kernel_hw, *ctx.geometry)
+        return ctx.backend.conv2d_backward_weight(x, dy, kernel_hw, *ctx.geometry)
 
     def backward(ctx, g):
         x, dy = ctx.saved
-        dx = ctx.kernel("conv2d_backward_input")(dy, g, x.shape[2:], *ctx.geometry) if ctx.needs_input_grad[0] else None
-        ddy = ctx.kernel("conv2d")(x, g, None, *ctx.geometry, dy.shape[2:]) if ctx.needs_input_grad[1] else None
+        dx = ctx.backend.conv2d_backward_input(dy, g, x.shape[2:], *ctx.geometry) if ctx.needs_input_grad[0] else None
+        ddy = ctx.backend.conv2d(x, g, None, *ctx.geometry, dy.shape[2:]) if ctx.needs_input_grad[1] else None
         return dx, ddy
 
     def graph_backward(ctx, g):

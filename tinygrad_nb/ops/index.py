@@ -30,11 +30,11 @@ class Gather(Function):
 
     def forward(ctx, x, index=None, axis=0):
         ctx.shape, ctx.index, ctx.axis = x.shape, index, axis
-        return ctx.kernel("gather_along")(x, index, axis)
+        return ctx.backend.gather_along(x, index, axis)
 
     def backward(ctx, g):
         dx = ctx.xp.zeros(ctx.shape, g.dtype)
-        ctx.kernel("scatter_along")(dx, ctx.index, g, ctx.axis, True)
+        ctx.backend.scatter_along(dx, ctx.index, g, ctx.axis, True)
         return dx
 
     def graph_backward(ctx, g):
@@ -50,16 +50,16 @@ class Scatter(Function):
     def forward(ctx, x, src=None, index=None, axis=0, value=None):
         ctx.index, ctx.axis, ctx.src_shape = index, axis, None if src is None else src.shape
         y = x.copy()
-        ctx.kernel("scatter_along")(y, index, value if src is None else src, axis, False)
+        ctx.backend.scatter_along(y, index, value if src is None else src, axis, False)
         return y
 
     def backward(ctx, g):
         dx = dsrc = None
         if ctx.needs_input_grad[0]:
             dx = g.copy()
-            ctx.kernel("scatter_along")(dx, ctx.index, 0, ctx.axis, False)
+            ctx.backend.scatter_along(dx, ctx.index, 0, ctx.axis, False)
         if ctx.src_shape is not None and ctx.needs_input_grad[1]:
-            dsrc = _fit(ctx.xp, ctx.kernel("gather_along")(g, ctx.index, ctx.axis), ctx.src_shape)
+            dsrc = _fit(ctx.xp, ctx.backend.gather_along(g, ctx.index, ctx.axis), ctx.src_shape)
         return dx, dsrc
 
     def graph_backward(ctx, g):
@@ -77,13 +77,13 @@ class ScatterAdd(Function):
     def forward(ctx, x, src, index=None, axis=0):
         ctx.index, ctx.axis, ctx.src_shape = index, axis, src.shape
         y = x.copy()
-        ctx.kernel("scatter_along")(y, index, src, axis, True)
+        ctx.backend.scatter_along(y, index, src, axis, True)
         return y
 
     def backward(ctx, g):
         dsrc = None
         if ctx.needs_input_grad[1]:
-            dsrc = _fit(ctx.xp, ctx.kernel("gather_along")(g, ctx.index, ctx.axis), ctx.src_shape)
+            dsrc = _fit(ctx.xp, ctx.backend.gather_along(g, ctx.index, ctx.axis), ctx.src_shape)
         return g, dsrc
 
     def graph_backward(ctx, g):

@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from ..function import Function
-from .elementwise import _tensor_names
+from .activation import tensor_names
 from .reduce import Softmax
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -33,14 +33,14 @@ class CrossEntropy(Function):
     def forward(ctx, x, labels, weight=None, ignore=-100, smoothing=0.0, reduction="mean"):
         mode = REDUCTIONS.index(reduction)
         labels = ctx.xp.ascontiguousarray(labels)
-        out, ctx.lse, ctx.totals = ctx.kernel("cross_entropy")(x, labels, weight, ignore, smoothing, mode)
+        out, ctx.lse, ctx.totals = ctx.backend.cross_entropy(x, labels, weight, ignore, smoothing, mode)
         ctx.save_for_backward(x, labels, weight)
         ctx.options = ignore, smoothing, mode
         return out
 
     def backward(ctx, g):
         x, labels, weight = ctx.saved
-        dx = ctx.kernel("cross_entropy_backward")(g, x, labels, weight, ctx.lse, ctx.totals, *ctx.options)
+        dx = ctx.backend.cross_entropy_backward(g, x, labels, weight, ctx.lse, ctx.totals, *ctx.options)
         return (dx, None) if weight is None else (dx, None, None)
 
     def graph_backward(ctx, g):
@@ -70,11 +70,11 @@ class PointwiseLoss(Function):
     def forward(ctx, x, t, rule, a=0.0, reduction="mean"):
         ctx.rule, ctx.a, ctx.mode = rule, float(a), REDUCTIONS.index(reduction)
         ctx.save_for_backward(x, t)
-        return ctx.kernel("pointwise_loss")(rule, x, t, ctx.a, ctx.mode)
+        return ctx.backend.pointwise_loss(rule, x, t, ctx.a, ctx.mode)
 
     def backward(ctx, g):
         x, t = ctx.saved
-        return ctx.kernel("pointwise_loss_backward")(ctx.rule, g, x, t, ctx.a, ctx.mode, *ctx.needs_input_grad)
+        return ctx.backend.pointwise_loss_backward(ctx.rule, g, x, t, ctx.a, ctx.mode, *ctx.needs_input_grad)
 
     def graph_backward(ctx, g):
         """The same dx and dt with Tensor ops: the rule's derivatives bound to Tensor functions."""
@@ -82,7 +82,7 @@ class PointwiseLoss(Function):
         from ..kernels.loss_rules import RULES
 
         rule, (x, t) = RULES[ctx.rule], ctx.parents
-        names = {**_tensor_names(type(g)), "log": type(g).log}
+        names = {**tensor_names(type(g)), "log": type(g).log}
         s = g / math.prod(x.shape) if ctx.mode == REDUCTIONS.index("mean") else g
         return tuple(s * bind(derivative, names)(x, t, ctx.a) if wanted else None
                      for derivative, wanted in ((rule.d_input, ctx.needs_input_grad[0]),

@@ -31,7 +31,7 @@ class MatMul(Function):
 
 def _bmm(ctx, a, b):
     batch = ctx.xp.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    out = ctx.kernel("matmul")(_batch_of_matrices(ctx.xp, a, batch), _batch_of_matrices(ctx.xp, b, batch))
+    out = ctx.backend.matmul(_batch_of_matrices(ctx.xp, a, batch), _batch_of_matrices(ctx.xp, b, batch))
     return out.reshape(batch + out.shape[-2:])
 
 

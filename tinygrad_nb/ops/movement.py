@@ -168,10 +168,10 @@ class TakeRows(Function):
 
     def forward(ctx, x, labels, ignore=-100):
         ctx.labels, ctx.ignore, ctx.classes = ctx.xp.ascontiguousarray(labels), ignore, x.shape[1]
-        return ctx.kernel("take_rows")(x, ctx.labels, ignore)
+        return ctx.backend.take_rows(x, ctx.labels, ignore)
 
     def backward(ctx, g):
-        return ctx.kernel("take_rows_backward")(g, ctx.labels, ctx.ignore, ctx.classes), None
+        return ctx.backend.take_rows_backward(g, ctx.labels, ctx.ignore, ctx.classes), None
 
     def graph_backward(ctx, g):
         xp, labels = ctx.xp, ctx.labels
@@ -188,10 +188,10 @@ class Embedding(Function):
 
     def forward(ctx, weight, ids, wrap=False):
         ctx.ids, ctx.rows, ctx.wrap = ids, weight.shape[0], wrap
-        return ctx.kernel("embedding")(weight, ids, wrap)
+        return ctx.backend.embedding(weight, ids, wrap)
 
     def backward(ctx, g):
-        return ctx.kernel("embedding_backward")(g, ctx.ids, ctx.rows, ctx.wrap), None
+        return ctx.backend.embedding_backward(g, ctx.ids, ctx.rows, ctx.wrap), None
 
     def graph_backward(ctx, g):
         ids = ctx.xp.where(ctx.ids < 0, ctx.ids + ctx.rows, ctx.ids) if ctx.wrap else ctx.ids

@@ -10,12 +10,12 @@ class MaxPool2d(Function):
     (one that has no gradient)."""
 
     def forward(ctx, x, kernel_hw=None, stride=None, padding=None, dilation=None, out_hw=None, return_indices=False):
-        y, argmax = ctx.kernel("max_pool2d")(x, kernel_hw, stride, padding, dilation, out_hw)
+        y, argmax = ctx.backend.max_pool2d(x, kernel_hw, stride, padding, dilation, out_hw)
         ctx.argmax, ctx.input_hw, ctx.geometry = argmax, x.shape[2:], (kernel_hw, stride, padding, dilation)
         return (y, argmax) if return_indices else y
 
     def backward(ctx, g, *g_argmax):
-        return ctx.kernel("max_pool2d_backward")(g, ctx.argmax, ctx.input_hw, *ctx.geometry)
+        return ctx.backend.max_pool2d_backward(g, ctx.argmax, ctx.input_hw, *ctx.geometry)
 
     def graph_backward(ctx, g, *g_argmax):
         return MaxUnpool2d.apply(g, argmax=ctx.argmax, input_hw=ctx.input_hw, geometry=ctx.geometry)
@@ -27,7 +27,7 @@ class MaxUnpool2d(Function):
 
     def forward(ctx, x, argmax=None, input_hw=None, geometry=None):
         ctx.argmax = argmax
-        return ctx.kernel("max_pool2d_backward")(x, argmax, input_hw, *geometry)
+        return ctx.backend.max_pool2d_backward(x, argmax, input_hw, *geometry)
 
     def backward(ctx, g):
         return g.reshape(-1)[_winners(ctx.xp, ctx.argmax, g.shape)].reshape(ctx.argmax.shape)
@@ -49,10 +49,10 @@ class AvgPool2d(Function):
 
     def forward(ctx, x, windows=None):
         ctx.windows, ctx.input_hw = windows, x.shape[2:]
-        return ctx.kernel("avg_pool2d")(x, *windows)
+        return ctx.backend.avg_pool2d(x, *windows)
 
     def backward(ctx, g):
-        return ctx.kernel("avg_pool2d_backward")(g, *ctx.windows, ctx.input_hw)
+        return ctx.backend.avg_pool2d_backward(g, *ctx.windows, ctx.input_hw)
 
     def graph_backward(ctx, g):
         return AvgUnpool2d.apply(g, windows=ctx.windows, input_hw=ctx.input_hw)
@@ -64,10 +64,10 @@ class AvgUnpool2d(Function):
 
     def forward(ctx, x, windows=None, input_hw=None):
         ctx.windows = windows
-        return ctx.kernel("avg_pool2d_backward")(x, *windows, input_hw)
+        return ctx.backend.avg_pool2d_backward(x, *windows, input_hw)
 
     def backward(ctx, g):
-        return ctx.kernel("avg_pool2d")(g, *ctx.windows)
+        return ctx.backend.avg_pool2d(g, *ctx.windows)
 
     def graph_backward(ctx, g):
         return AvgPool2d.apply(g, windows=ctx.windows)

@@ -85,13 +85,13 @@ class Softmax(Function):
     """y = e^(x - m) / sum e^(x - m);   dx = y * (g - sum(g * y))"""
 
     def forward(ctx, x, axis=-1):
-        y = ctx.kernel("softmax")(x, axis, False)
+        y = ctx.backend.softmax(x, axis, False)
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
 
     def backward(ctx, g):
-        return ctx.kernel("softmax_backward")(g, ctx.saved[0], ctx.axis, False)
+        return ctx.backend.softmax_backward(g, ctx.saved[0], ctx.axis, False)
 
     def graph_backward(ctx, g):
         y = ctx.output()
@@ -102,13 +102,13 @@ class LogSoftmax(Function):
     """y = (x - m) - log sum e^(x - m);   dx = g - e^y * sum(g)"""
 
     def forward(ctx, x, axis=-1):
-        y = ctx.kernel("softmax")(x, axis, True)
+        y = ctx.backend.softmax(x, axis, True)
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
 
     def backward(ctx, g):
-        return ctx.kernel("softmax_backward")(g, ctx.saved[0], ctx.axis, True)
+        return ctx.backend.softmax_backward(g, ctx.saved[0], ctx.axis, True)
 
     def graph_backward(ctx, g):
         return g - ctx.output().exp() * g.sum(axis=ctx.axis, keepdim=True)
@@ -132,12 +132,12 @@ class Prod(Function):
         line, a = _line(x, axis)
         if line.shape[a] == 0:
             return ctx.xp.ones(shape, x.dtype)  # the empty product
-        running = ctx.kernel("scan")(line, a, True, False, False)
+        running = ctx.backend.scan(line, a, True, False, False)
         return running[(slice(None),) * a + (slice(-1, None),)].reshape(shape)
 
     def backward(ctx, g):
         line, a = _line(ctx.saved[0], ctx.axis)
-        scan = ctx.kernel("scan")
+        scan = ctx.backend.scan
         others = scan(line, a, True, False, True) * scan(line, a, True, True, True)
         return _expand_back(ctx.xp, g, ctx.shape, ctx.axes, ctx.keepdim) * others.reshape(ctx.shape)
 
@@ -158,10 +158,10 @@ class Cumsum(Function):
 
     def forward(ctx, x, axis=0, reverse=False):
         ctx.axis, ctx.reverse = axis, reverse
-        return ctx.kernel("scan")(x, axis, False, reverse, False)
+        return ctx.backend.scan(x, axis, False, reverse, False)
 
     def backward(ctx, g):
-        return ctx.kernel("scan")(g, ctx.axis, False, not ctx.reverse, False)
+        return ctx.backend.scan(g, ctx.axis, False, not ctx.reverse, False)
 
     def graph_backward(ctx, g):
         return Cumsum.apply(g, axis=ctx.axis, reverse=not ctx.reverse)

@@ -33,11 +33,11 @@ class AlongAxis(Function):
 
     def forward(ctx, x, axis=None, matrix=None):
         ctx.axis, ctx.matrix = axis, matrix
-        return ctx.kernel("along_axis")(x, axis, matrix.ptr, matrix.col, matrix.val)
+        return ctx.backend.along_axis(x, axis, matrix.ptr, matrix.col, matrix.val)
 
     def backward(ctx, g):
         t = ctx.matrix.T
-        return ctx.kernel("along_axis")(g, ctx.axis, t.ptr, t.col, t.val)
+        return ctx.backend.along_axis(g, ctx.axis, t.ptr, t.col, t.val)
 
     def graph_backward(ctx, g):
         return AlongAxis.apply(g, axis=ctx.axis, matrix=ctx.matrix.T)

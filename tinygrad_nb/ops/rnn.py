@@ -122,7 +122,7 @@ class LSTMLayer(Function):
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, lengths=None):
         ctx.has_bias, ctx.reverse, ctx.lengths = b_ih is not None, reverse, lengths
         b_ih, b_hh = _biases(ctx.xp, b_ih, b_hh, w_ih.shape[0], x.dtype)
-        hs, cs, acts = ctx.kernel("lstm_forward")(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths)
+        hs, cs, acts = ctx.backend.lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths)
         ctx.save_for_backward(x, w_ih, w_hh, hs, cs, acts)
         if reverse:
             return hs[:-1], hs[0], cs[0]
@@ -130,7 +130,7 @@ class LSTMLayer(Function):
 
     def backward(ctx, d_out, dh_n, dc_n):
         x, w_ih, w_hh, hs, cs, acts = ctx.saved
-        grads = ctx.kernel("lstm_backward")(
+        grads = ctx.backend.lstm_backward(
             x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, ctx.reverse, ctx.needs_input_grad[0], ctx.lengths)
         return _input_grads(ctx.has_bias, *grads)
 
@@ -151,13 +151,13 @@ class GRULayer(Function):
     def forward(ctx, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, lengths=None):
         ctx.has_bias, ctx.reverse, ctx.lengths = b_ih is not None, reverse, lengths
         b_ih, b_hh = _biases(ctx.xp, b_ih, b_hh, w_ih.shape[0], x.dtype)
-        hs, acts, hn = ctx.kernel("gru_forward")(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, lengths)
+        hs, acts, hn = ctx.backend.gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, lengths)
         ctx.save_for_backward(x, w_ih, w_hh, hs, acts, hn)
         return (hs[:-1], hs[0]) if reverse else (hs[1:], hs[-1])
 
     def backward(ctx, d_out, dh_n):
         x, w_ih, w_hh, hs, acts, hn = ctx.saved
-        grads = ctx.kernel("gru_backward")(
+        grads = ctx.backend.gru_backward(
             x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, ctx.reverse, ctx.needs_input_grad[0], ctx.lengths)
         return _input_grads(ctx.has_bias, *grads)
 
@@ -175,13 +175,13 @@ class RNNLayer(Function):
     def forward(ctx, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, relu=False, reverse=False, lengths=None):
         ctx.has_bias, ctx.relu, ctx.reverse, ctx.lengths = b_ih is not None, relu, reverse, lengths
         b_ih, b_hh = _biases(ctx.xp, b_ih, b_hh, w_ih.shape[0], x.dtype)
-        hs = ctx.kernel("rnn_forward")(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse, lengths)
+        hs = ctx.backend.rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse, lengths)
         ctx.save_for_backward(x, w_ih, w_hh, hs)
         return (hs[:-1], hs[0]) if reverse else (hs[1:], hs[-1])
 
     def backward(ctx, d_out, dh_n):
         x, w_ih, w_hh, hs = ctx.saved
-        grads = ctx.kernel("rnn_backward")(
+        grads = ctx.backend.rnn_backward(
             x, w_ih, w_hh, hs, d_out, dh_n, ctx.relu, ctx.reverse, ctx.needs_input_grad[0], ctx.lengths)
         return _input_grads(ctx.has_bias, *grads)
 

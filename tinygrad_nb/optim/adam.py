@@ -27,7 +27,7 @@ class Adam(Optimizer):
                 state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.array), xp.zeros_like(p.array)
                 if amsgrad:
                     state["max_exp_avg_sq"] = xp.zeros_like(p.array)
-        device.kernel("adam_step")(
+        device.backend.adam_step(
             [p.array for p in params], self._grads(params, group), self._arrays(states, "exp_avg"),
             self._arrays(states, "exp_avg_sq"), self._arrays(states, "max_exp_avg_sq") if amsgrad else None,
             self._arrays(states, "step"), lr, b1, b2, group["eps"], group["weight_decay"], self.decoupled, amsgrad,

@@ -25,7 +25,7 @@ class RMSprop(Optimizer):
                     state["grad_avg"] = xp.zeros_like(p.array)
                 if momentum:
                     state["momentum_buffer"] = xp.zeros_like(p.array)
-        device.kernel("rmsprop_step")(
+        device.backend.rmsprop_step(
             [p.array for p in params], self._grads(params, group), self._arrays(states, "square_avg"),
             self._arrays(states, "grad_avg") if centered else None,
             self._arrays(states, "momentum_buffer") if momentum else None, self._arrays(states, "step"), lr,

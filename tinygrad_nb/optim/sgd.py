@@ -32,5 +32,5 @@ class SGD(Optimizer):
                 continue
             if momentum:
                 bufs = [s["momentum_buffer"] for _, s in part]
-            device.kernel("sgd_step")([p.array for p, _ in part], self._grads([p for p, _ in part], group), bufs, lr, momentum,
+            device.backend.sgd_step([p.array for p, _ in part], self._grads([p for p, _ in part], group), bufs, lr, momentum,
                                       group["dampening"], group["weight_decay"], group["nesterov"], first)
