@@ -216,7 +216,7 @@ def test_the_composed_losses_agree_across_devices(rng):
 
     x, y = rng.uniform(0.05, 0.95, (3, 4)), rng.uniform(0, 1, (3, 4))
     assert_like_cpu(lambda a, b: F.smooth_l1_loss(a, b, beta=0.3) + F.huber_loss(a, b, delta=0.2) + F.l1_loss(a, b)
-                 + F.binary_cross_entropy(a, b) + F.kl_div(a.log(), b, reduction="batchmean"), x, y)
+                    + F.binary_cross_entropy(a, b) + F.kl_div(a.log(), b, reduction="batchmean"), x, y)
 
 
 # Each loss on every device, with targets given as tensors on the input's device, as arrays (which

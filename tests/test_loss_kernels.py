@@ -195,8 +195,8 @@ def test_the_cuda_device_agrees_on_strided_float32_and_weighted_losses(rng):
 
     x, t = rng.standard_normal((4, 6)), rng.uniform(0, 1, (6, 4))
     assert_like_cpu(lambda a, b: F.smooth_l1_loss(a[:, ::2], b.T[:, ::2], reduction="none")
-                 + F.binary_cross_entropy_with_logits(a[:, 1::2], b.T[:, 1::2], weight=np.full(3, 0.5),
-                                                      pos_weight=2.0, reduction="none"), x, t)
+                    + F.binary_cross_entropy_with_logits(a[:, 1::2], b.T[:, 1::2], weight=np.full(3, 0.5),
+                                                         pos_weight=2.0, reduction="none"), x, t)
     big = rng.standard_normal(1000) * 30  # more elements than one simulated block strides over
     assert_like_cpu(lambda a, b: F.binary_cross_entropy_with_logits(a, b), big, rng.uniform(0, 1, 1000))
     for reduction in REDUCTIONS:

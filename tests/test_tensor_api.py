@@ -48,7 +48,7 @@ def test_the_same_on_the_device(rng):
 
     a = rng.standard_normal((2, 4))
     assert_like_cpu(lambda x: METHODS["gather"][0](x) + METHODS["split"][0](x)[:, :3] + x.repeat(1, 2)[:, 1:4]
-                 + x.masked_fill(x > 0, 0.0)[:, :3] + x.norm(), a)
+                    + x.masked_fill(x > 0, 0.0)[:, :3] + x.norm(), a)
 
 
 def test_gather_scatters_repeated_picks_back():

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import function
 from .device import canonical, get_device
-from .ops import elementwise as E
+from .ops.elementwise import Cast
 from .tensor_args import DEFAULT_FLOAT, _axis, _check_dtype, _to_dtype
 from .tensor_create import TensorFactories
 from .tensor_inplace import TensorInplace
@@ -279,7 +279,7 @@ class Tensor(function.TensorBase, TensorFactories, TensorMath, TensorReduce, Ten
             return self
         if dtype.kind != "f":
             return Tensor._from_array(self.array.astype(dtype), self.device)
-        return E.Cast.apply(self, dtype=dtype)
+        return Cast.apply(self, dtype=dtype)
 
     def float(self):
         return self.cast(np.float32)

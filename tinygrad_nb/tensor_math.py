@@ -4,7 +4,7 @@ matrix products. The activations without a parameter are made from the rules' ta
 (kernels/activations.py): one method per row, `t.relu()`, `t.mish()` ... (ACTIVATIONS below).
 
 Mixed into Tensor by tensor.py. Each method checks its arguments and calls an op from
-ops/ (`E.Add.apply(a, b)`), where the math and its derivative live. New tensors outside
+ops/ (`Add.apply(a, b)`), where the math and its derivative live. New tensors outside
 an op come from `_from_array` and `_from_data`, which make a plain Tensor.
 """
 import numbers
@@ -15,9 +15,9 @@ import numpy as np
 from . import function
 from .device import get_device
 from .function import TensorBase
-from .ops import activation as A
-from .ops import elementwise as E
-from .ops import matmul as M
+from .ops.activation import Elu, Gelu, GeluTanh, LeakyRelu, OPS, RULES, Softplus
+from .ops.elementwise import Abs, Add, Clip, Cos, Div, Exp, Log, Maximum, Mul, Neg, Pow, Sin, Sqrt, Sub, Where
+from .ops.matmul import MatMul
 from .tensor_args import DEFAULT_FLOAT
 
 
@@ -52,38 +52,38 @@ class TensorMath:
         return self if self.dtype.kind == "f" else self.cast(DEFAULT_FLOAT)
 
     def __add__(self, other):
-        return self._binary(E.Add, other)
+        return self._binary(Add, other)
 
     def __radd__(self, other):
-        return self._binary(E.Add, other, reverse=True)
+        return self._binary(Add, other, reverse=True)
 
     def __sub__(self, other):
-        return self._binary(E.Sub, other)
+        return self._binary(Sub, other)
 
     def __rsub__(self, other):
-        return self._binary(E.Sub, other, reverse=True)
+        return self._binary(Sub, other, reverse=True)
 
     def __mul__(self, other):
-        return self._binary(E.Mul, other)
+        return self._binary(Mul, other)
 
     def __rmul__(self, other):
-        return self._binary(E.Mul, other, reverse=True)
+        return self._binary(Mul, other, reverse=True)
 
     def __truediv__(self, other):
         """True division: integers divide as float32, as in PyTorch."""
-        return self._floating()._binary(E.Div, other)
+        return self._floating()._binary(Div, other)
 
     def __rtruediv__(self, other):
-        return self._floating()._binary(E.Div, other, reverse=True)
+        return self._floating()._binary(Div, other, reverse=True)
 
     def __pow__(self, other):
-        return self._binary(E.Pow, other)
+        return self._binary(Pow, other)
 
     def __rpow__(self, other):
-        return self._binary(E.Pow, other, reverse=True)
+        return self._binary(Pow, other, reverse=True)
 
     def __neg__(self):
-        return E.Neg.apply(self)
+        return Neg.apply(self)
 
     def __matmul__(self, other):
         return self.matmul(other)
@@ -111,7 +111,7 @@ class TensorMath:
         except ValueError:
             raise RuntimeError(f"matmul: batch dimensions of {a.shape} and {b.shape} do not broadcast") from None
         dtype = np.result_type(a.dtype, b.dtype)
-        out = M.MatMul.apply(a2.cast(dtype), b2.cast(dtype))
+        out = MatMul.apply(a2.cast(dtype), b2.cast(dtype))
         if a.ndim == 1:
             out = out.squeeze(-2)
         if b.ndim == 1:
@@ -170,31 +170,31 @@ class TensorMath:
 
     # ---- elementwise functions --------------------------------------------------------
     def exp(self):
-        return E.Exp.apply(self._floating())
+        return Exp.apply(self._floating())
 
     def log(self):
-        return E.Log.apply(self._floating())
+        return Log.apply(self._floating())
 
     def sin(self):
-        return E.Sin.apply(self._floating())
+        return Sin.apply(self._floating())
 
     def cos(self):
-        return E.Cos.apply(self._floating())
+        return Cos.apply(self._floating())
 
     def sqrt(self):
-        return E.Sqrt.apply(self._floating())
+        return Sqrt.apply(self._floating())
 
     def leaky_relu(self, negative_slope=0.01):
-        return A.LeakyRelu.apply(self, float(negative_slope))
+        return LeakyRelu.apply(self, float(negative_slope))
 
     def gelu(self, approximate="none"):
         """x Phi(x), exactly (approximate='none', PyTorch's default) or with tanh ('tanh')."""
         if approximate not in ("none", "tanh"):
             raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-        return A.Gelu.apply(self) if approximate == "none" else A.GeluTanh.apply(self)
+        return Gelu.apply(self) if approximate == "none" else GeluTanh.apply(self)
 
     def elu(self, alpha=1.0):
-        return A.Elu.apply(self, float(alpha))
+        return Elu.apply(self, float(alpha))
 
     def softplus(self, beta=1.0, threshold=20.0):
         """log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (only PyTorch's
@@ -203,20 +203,20 @@ class TensorMath:
             raise ValueError(f"softplus: only threshold=20 (PyTorch's default) is supported, got {threshold}")
         if beta <= 0:
             raise ValueError(f"softplus: beta must be positive, got {beta}")
-        return A.Softplus.apply(self, float(beta))
+        return Softplus.apply(self, float(beta))
 
     def abs(self):
-        return E.Abs.apply(self)
+        return Abs.apply(self)
 
     def clip(self, min=None, max=None):
         if min is None and max is None:
             raise ValueError("clip: at least one of min and max must be given")
-        return E.Clip.apply(self, lo=min, hi=max)
+        return Clip.apply(self, lo=min, hi=max)
 
     clamp = clip
 
     def maximum(self, other):
-        return self._binary(E.Maximum, other)
+        return self._binary(Maximum, other)
 
     def minimum(self, other):
         return -((-self).maximum(-self._operand(other)))
@@ -243,7 +243,7 @@ class TensorMath:
         except ValueError:
             raise RuntimeError(f"where: shapes {cond.shape}, {x.shape} and {y.shape} cannot be broadcast together") from None
         dtype = np.result_type(x.dtype, y.dtype)
-        return E.Where.apply(cond, x.cast(dtype), y.cast(dtype))
+        return Where.apply(cond, x.cast(dtype), y.cast(dtype))
 
 
 def _broadcast_shape(op, a, b):
@@ -286,6 +286,6 @@ def _activation(name, op, keeps_integers):
 
 
 # The rules with an nn module: each a Tensor method of its name (and, in nn, a module and a function).
-ACTIVATIONS = {name: rule.module for name, rule in A.RULES.items() if rule.module}
+ACTIVATIONS = {name: rule.module for name, rule in RULES.items() if rule.module}
 for _name in ACTIVATIONS:
-    setattr(TensorMath, _name, _activation(_name, A.OPS[_name], A.RULES[_name].keeps_integers))
+    setattr(TensorMath, _name, _activation(_name, OPS[_name], RULES[_name].keeps_integers))

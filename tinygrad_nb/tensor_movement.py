@@ -11,9 +11,9 @@ import numpy as np
 
 from .device import get_device
 from .function import TensorBase
-from .ops import index as IX
-from .ops import movement as MV
 from .kernels.shapes import resolve_shape
+from .ops.index import Gather, Scatter, ScatterAdd
+from .ops.movement import Cat, Clone, Embedding, Expand, GetItem, Pad, Permute, Reshape, TakeRows
 from .tensor_args import _axis, _shape_arg
 
 
@@ -21,7 +21,7 @@ class TensorMovement:
     # ---- reshaping --------------------------------------------------------------------
     def reshape(self, *shape):
         target = resolve_shape(_shape_arg(shape), self.shape, RuntimeError)
-        return self if target == self.shape else MV.Reshape.apply(self, shape=target)
+        return self if target == self.shape else Reshape.apply(self, shape=target)
 
     view = reshape
 
@@ -55,7 +55,7 @@ class TensorMovement:
         for i, n in enumerate(self.shape):
             if n != 1 and n != shape[lead + i]:
                 raise RuntimeError(f"expand: cannot expand shape {self.shape} to {sizes}: axis {i} has size {n}")
-        return MV.Expand.apply(self, shape=shape)
+        return Expand.apply(self, shape=shape)
 
     def expand_as(self, other):
         return self.expand(other.shape)
@@ -80,24 +80,24 @@ class TensorMovement:
         for (a, b), n in zip(widths, self.shape):
             if n + a + b < 0:
                 raise ValueError(f"pad: widths {widths} crop more than shape {self.shape} holds")
-        return MV.Pad.apply(self, widths=widths, value=value)
+        return Pad.apply(self, widths=widths, value=value)
 
     # ---- axis order -------------------------------------------------------------------
     def permute(self, *order):
         order = _shape_arg(order)
         if sorted(_axis(self, o, "permute") for o in order) != list(range(self.ndim)):
             raise RuntimeError(f"permute: {order} is not a permutation of the {self.ndim} axes of shape {self.shape}")
-        return MV.Permute.apply(self, order=tuple(_axis(self, o, "permute") for o in order))
+        return Permute.apply(self, order=tuple(_axis(self, o, "permute") for o in order))
 
     def transpose(self, dim0=-2, dim1=-1):
         order = list(range(self.ndim))
         a, b = _axis(self, dim0, "transpose"), _axis(self, dim1, "transpose")
         order[a], order[b] = order[b], order[a]
-        return MV.Permute.apply(self, order=tuple(order))
+        return Permute.apply(self, order=tuple(order))
 
     @property
     def T(self):
-        return MV.Permute.apply(self, order=tuple(reversed(range(self.ndim))))
+        return Permute.apply(self, order=tuple(reversed(range(self.ndim))))
 
     def t(self):
         """The transpose of a matrix (a vector or a scalar as it is), as PyTorch's t()."""
@@ -108,7 +108,7 @@ class TensorMovement:
     # ---- copies -----------------------------------------------------------------------
     def clone(self):
         """A copy in a buffer of its own, in the graph (the gradient passes through)."""
-        return MV.Clone.apply(self)
+        return Clone.apply(self)
 
     def contiguous(self):
         """This tensor if its values lie in order in its buffer, else a copy that does."""
@@ -130,7 +130,7 @@ class TensorMovement:
                 shapes = ", ".join(str(x.shape) for x in tensors)
                 raise RuntimeError(f"cat: shapes {shapes} must match except along axis {axis}")
         dtype = np.result_type(*[t.dtype for t in tensors])
-        return MV.Cat.apply(*[t.cast(dtype) for t in tensors], axis=axis)
+        return Cat.apply(*[t.cast(dtype) for t in tensors], axis=axis)
 
     @classmethod
     def stack(cls, tensors, axis=0, dim=None):
@@ -187,10 +187,10 @@ class TensorMovement:
         if (isinstance(index, TensorBase) and index.device == self.device != "cpu" and index.dtype.kind in "iu"
                 and self.ndim and self.dtype.kind == "f"):
             # rows picked by ids already on the GPU: gathered there (an id outside the axis reads NaN)
-            rows = MV.Embedding.apply(self.reshape(self.shape[0], -1), index, wrap=True)
+            rows = Embedding.apply(self.reshape(self.shape[0], -1), index, wrap=True)
             return rows.reshape(index.shape + self.shape[1:])
         try:
-            return MV.GetItem.apply(self, index=_index(index))
+            return GetItem.apply(self, index=_index(index))
         except IndexError as e:
             raise IndexError(f"__getitem__: index {index!r} is invalid for shape {self.shape}: {e}") from None
 
@@ -205,7 +205,7 @@ class TensorMovement:
     def gather(self, dim, index):
         """out[i][j][k] = self[i][index[i][j][k]][k] for dim = 1 (and so on for any dim): index
         has self's number of axes and picks along dim (as torch.gather)."""
-        return IX.Gather.apply(self, index=_along(self, "gather", dim, index), axis=_axis(self, dim, "gather"))
+        return Gather.apply(self, index=_along(self, "gather", dim, index), axis=_axis(self, dim, "gather"))
 
     def masked_fill(self, mask, value):
         """value where mask (broadcast to this shape) holds, this tensor elsewhere."""
@@ -221,16 +221,16 @@ class TensorMovement:
             value = src if value is None else value
             if value is None:
                 raise TypeError("scatter: expected src (a tensor) or value (a number)")
-            return IX.Scatter.apply(self, index=_along(self, "scatter", dim, index), axis=_axis(self, dim, "scatter"),
+            return Scatter.apply(self, index=_along(self, "scatter", dim, index), axis=_axis(self, dim, "scatter"),
                                     value=value)
         src = self._scatter_source("scatter", src)
-        return IX.Scatter.apply(self, src, index=_along(self, "scatter", dim, index, src), axis=_axis(self, dim, "scatter"))
+        return Scatter.apply(self, src, index=_along(self, "scatter", dim, index, src), axis=_axis(self, dim, "scatter"))
 
     def scatter_add(self, dim, index, src):
         """A copy with out[i][index[i][j][k]][k] += src[i][j][k] for dim = 1 (and so on for any
         dim), repeated positions adding up, as torch.scatter_add. Gradients reach self and src."""
         src = self._scatter_source("scatter_add", src)
-        return IX.ScatterAdd.apply(self, src, index=_along(self, "scatter_add", dim, index, src),
+        return ScatterAdd.apply(self, src, index=_along(self, "scatter_add", dim, index, src),
                                    axis=_axis(self, dim, "scatter_add"))
 
     def _scatter_source(self, op, src):
@@ -249,7 +249,7 @@ class TensorMovement:
                 f"take_rows: expected a 2-D tensor and one integer label per row, got shape {self.shape} "
                 f"and labels of shape {labels.shape}, dtype {labels.dtype}"
             )
-        return MV.TakeRows.apply(self, labels, ignore=int(ignore_index))
+        return TakeRows.apply(self, labels, ignore=int(ignore_index))
 
 
 def _index(index):

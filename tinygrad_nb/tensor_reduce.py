@@ -11,9 +11,9 @@ import numpy as np
 
 from .device import get_device
 from .function import TensorBase
-from .ops import index as IX
-from .ops import reduce as R
 from .kernels.shapes import normalise_axes
+from .ops.index import Gather
+from .ops.reduce import Cumsum, LogSoftmax, LogSumExp, Max, Prod, Softmax, Sum
 from .tensor_args import _axis
 
 
@@ -28,7 +28,7 @@ class TensorReduce:
     # ---- reductions -------------------------------------------------------------------
     def sum(self, axis=None, keepdim=False, dim=None, dtype=None):
         t = self if dtype is None else self.cast(dtype)
-        return R.Sum.apply(t, axis=_axes(self, axis, dim, "sum"), keepdim=keepdim)
+        return Sum.apply(t, axis=_axes(self, axis, dim, "sum"), keepdim=keepdim)
 
     def mean(self, axis=None, keepdim=False, dim=None):
         axes = _axes(self, axis, dim, "mean")
@@ -64,7 +64,7 @@ class TensorReduce:
         """The product over one axis (over everything when dim is None), as torch.prod;
         integer and bool tensors give int64."""
         axis = None if dim is None else _axis(self, dim, "prod")
-        return R.Prod.apply(self.cast(_reduced_dtype(self, dtype)), axis=axis if self.ndim else None, keepdim=keepdim)
+        return Prod.apply(self.cast(_reduced_dtype(self, dtype)), axis=axis if self.ndim else None, keepdim=keepdim)
 
     def cumsum(self, dim, dtype=None):
         """Running sums along dim: y_i = x_0 + ... + x_i (as torch.cumsum; integer and bool
@@ -72,7 +72,7 @@ class TensorReduce:
         axis, t = _axis(self, dim, "cumsum"), self.cast(_reduced_dtype(self, dtype))
         if t.ndim == 0:
             return t.reshape(1).cumsum(0).reshape(())
-        return R.Cumsum.apply(t, axis=axis)
+        return Cumsum.apply(t, axis=axis)
 
     # ---- extremes and their positions -------------------------------------------------
     def max(self, axis=None, keepdim=False, dim=None):
@@ -87,7 +87,7 @@ class TensorReduce:
 
     def _extreme(self, axis, keepdim, dim, name):
         chosen = dim if axis is None else axis
-        values = R.Max.apply(self, axis=_axes(self, axis, dim, name, nonempty=True), keepdim=keepdim, use_min=name == "min")
+        values = Max.apply(self, axis=_axes(self, axis, dim, name, nonempty=True), keepdim=keepdim, use_min=name == "min")
         if chosen is None or isinstance(chosen, (tuple, list)):
             return values
         return ValuesIndices(values, self._arg(name == "min", axis, keepdim, dim, f"arg{name}"))
@@ -120,7 +120,7 @@ class TensorReduce:
         """The pair (values, indices) of the tensor sorted along dim, as torch.sort (stable
         always); the values' gradient goes back to where each value came from."""
         dim, order = self._order("sort", dim, descending)
-        return ValuesIndices(IX.Gather.apply(self, index=order, axis=dim), self._from_array(order, self.device))
+        return ValuesIndices(Gather.apply(self, index=order, axis=dim), self._from_array(order, self.device))
 
     def topk(self, k, dim=-1, largest=True, sorted=True):
         """The pair (values, indices) of the k largest (smallest with largest=False) entries
@@ -131,7 +131,7 @@ class TensorReduce:
             raise RuntimeError(f"topk: k = {k} is out of range for dim {dim} of shape {self.shape} "
                                f"(expected 0 <= k <= {self.shape[dim]})")
         indices = get_device(self.device).xp.ascontiguousarray(order[(slice(None),) * dim + (slice(0, k),)])
-        return ValuesIndices(IX.Gather.apply(self, index=indices, axis=dim), self._from_array(indices, self.device))
+        return ValuesIndices(Gather.apply(self, index=indices, axis=dim), self._from_array(indices, self.device))
 
     def _order(self, op, dim, descending):
         """(dim, the positions that sort the tensor along it): the device's stable argsort."""
@@ -143,15 +143,15 @@ class TensorReduce:
     # ---- softmax ----------------------------------------------------------------------
     def logsumexp(self, axis=None, keepdim=False, dim=None):
         """log(sum(exp(x))) along axis, stable for large |x|."""
-        return R.LogSumExp.apply(self, axis=_axes(self, axis, dim, "logsumexp"), keepdim=keepdim)
+        return LogSumExp.apply(self, axis=_axes(self, axis, dim, "logsumexp"), keepdim=keepdim)
 
     def log_softmax(self, axis=-1, dim=None):
         """x - logsumexp(x): log-probabilities along axis."""
-        return R.LogSoftmax.apply(self, axis=_axis(self, axis if dim is None else dim, "log_softmax"))
+        return LogSoftmax.apply(self, axis=_axis(self, axis if dim is None else dim, "log_softmax"))
 
     def softmax(self, axis=-1, dim=None):
         """e^x / sum e^x: probabilities along axis that sum to 1."""
-        return R.Softmax.apply(self, axis=_axis(self, axis if dim is None else dim, "softmax"))
+        return Softmax.apply(self, axis=_axis(self, axis if dim is None else dim, "softmax"))
 
 
 def _axes(t, axis, dim, op, nonempty=False):

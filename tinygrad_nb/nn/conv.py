@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from ..ops import conv as C
+from ..ops import conv as conv_ops
 from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
@@ -107,7 +107,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             f"size ({padded[0]} x {padded[1]}) for input of shape {input.shape} and weight of shape {weight.shape}"
         )
     geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=int(groups), out_hw=out_hw)
-    return _batched(input, 4, lambda x: C.Conv2d.apply(x, weight, bias, **geometry))
+    return _batched(input, 4, lambda x: conv_ops.Conv2d.apply(x, weight, bias, **geometry))
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -154,7 +154,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if min(out_hw) < 1:
         raise RuntimeError(f"{op}: input of shape {input.shape} gives an empty output {out_hw}; reduce padding")
     geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=int(groups), out_hw=out_hw)
-    return _batched(input, 4, lambda x: C.ConvTranspose2d.apply(x, weight, bias, **geometry))
+    return _batched(input, 4, lambda x: conv_ops.ConvTranspose2d.apply(x, weight, bias, **geometry))
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):

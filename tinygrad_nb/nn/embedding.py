@@ -6,7 +6,7 @@ position that read it (a token seen three times in a batch gets three contributi
 """
 import numpy as np
 
-from ..ops import movement as MV
+from ..ops import movement as movement_ops
 from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
@@ -27,7 +27,7 @@ def embedding(input, weight, padding_idx=None):
         if host.min() < 0 or host.max() >= rows:
             bad = host.min() if host.min() < 0 else host.max()
             raise IndexError(f"embedding: index {bad} is out of range for a table of {rows} rows (shape {weight.shape})")
-    out = MV.Embedding.apply(weight, ids)
+    out = movement_ops.Embedding.apply(weight, ids)
     if padding_idx is None:
         return out
     return Tensor.where((ids == _row(padding_idx, rows)).unsqueeze(-1), out.detach(), out)

@@ -22,7 +22,7 @@ A `weight` multiplies the losses before the reduction, and bce_with_logits's `po
 
 import numpy as np
 
-from ..ops import loss as L
+from ..ops import loss as loss_ops
 from ..tensor import Tensor
 from .module import Module
 
@@ -146,7 +146,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     labels = _labels(target, input, "cross_entropy", ignore_index)
     rows = _class_last(input) if input.ndim >= 2 else input.reshape(1, -1)
     w = None if weight is None else _weights(weight, classes, input, "cross_entropy")
-    loss = L.CrossEntropy.apply(rows, labels.reshape(-1), *(() if w is None else (w,)), ignore=int(ignore_index),
+    loss = loss_ops.CrossEntropy.apply(rows, labels.reshape(-1), *(() if w is None else (w,)), ignore=int(ignore_index),
                                 smoothing=float(label_smoothing), reduction=reduction)
     return loss.reshape(labels.shape) if reduction == "none" else loss
 
@@ -168,8 +168,8 @@ def _pointwise(rule, input, target, reduction, op, a=0.0, weight=None):
     _check_reduction(reduction, op)
     target = _pair(input, target, op)
     if weight is None:
-        return L.PointwiseLoss.apply(input, target, rule=rule, a=a, reduction=reduction)
-    loss = L.PointwiseLoss.apply(input, target, rule=rule, a=a, reduction="none") * _as_tensor(weight, input)
+        return loss_ops.PointwiseLoss.apply(input, target, rule=rule, a=a, reduction=reduction)
+    loss = loss_ops.PointwiseLoss.apply(input, target, rule=rule, a=a, reduction="none") * _as_tensor(weight, input)
     return _reduce(loss, reduction, op)
 
 
@@ -236,7 +236,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
         return _pointwise("bce_with_logits", input, target, reduction, op, weight=weight)
     _check_reduction(reduction, op)
     target = _pair(input, target, op)
-    loss = L.PointwiseLoss.apply(input, target, rule="bce_with_logits", reduction="none")
+    loss = loss_ops.PointwiseLoss.apply(input, target, rule="bce_with_logits", reduction="none")
     loss = loss + (_as_tensor(pos_weight, input) - 1.0) * target * (-input).softplus()
     if weight is not None:
         loss = loss * _as_tensor(weight, input)

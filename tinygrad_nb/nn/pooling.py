@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from ..ops import pool as P
+from ..ops import pool as pool_ops
 from ..tensor import Tensor
 from .conv import _pair
 from .module import Module
@@ -63,8 +63,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     )
     geometry = dict(kernel_hw=kernel, stride=stride, padding=padding, dilation=dilation, out_hw=out_hw)
     if not return_indices:
-        return _batched(input, lambda x: P.MaxPool2d.apply(x, **geometry))
-    y, indices = _batched(input, lambda x: P.MaxPool2d.apply(x, return_indices=True, **geometry))
+        return _batched(input, lambda x: pool_ops.MaxPool2d.apply(x, **geometry))
+    y, indices = _batched(input, lambda x: pool_ops.MaxPool2d.apply(x, return_indices=True, **geometry))
     return y, indices.detach()
 
 
@@ -90,7 +90,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
         divisor = np.outer(rows, cols).astype(np.float64)
     else:
         divisor = np.outer(r1 - r0, c1 - c0).astype(np.float64)
-    return _batched(input, lambda x: P.AvgPool2d.apply(x, windows=(r0, r1, c0, c1, 1.0 / divisor)))
+    return _batched(input, lambda x: pool_ops.AvgPool2d.apply(x, windows=(r0, r1, c0, c1, 1.0 / divisor)))
 
 
 def adaptive_avg_pool2d(input, output_size):
@@ -99,7 +99,7 @@ def adaptive_avg_pool2d(input, output_size):
     sizes = _adaptive_sizes("adaptive_avg_pool2d", input, output_size)
     (r0, r1), (c0, c1) = (_adaptive_bounds(s, n) for s, n in zip(sizes, input.shape[-2:]))
     scale = 1.0 / np.outer(r1 - r0, c1 - c0)
-    return _batched(input, lambda x: P.AvgPool2d.apply(x, windows=(r0, r1, c0, c1, scale)))
+    return _batched(input, lambda x: pool_ops.AvgPool2d.apply(x, windows=(r0, r1, c0, c1, scale)))
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
