@@ -9,7 +9,8 @@ import pytest
 
 import tinygrad_nb as tg
 from tinygrad_nb import Tensor, nn
-from tinygrad_nb.kernels.cpu import rnn as kernels
+from tinygrad_nb.kernels.cpu import lstm
+from tinygrad_nb.kernels.cpu.backend import CPU as kernels
 
 from conftest import on_devices, t64
 
@@ -222,9 +223,9 @@ def test_lstm_kernels_give_the_same_result_however_the_hidden_units_are_shared_o
             grads = kernels.lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, True)
             return [np.array(a) for a in (hs, cs, *grads)]
 
-        monkeypatch.setattr(kernels, "threads_for_kernels", lambda: 1)
+        monkeypatch.setattr(lstm, "threads_for_kernels", lambda: 1)
         expected = both_passes()
-        monkeypatch.setattr(kernels, "threads_for_kernels", lambda: threads)
+        monkeypatch.setattr(lstm, "threads_for_kernels", lambda: threads)
         for got, want in zip(both_passes(), expected):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 

@@ -70,7 +70,7 @@ def test_product_of_windows_leaves_the_rest_alone(rng, dtype, add, vector_bytes)
 
 def test_the_lstm_is_the_same_with_either_tile_width(rng, monkeypatch):
     """The LSTM kernels take the tile width at run time: the host's, or the other one."""
-    from tinygrad_nb.kernels.cpu import rnn
+    from tinygrad_nb.kernels.cpu import lstm as rnn
 
     T, B, I, H = 3, 32, 5, 8
     x, h0, c0 = (rng.standard_normal(s).astype(np.float32) for s in ((T, B, I), (B, H), (B, H)))

@@ -2,8 +2,8 @@
 
 A rule marked `loop` compiles into one parallel pass over the elements: ReLU sits between
 every convolution and pooling of a CNN, on its largest arrays, where NumPy's passes make a
-mask and then a product, in one thread (64x32x28x28 float32: 0.64 -> 0.16 ms forward,
-0.80 -> 0.22 ms backward), and SciPy's erf is slower than the compiled one. The others call
+mask and then a product, in one thread (the loop takes a quarter of their time; figures in
+bench/README.md), and SciPy's erf is slower than the compiled one. The others call
 tanh, whose compiled form is one scalar call per element here (Numba has no vector math
 library without Intel's SVML): NumPy's vectorised tanh is over ten times faster, so those
 rules are applied to whole arrays instead.

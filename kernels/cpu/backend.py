@@ -1,6 +1,6 @@
 """The CPU backend: the contract of kernels/backend.py bound to the @njit kernels, on NumPy arrays."""
 from ..backend import Backend
-from . import conv, gather, index, loss, optim, pool, reduce, resample, rnn
+from . import conv, elman, gather, gru, index, loss, lstm, optim, pool, reduce, resample
 from .activation import activation, activation_backward
 from .matmul import matmul
 
@@ -25,12 +25,12 @@ class CPU(Backend):
     avg_pool2d_backward = pool.avg_pool2d_backward
     along_axis = resample.along_axis
 
-    lstm_forward = rnn.lstm_forward
-    lstm_backward = rnn.lstm_backward
-    gru_forward = rnn.gru_forward
-    gru_backward = rnn.gru_backward
-    rnn_forward = rnn.rnn_forward
-    rnn_backward = rnn.rnn_backward
+    lstm_forward = lstm.lstm_forward
+    lstm_backward = lstm.lstm_backward
+    gru_forward = gru.gru_forward
+    gru_backward = gru.gru_backward
+    rnn_forward = elman.rnn_forward
+    rnn_backward = elman.rnn_backward
 
     sgd_step = optim.sgd_step
     adam_step = optim.adam_step

@@ -64,8 +64,8 @@ def _last_nan(src, top, left, kh, kw, best, where):
 @njit(cache=True, fastmath=False, parallel=True)
 def _max_pool_inside(x, kh, kw, sh, sw, y, argmax):
     """_max_pool for windows that lie inside the image (no padding, no dilation, floor
-    mode: a CNN's usual pooling), without the bounds tests (64x32x28x28, 3x3 at stride 2:
-    10.4 -> 2.9 ms)."""
+    mode: a CNN's usual pooling), without the bounds tests (under a third of _max_pool's
+    time there; bench/README.md)."""
     width = x.shape[3]
     channels, oh_n, ow_n = y.shape[1], y.shape[2], y.shape[3]
     for plane in prange(y.shape[0] * channels):
@@ -94,8 +94,8 @@ def _max_pool_inside(x, kh, kw, sh, sw, y, argmax):
 def _max_pool_2x2(x, y, argmax):
     """_max_pool_inside for the commonest pooling, 2x2 windows at stride 2, written out so
     that each output's four values and its running maximum stay in registers: the selects
-    of one output never wait on memory, and successive outputs overlap (64x32x28x28:
-    3.1 -> 0.7 ms; the general kernel 8.0 ms). Ties and NaNs follow _max_pool's rules
+    of one output never wait on memory, and successive outputs overlap (a quarter of
+    _max_pool_inside's time; bench/README.md). Ties and NaNs follow _max_pool's rules
     (the test compares them)."""
     width = x.shape[3]
     channels, oh_n, ow_n = y.shape[1], y.shape[2], y.shape[3]

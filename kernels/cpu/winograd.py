@@ -32,13 +32,10 @@ row xi of a (16, row length) scratch array, entry (c, t) at c*T + t (M alike, (k
 each product reads and writes plain row-major matrices. Each Numba thread takes whole
 samples, with its own scratch (threads.py: BLAS single-threaded).
 
-Measured, 2 threads, against the shifted products of conv.py: the benchmark's convolution
-(32x64x32x32, 64 filters, pad 1) forward 22 -> 13 ms, input gradient 19 -> 12.6 ms, weight
-gradient 22 -> 13 ms; LeNet's second (64x32x14x14, 64 filters) 4.9 -> 3.4, 4.7 -> 3.8, 4.9 ->
-3.3 ms. The input gradient first ran as the adjoint of the forward map, like the weight
-gradient; as a convolution it takes 10-18% less time (at the benchmark's size 14.5 -> 12.6
-ms), since the adjoint of the input transform adds into overlapping tiles and took twice
-the input transform's time.
+It takes 0.6-0.8 of the time of conv.py's shifted products for each of the three passes
+(bench/README.md has the figures). The input gradient is a convolution of its own rather
+than the adjoint of the forward map: the adjoint of the input transform adds into
+overlapping tiles, which costs twice the input transform.
 """
 import numpy as np
 from numba import config, get_thread_id, njit, prange

@@ -12,9 +12,10 @@
 
 x (T, B, I) is time-major; hs, cs (T+1, B, H) hold the initial state and every step's new
 one; lengths (B,) int64, on the device, marks the steps t >= lengths[b] as padding (see
-kernels/cpu/rnn.py for the layout, the formulas and what padding does). Inputs of any strides are read
-in place (a batch_first view, a broadcast gradient, a slice of h0): no copies first (but of
-an x whose (T, B) axes merge in neither order). Per layer and direction:
+kernels/cpu/recurrent.py for the layout and what padding does; lstm.py, gru.py and elman.py
+there for the formulas). Inputs of any strides are read in place (a batch_first view, a
+broadcast gradient, a slice of h0): no copies first (but of an x whose (T, B) axes merge in
+neither order). Per layer and direction:
   * forward, two launches: x @ W_ih^T for all steps as one product (taken batch-major when
     x is a batch_first view, so it is read in place), then one persistent kernel that runs
     all T steps (rnn_kernels.py);

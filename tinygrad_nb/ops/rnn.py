@@ -115,7 +115,7 @@ class LSTMLayer(Function):
         [i, f, g, o] = [s, s, tanh, s](x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)
         c_t = f c_{t-1} + i g,   h_t = o tanh(c_t);   returns (h_1..h_T, h_T, c_T)
     Backward through time, from dh_T, dc_T and each output's gradient, gives each step's
-    gate gradient da_t (see kernels/cpu/rnn.py, _lstm_cell_backward) and then
+    gate gradient da_t (see kernels/cpu/lstm.py, _lstm_cell_backward) and then
         dW_ih = sum_t da_t^T x_t,   dW_hh = sum_t da_t^T h_{t-1},   db_ih = db_hh = sum_t da_t,
         dx_t = da_t W_ih,   dh_{t-1} = da_t W_hh,   dc_{t-1} = dc_t f"""
 
