@@ -11,7 +11,8 @@ every view keeps alive; when the last view goes, the buffer returns to the memor
 The work behind the operators lives beside the kernels it launches: elementwise.py
 (arithmetic, comparisons), reduce.py (sum, max, min), indexing.py (what an index selects;
 movement.py moves it), dtypes.py (NumPy's result dtypes, numbers meeting arrays). A number
-meeting an array becomes a 0-d device `constant`, uploaded once per (value, dtype).
+meeting an array becomes a 0-d device `constant`, uploaded once per (value, dtype). Those
+modules know a CudaArray only as a DeviceArray (device_array.py), so they never import this one.
 """
 import functools
 import math
@@ -21,7 +22,10 @@ import operator
 import numpy as np
 
 from ..shapes import normalise_axes, resolve_shape
-from . import launch, memory
+from . import dtypes, indexing, launch, memory
+from . import elementwise as ew
+from . import reduce as red
+from .device_array import DeviceArray
 
 
 def contiguous_strides(shape):
@@ -32,7 +36,7 @@ def contiguous_strides(shape):
     return tuple(reversed(strides))
 
 
-class CudaArray:
+class CudaArray(DeviceArray):
     __array_ufunc__ = None  # ndarray <op> CudaArray calls CudaArray's reflected operator
 
     def __init__(self, owner, shape, strides=None, offset=0):
@@ -54,6 +58,12 @@ class CudaArray:
         capture: it is a constant of the captured step."""
         array = np.asarray(array)
         return cls(memory.upload(np.ascontiguousarray(array), what, constant=array.ndim == 0), array.shape)
+
+    @staticmethod
+    def constant(value, dtype):
+        """A 0-d device array holding value as dtype (cached: numbers repeat from step to step)."""
+        dtype = np.dtype(dtype)
+        return _constant_cached(dtype, np.asarray(value, dtype).tobytes())
 
     def set_from_host(self, values):
         """Copy host values (broadcast to self's shape) into this contiguous array at once:
@@ -189,7 +199,7 @@ class CudaArray:
 
     def __setitem__(self, index, value):
         index = index if isinstance(index, tuple) else (index,)
-        value = dtypes.device_operand(value, self.dtype)
+        value = dtypes.device_operand(value, self.dtype, self)
         if indexing.is_advanced(index):
             indexing.scatter(self, index, value)
             return
@@ -199,7 +209,7 @@ class CudaArray:
     def scatter_add(self, index, value):
         """self[index] += value with repeated indices adding up (np.add.at)."""
         index = index if isinstance(index, tuple) else (index,)
-        value = dtypes.device_operand(value, self.dtype)
+        value = dtypes.device_operand(value, self.dtype, self)
         if not indexing.is_advanced(index):
             self[index] = self[index] + value
             return
@@ -330,12 +340,6 @@ def _constant_cached(dtype, raw):
     return CudaArray(memory.upload(np.frombuffer(raw, dtype), constant=True), ())
 
 
-def constant(value, dtype):
-    """A 0-d device array holding value as dtype (cached: numbers repeat from step to step)."""
-    dtype = np.dtype(dtype)
-    return _constant_cached(dtype, np.asarray(value, dtype).tobytes())
-
-
 def _reshaped_strides(shape, strides, new_shape):
     """Strides showing the same elements in new_shape without a copy, or None when a copy is
     needed (NumPy's rule: each group of old axes that the new axes regroup must be contiguous)."""
@@ -367,8 +371,3 @@ def _reshaped_strides(shape, strides, new_shape):
         i, j = i_end, j_end
     return tuple(out)
 
-
-# The modules behind the operators build on CudaArray (defined above): imported last.
-from . import dtypes, indexing  # noqa: E402
-from . import elementwise as ew  # noqa: E402
-from . import reduce as red  # noqa: E402

@@ -17,7 +17,7 @@ class CUDA(Backend):
     xp = xp
     simulated = launch.SIMULATED
     is_available = staticmethod(launch.cuda.is_available)
-    constant = staticmethod(array.constant)
+    constant = staticmethod(array.CudaArray.constant)
     uniform = staticmethod(random.uniform)
 
     matmul = matmul

@@ -3,13 +3,14 @@
 A result's dtype is the one NumPy gives, worked out by NumPy itself on empty arrays (and
 cached per combination), so Python numbers stay "weak" as in NumPy 2: float32 * 2.0 is
 float32, int64 + 1.5 is float64. A number that meets an array becomes a 0-d device
-constant of the dtype it takes there (`array.constant`, uploaded once per value and dtype).
+constant of the dtype it takes there (`CudaArray.constant`, uploaded once per value and
+dtype), made through the class of an array it meets (device_array.py says why).
 """
 import functools
 
 import numpy as np
 
-from .array import CudaArray, constant
+from .device_array import DeviceArray
 
 
 @functools.lru_cache(maxsize=None)
@@ -23,7 +24,7 @@ def _result_dtype(ufunc, *kinds):
 def kind(x):
     """What promotion sees of an operand: a CudaArray's or a NumPy scalar's dtype, or the
     type of a Python number (bool, int, float), which NumPy 2 treats as weak."""
-    if isinstance(x, CudaArray):
+    if isinstance(x, DeviceArray):
         return x.dtype
     if isinstance(x, (bool, int, float)):
         return bool if isinstance(x, bool) else int if isinstance(x, int) else float
@@ -48,7 +49,7 @@ def dtype_of(ufunc, *operands):
 
 def promote(*xs):
     """np.result_type of arrays and numbers, Python numbers weak as in NumPy 2."""
-    return np.result_type(*(x.dtype if isinstance(x, CudaArray) else x for x in xs))
+    return np.result_type(*(x.dtype if isinstance(x, DeviceArray) else x for x in xs))
 
 
 def require_bool(op_name, *xs):
@@ -58,25 +59,27 @@ def require_bool(op_name, *xs):
             raise TypeError(f"{op_name}: only bool arrays are supported on the GPU, got {kind(x)}")
 
 
-def device_operand(x, dtype):
-    """x as a CudaArray; a number (Python or NumPy) becomes a cached constant of `dtype`,
-    a host array is uploaded (values assigned into a CudaArray come from the host)."""
-    if isinstance(x, CudaArray):
+def device_operand(x, dtype, like):
+    """x as a CudaArray (of the class of the array `like`); a number (Python or NumPy)
+    becomes a cached constant of `dtype`, a host array is uploaded (values assigned into a
+    CudaArray come from the host)."""
+    if isinstance(x, DeviceArray):
         return x
     if isinstance(x, np.ndarray) and x.ndim:
-        return CudaArray.from_host(x.astype(dtype, copy=False))
-    return constant(x, dtype)
+        return type(like).from_host(x.astype(dtype, copy=False))
+    return type(like).constant(x, dtype)
 
 
-def operands(dtype, *xs):
+def operands(dtype, *xs, like=None):
     """Every operand as a CudaArray; numbers take the dtype NumPy 2 gives them beside the
-    arrays (beside none, `dtype`)."""
-    arrays = [x for x in xs if isinstance(x, CudaArray)]
+    arrays (beside none, `dtype`, as constants of the class of the array `like`)."""
+    arrays = [x for x in xs if isinstance(x, DeviceArray)]
+    make = type(arrays[0] if arrays else like).constant
     out = []
     for x in xs:
-        if isinstance(x, CudaArray):
+        if isinstance(x, DeviceArray):
             out.append(x)
         else:
             weak_with = arrays[0].dtype if arrays else dtype
-            out.append(constant(x, np.result_type(weak_with, x) if isinstance(x, (bool, int, float)) else kind(x)))
+            out.append(make(x, np.result_type(weak_with, x) if isinstance(x, (bool, int, float)) else kind(x)))
     return out

@@ -19,6 +19,8 @@ import math
 
 import numpy as np
 
+from . import dtypes
+from .device_array import DeviceArray
 from .launch import SIMULATED, cuda, grid, launch
 
 # Unary math ops (float inputs); the activations have kernels of their own (activation.py).
@@ -228,9 +230,9 @@ def _broadcast(op_name, *arrays):
         raise ValueError(f"{op_name}: shapes {shapes} cannot be broadcast together") from None
 
 
-def _output(shape, dtype, out, op_name):
+def _output(shape, dtype, out, op_name, like):
     if out is None:
-        return CudaArray.empty(shape, dtype)
+        return type(like).empty(shape, dtype)
     if tuple(out.shape) != tuple(shape):
         raise ValueError(f"{op_name}: cannot write a result of shape {shape} into an array of shape {out.shape}")
     return out
@@ -246,7 +248,7 @@ def binary(op, ufunc, a, b, out=None):
     dtype = dtypes.dtype_of(ufunc, a, b)
     a, b = (_as_numeric(x, dtype) for x in dtypes.operands(dtype, a, b))
     shape = _broadcast(ufunc.__name__, a, b)
-    out = _output(shape, dtype, out, ufunc.__name__)
+    out = _output(shape, dtype, out, ufunc.__name__, a)
     run(binary_kernel, out, a.broadcast_to(shape), b.broadcast_to(shape), op=op)
     return out
 
@@ -259,14 +261,14 @@ def compare(op, a, b):
     ufunc = _COMPARE_UFUNCS[op]
     a, b = dtypes.operands(dtypes.promote(a, b), a, b)
     shape = _broadcast(ufunc.__name__, a, b)
-    out = CudaArray.empty(shape, np.bool_)
+    out = type(a).empty(shape, np.bool_)
     run(compare_kernel, out, a.broadcast_to(shape), b.broadcast_to(shape), op=op)
     return out
 
 
 def isfinite(x):
     """np.isfinite: False at inf and NaN."""
-    out = CudaArray.empty(x.shape, np.bool_)
+    out = type(x).empty(x.shape, np.bool_)
     run(compare_kernel, out, x, x, op=ISFINITE)
     return out
 
@@ -276,7 +278,7 @@ def unary(op, x, out=None):
     if x.dtype == np.bool_:
         x = x.astype(np.float32)  # NumPy would use float16, which tinygrad_nb does not have
     dtype = x.dtype if op in (NEG, ABS, SIGN) or x.dtype.kind == "f" else np.dtype(np.float64)
-    out = _output(x.shape, dtype, out, "unary")
+    out = _output(x.shape, dtype, out, "unary", x)
     run(unary_kernel, out, x, op=op)
     return out
 
@@ -284,15 +286,13 @@ def unary(op, x, out=None):
 def where(condition, a, b, out=None):
     """a where condition holds, else b (np.where), all three broadcast together."""
     dtype = dtypes.promote(a, b)
-    condition = dtypes.device_operand(condition, np.bool_)
-    a, b = dtypes.operands(dtype, a, b)
+    like = next((x for x in (condition, a, b) if isinstance(x, DeviceArray)), None)
+    if like is None:
+        raise TypeError("where: none of condition, x and y is on the GPU; expected at least one CudaArray")
+    condition = dtypes.device_operand(condition, np.bool_, like)
+    a, b = dtypes.operands(dtype, a, b, like=like)
     shape = _broadcast("where", condition, a, b)
-    out = _output(shape, dtype, out, "where")
+    out = _output(shape, dtype, out, "where", like)
     run(where_kernel, out, *(x.broadcast_to(shape) for x in (condition, a, b)))
     return out
 
-
-# The front ends above build on CudaArray (array.py), which builds on the kernels above:
-# imported last, so that a module importing a kernel from here finds it defined.
-from . import dtypes  # noqa: E402
-from .array import CudaArray  # noqa: E402

@@ -7,7 +7,7 @@ the entry at index[pos] along `axis` and at pos's own coordinates along the othe
 no host check of an index already on the GPU (it would cost a copy): a gather reads NaN (0
 for integers) where the index is outside the axis, and a scatter skips that entry."""
 from ..cpu import index as host_index
-from .array import CudaArray, constant
+from .array import CudaArray
 from .launch import cuda, grid, launch
 
 
@@ -62,7 +62,7 @@ def scatter_along(out, index, src, axis, accumulate):
     array at least index's size along every axis. Without accumulate, which of repeated
     positions wins is not defined (as in PyTorch on a GPU)."""
     if not isinstance(src, CudaArray):
-        src = constant(src, out.dtype)
+        src = CudaArray.constant(src, out.dtype)
     if src.ndim == 0:
         src = src.broadcast_to(index.shape)
     if index.size:

@@ -14,7 +14,7 @@ import operator
 import numpy as np
 
 from . import memory, movement
-from .array import CudaArray
+from .device_array import DeviceArray
 
 
 def is_advanced(index):
@@ -23,7 +23,7 @@ def is_advanced(index):
 
 
 def _is_index_array(it):
-    return isinstance(it, (list, CudaArray, bool, np.bool_)) or (
+    return isinstance(it, (list, DeviceArray, bool, np.bool_)) or (
         isinstance(it, np.ndarray) and (it.ndim > 0 or it.dtype == np.bool_)
     )
 
@@ -34,14 +34,14 @@ def _axes_used(it):
         return 0
     if isinstance(it, (bool, np.bool_)):
         return 0
-    if isinstance(it, (np.ndarray, CudaArray)) and it.dtype == np.bool_:
+    if isinstance(it, (np.ndarray, DeviceArray)) and it.dtype == np.bool_:
         return it.ndim
     return 1
 
 
 def _expand_ellipsis(index, ndim):
     """Replace '...' by the whole slices it stands for."""
-    index = tuple(it.get() if isinstance(it, CudaArray) else it for it in index)
+    index = tuple(it.get() if isinstance(it, DeviceArray) else it for it in index)
     count = sum(it is Ellipsis for it in index)
     if count > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
@@ -106,7 +106,7 @@ def positions(a, index):
 def gather(a, index):
     """a[index] for an advanced index tuple: a new contiguous array."""
     offsets, lead, out_lead = positions(a, index)
-    out = CudaArray.empty(out_lead + a.shape[lead:], a.dtype)
+    out = type(a).empty(out_lead + a.shape[lead:], a.dtype)
     movement.gather(out, a, offsets.array, lead)
     return out
 
