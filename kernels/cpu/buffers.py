@@ -2,8 +2,8 @@
 
 A training step allocates the same large arrays every time, and glibc's allocator hands
 large blocks back to the system and maps them afresh, so each new array costs a page fault
-and a zeroed page per 4 KiB before the kernel writes a byte (a LeNet step at batch 64: 3,800
-faults, about a tenth of its time). Two kinds of reuse avoid that:
+and a zeroed page per 4 KiB before the kernel writes a byte (about a tenth of a LeNet
+step's time; bench/README.md). Two kinds of reuse avoid that:
 
     workspace(name, shape, dtype)  scratch that lives only inside one kernel call
     empty(shape, dtype)            an output array, reused once nothing else refers to it

@@ -17,9 +17,10 @@ Two ways to turn a convolution into BLAS products, and a direct loop:
     Backward runs the same product the other way round: W^T @ dY gives columns that col2im
     adds back into dx, and dW = sum over samples of dY @ cols^T.
   * shifted products (stride 1, enough channels): one product per kernel row out of the
-    zero-padded input laid out once per kernel column, no im2col copy (shifted.py). At the benchmark's conv (32x64x32x32, 64 filters 3x3) forward and both
-    backward products each took about 30% less time than with im2col; with few input
-    channels each product is too thin, and im2col wins.
+    zero-padded input laid out once per kernel column, no im2col copy (shifted.py). At the
+    benchmark's conv (32x64x32x32, 64 filters 3x3) forward and both backward products each
+    take about 30% less time than with im2col; with few input channels each product is too
+    thin, and im2col wins (the thresholds: _SHIFTED_FROM below).
   * depthwise (one input channel per group): direct loops in depthwise.py, as a product
     would be thin.
 And 3x3 filters at stride 1 with 8 or more channels in and out go to winograd.py, which
@@ -208,7 +209,7 @@ def _finite(*operands):
 @njit(cache=True, fastmath=False, parallel=True)
 def _count_nonfinite(x):
     """How many elements of the flat array x are inf or NaN (v - v == 0 exactly for finite v):
-    a parallel vectorised pass, a third of np.isfinite(x).all()'s time (0.05 ms on 2M floats)."""
+    a parallel vectorised pass, a third of np.isfinite(x).all()'s time."""
     bad = 0
     for i in prange(x.shape[0]):
         v = x[i]

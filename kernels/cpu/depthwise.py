@@ -10,8 +10,8 @@ OW scratch, as in conv.py's shifted products), and then each tap (i, j) is one p
 the whole plane at a fixed offset into P, flat:
     y_ext[q] += w_ij P_flat[q + i*dh*Wp + j*dw]          q < OH*Wp
 a loop about a thousand long that LLVM turns into vector multiply-adds. (Passes along each
-output row instead, 32 long at 32x32, took 3.7 us for a plane's forward against 1.5: much
-of their time goes to starting and ending loops.) Other strides run the passes row by row.
+output row instead, 32 long at 32x32, take 2.5x as long: much of their time goes to
+starting and ending loops.) Other strides run the passes row by row.
 Backward runs the passes reversed:
     dP_flat[q + off_ij] += w_ij dy_ext[q],   then dx = dP cropped
     dw_ij = sum over samples and q of dy_ext[q] P_flat[q + off_ij]

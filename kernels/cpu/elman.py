@@ -3,12 +3,11 @@ call (the contract: kernels/backend.py; the layout, padding and threads: recurre
 import numpy as np
 
 from .buffers import empty
-from .recurrent import (ONE, ZERO, _batch_minor, _bias_grad, _contiguous, _finish_backward, _initial_state,
-                        _lengths, _padded, _per_step, _project, _states_t, _step_block, _steps, jit, tanh)
+from .recurrent import (ONE, ZERO, any_padded, batch_minor, bias_grad, contiguous, initial_state, jit, lengths_array,
+                        per_step, project_inputs, state_blocks, step_columns, step_order, tanh, weight_and_input_grads)
 from .threads import blas_threaded
 
 
-# ---- Elman RNN (tanh or relu) -----------------------------------------------------------------
 @jit
 def _rnn_cell(pre, col, rec, bias, h, relu):
     """h = act(W_ih x + W_hh h_prev + b_ih + b_hh), act = tanh or relu;
@@ -62,12 +61,12 @@ def _rnn_pass_padded(lengths, t, dh, d_out, dpre, col, carried):
 def _rnn_forward(w_hh, bias, relu, reverse, lengths, hs, pre):
     B = hs.shape[2]
     rec = np.empty((w_hh.shape[0], B), hs.dtype)
-    order = _steps(hs.shape[0] - 1, reverse)
+    order = step_order(hs.shape[0] - 1, reverse)
     for s in range(order.shape[0]):
         t, read, write = order[s, 0], order[s, 1], order[s, 2]
         np.dot(w_hh, hs[read], rec)
         _rnn_cell(pre, t * B, rec, bias, hs[write], relu)
-        if _padded(lengths, t):
+        if any_padded(lengths, t):
             _rnn_hold(lengths, t, hs[read], hs[write])
 
 
@@ -75,14 +74,14 @@ def _rnn_forward(w_hh, bias, relu, reverse, lengths, hs, pre):
 def _rnn_backward(w_hh_t, hs, d_out, relu, reverse, lengths, dh, dpre):
     B = dh.shape[1]
     block, carried = np.empty(dh.shape, dh.dtype), np.empty(dh.shape, dh.dtype)
-    order = _steps(d_out.shape[0], reverse)
+    order = step_order(d_out.shape[0], reverse)
     for s in range(order.shape[0] - 1, -1, -1):
         t, write = order[s, 0], order[s, 2]
         _rnn_cell_backward(hs[write], d_out[t], dh, dpre, t * B, relu)
-        padded = _padded(lengths, t)
+        padded = any_padded(lengths, t)
         if padded:
             _rnn_pass_padded(lengths, t, dh, d_out[t], dpre, t * B, carried)
-        _step_block(dpre, t, block)
+        step_columns(dpre, t, block)
         np.dot(w_hh_t, block, dh)  # dh_{t-1} = W_hh^T dpre_t
         if padded:
             dh += carried
@@ -90,23 +89,24 @@ def _rnn_backward(w_hh_t, hs, d_out, relu, reverse, lengths, dh, dpre):
 
 @blas_threaded
 def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse, lengths=None):
-    x = _contiguous(x)
+    x = contiguous(x)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     pre = empty((H, T * B), x.dtype)
-    _project(x, np.ascontiguousarray(w_ih), pre)
-    hs = _initial_state(h0, T, reverse)
-    _rnn_forward(np.ascontiguousarray(w_hh), b_ih + b_hh, bool(relu), bool(reverse), _lengths(lengths, T, B), hs, pre)
+    project_inputs(x, np.ascontiguousarray(w_ih), pre)
+    hs = initial_state(h0, T, reverse)
+    _rnn_forward(np.ascontiguousarray(w_hh), b_ih + b_hh, bool(relu), bool(reverse), lengths_array(lengths, T, B),
+                 hs, pre)
     return hs.transpose(0, 2, 1)
 
 
 @blas_threaded
 def rnn_backward(x, w_ih, w_hh, hs, d_out, dh_n, relu, reverse, need_dx, lengths=None):
-    x, hs_t = _contiguous(x), _states_t(hs)
-    dh = _batch_minor(dh_n)
+    x, hs_t = contiguous(x), state_blocks(hs)
+    dh = batch_minor(dh_n)
     dpre = empty((hs_t.shape[1], x.shape[0] * x.shape[1]), x.dtype)
     T, B = x.shape[:2]
-    _rnn_backward(np.ascontiguousarray(w_hh.T), hs_t, _per_step(d_out), bool(relu), bool(reverse), _lengths(lengths, T, B),
-                  dh, dpre)
-    dx, dw_ih, dw_hh = _finish_backward(x, w_ih, hs_t, dpre, dpre, reverse, need_dx)
-    db = _bias_grad(dpre)  # b_ih and b_hh enter only as their sum, so their gradients are equal
+    _rnn_backward(np.ascontiguousarray(w_hh.T), hs_t, per_step(d_out), bool(relu), bool(reverse),
+                  lengths_array(lengths, T, B), dh, dpre)
+    dx, dw_ih, dw_hh = weight_and_input_grads(x, w_ih, hs_t, dpre, dpre, reverse, need_dx)
+    db = bias_grad(dpre)  # b_ih and b_hh enter only as their sum, so their gradients are equal
     return dx, dh.T, dw_ih, dw_hh, db, db.copy()

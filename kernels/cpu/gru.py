@@ -3,13 +3,12 @@ contract: kernels/backend.py; the layout, padding and threads: recurrent.py)."""
 import numpy as np
 
 from .buffers import empty
-from .recurrent import (ONE, ZERO, _batch_minor, _bias_grad, _contiguous, _finish_backward, _initial_state,
-                        _lengths, _padded, _per_step, _project, _states_t, _step_block, _steps, jit, sigmoid,
-                        tanh)
+from .recurrent import (ONE, ZERO, any_padded, batch_minor, bias_grad, contiguous, initial_state, jit, lengths_array,
+                        per_step, project_inputs, sigmoid, state_blocks, step_columns, step_order, tanh,
+                        weight_and_input_grads)
 from .threads import blas_threaded
 
 
-# ---- GRU --------------------------------------------------------------------------------------
 @jit
 def _gru_cell(gates, col, rec, b_ih, b_hh, h_prev, h, hn):
     """One step, on columns col..col+B of gates, which hold W_ih x_t there on entry and
@@ -78,12 +77,12 @@ def _gru_hold(lengths, t, acts, h_prev, h):
 def _gru_forward(w_hh, b_ih, b_hh, reverse, lengths, hs, gates, hn):
     B = hs.shape[2]
     rec = np.empty((w_hh.shape[0], B), hs.dtype)
-    order = _steps(hs.shape[0] - 1, reverse)
+    order = step_order(hs.shape[0] - 1, reverse)
     for s in range(order.shape[0]):
         t, read, write = order[s, 0], order[s, 1], order[s, 2]
         np.dot(w_hh, hs[read], rec)
         _gru_cell(gates, t * B, rec, b_ih, b_hh, hs[read], hs[write], hn)
-        if _padded(lengths, t):
+        if any_padded(lengths, t):
             _gru_hold(lengths, t, gates, hs[read], hs[write])
 
 
@@ -92,23 +91,23 @@ def _gru_backward(w_hh_t, hs, acts, hn, d_out, reverse, dh, dgx, dgh):
     B = dh.shape[1]
     block = np.empty((acts.shape[0], B), acts.dtype)
     carried = np.empty(dh.shape, dh.dtype)
-    order = _steps(d_out.shape[0], reverse)
+    order = step_order(d_out.shape[0], reverse)
     for s in range(order.shape[0] - 1, -1, -1):
         t, read = order[s, 0], order[s, 1]
         _gru_cell_backward(acts, t * B, hn, hs[read], d_out[t], dh, dgx, dgh)
-        _step_block(dgh, t, block)
+        step_columns(dgh, t, block)
         np.dot(w_hh_t, block, carried)
         dh += carried  # dh_{t-1} = dh z + W_hh^T dgh_t
 
 
 @blas_threaded
 def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None):
-    x = _contiguous(x)
+    x = contiguous(x)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     acts, hn = empty((3 * H, T * B), x.dtype), empty((H, T * B), x.dtype)
-    _project(x, np.ascontiguousarray(w_ih), acts)
-    hs = _initial_state(h0, T, reverse)
-    _gru_forward(np.ascontiguousarray(w_hh), b_ih, b_hh, bool(reverse), _lengths(lengths, T, B), hs, acts, hn)
+    project_inputs(x, np.ascontiguousarray(w_ih), acts)
+    hs = initial_state(h0, T, reverse)
+    _gru_forward(np.ascontiguousarray(w_hh), b_ih, b_hh, bool(reverse), lengths_array(lengths, T, B), hs, acts, hn)
     return hs.transpose(0, 2, 1), acts, hn
 
 
@@ -116,9 +115,9 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None):
 def gru_backward(x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, reverse, need_dx, lengths=None):
     """(lengths goes unread: the activations gru_forward stored at padded steps already make
     them pass the gradient on; it is taken for the same signature as the other cells.)"""
-    x, hs_t = _contiguous(x), _states_t(hs)
-    dh = _batch_minor(dh_n)
+    x, hs_t = contiguous(x), state_blocks(hs)
+    dh = batch_minor(dh_n)
     dgx, dgh = empty(acts.shape, x.dtype), empty(acts.shape, x.dtype)
-    _gru_backward(np.ascontiguousarray(w_hh.T), hs_t, acts, hn, _per_step(d_out), bool(reverse), dh, dgx, dgh)
-    dx, dw_ih, dw_hh = _finish_backward(x, w_ih, hs_t, dgx, dgh, reverse, need_dx)
-    return dx, dh.T, dw_ih, dw_hh, _bias_grad(dgx), _bias_grad(dgh)
+    _gru_backward(np.ascontiguousarray(w_hh.T), hs_t, acts, hn, per_step(d_out), bool(reverse), dh, dgx, dgh)
+    dx, dw_ih, dw_hh = weight_and_input_grads(x, w_ih, hs_t, dgx, dgh, reverse, need_dx)
+    return dx, dh.T, dw_ih, dw_hh, bias_grad(dgx), bias_grad(dgh)

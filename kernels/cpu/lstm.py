@@ -6,12 +6,11 @@ from numba import prange
 from . import small_gemm
 from .blas import gemm
 from .buffers import empty
-from .recurrent import (ONE, ZERO, _batch_minor, _bias_grad, _contiguous, _initial_state, _lengths, _padded,
-                        _per_step, _states_t, _steps, _transpose, jit, parallel_jit, sigmoid, tanh)
+from .recurrent import (ONE, ZERO, any_padded, batch_minor, bias_grad, contiguous, initial_state, jit, lengths_array,
+                        parallel_jit, per_step, sigmoid, state_blocks, step_order, tanh, transpose_into)
 from .threads import numba_threads, threads_for_kernels
 
 
-# ---- LSTM -------------------------------------------------------------------------------------
 # Inside these kernels the gate rows are unit-major: row 4j + g is gate g of hidden unit j
 # (PyTorch stores gate-major, row g*H + j). A block of units lo..hi then owns the adjacent
 # rows 4lo..4hi of the weights, the gates and their gradients, which is what lets each
@@ -135,13 +134,13 @@ def _lstm_forward(x, w_ih, w_hh, bias, reverse, lengths, hs, cs, gates, scratch,
         _pack_units(w_ih, k * H // blocks, (k + 1) * H // blocks, ih_rows, ih_panels)
         _pack_units(w_hh, k * H // blocks, (k + 1) * H // blocks, hh_rows, hh_panels)
         for t in range(k * T // blocks, (k + 1) * T // blocks):
-            _transpose(x[t], xt[t])
+            transpose_into(x[t], xt[t])
     wi, pi, wh, ph = ih_rows.reshape(-1), ih_panels.reshape(-1), hh_rows.reshape(-1), hh_panels.reshape(-1)
     xf, hf, gf = xt.reshape(-1), hs.reshape(-1), gates.reshape(-1)
-    order = _steps(T, reverse)
+    order = step_order(T, reverse)
     for s in range(T):
         t, read, write = order[s, 0], order[s, 1], order[s, 2]
-        padded = _padded(lengths, t)
+        padded = any_padded(lengths, t)
         for k in prange(blocks):
             lo, hi = k * H // blocks, (k + 1) * H // blocks
             rows, at = 4 * (hi - lo), (t * 4 * H + 4 * lo) * B
@@ -170,7 +169,7 @@ def _sum_parts(parts, lo, hi, out):
 @jit
 def _accumulate(total, part):
     """total += part, for 2-D arrays of one shape. Numba's own `total += part` on these
-    row slices took 6x longer (300 against 50 us for a layer's 50 steps)."""
+    row slices took 6x longer."""
     for i in range(total.shape[0]):
         row, add = total[i], part[i]
         for b in range(row.shape[0]):
@@ -197,7 +196,7 @@ def _lstm_backward(x, w_hh, hs, cs, acts, d_out, reverse, lengths, dh, dc, dgate
     w_cols, panels, h_read, dg_panels = scratch
     T, H, B, I = acts.shape[0], dh.shape[0], dh.shape[1], x.shape[2]
     parts = np.empty((2, blocks, H, B), dh.dtype)
-    order = _steps(T, reverse)
+    order = step_order(T, reverse)
     for k in prange(blocks):
         lo, hi = k * H // blocks, (k + 1) * H // blocks
         for i in range(H):
@@ -206,7 +205,7 @@ def _lstm_backward(x, w_hh, hs, cs, acts, d_out, reverse, lengths, dh, dc, dgate
                     w_cols[i, 4 * j + g] = w_hh[g * H + j, i]
         small_gemm.pack_rows(w_cols[:, 4 * lo:4 * hi], panels[:, 4 * lo:4 * hi])
         for s in range(k * T // blocks, (k + 1) * T // blocks):
-            _transpose(hs[order[s, 1]], h_read[order[s, 0]])
+            transpose_into(hs[order[s, 1]], h_read[order[s, 0]])
         dw_ih[4 * lo:4 * hi] = 0
         dw_hh[4 * lo:4 * hi] = 0
         db[4 * lo:4 * hi] = 0
@@ -223,7 +222,7 @@ def _lstm_backward(x, w_hh, hs, cs, acts, d_out, reverse, lengths, dh, dc, dgate
                 rows, at = 4 * (hi - lo), (t * 4 * H + 4 * lo) * B
                 small_gemm.product(packed[16 * lo:], 16 * H, wf[4 * lo:], 4 * H, gf[at:], B,
                                    pf[((s % 2) * blocks + k) * H * B:], B, H, B, rows, False, vector_bytes)
-                if _padded(lengths, t):
+                if any_padded(lengths, t):
                     _pass_padded(lengths, t, dh, d_out[t], parts[s % 2, k], lo, hi)
                 small_gemm.pack_rows(dgates[t, 4 * lo:4 * hi], dg_panels[lo:hi])
                 small_gemm.product(dpf[4 * lo * B:], 4 * B, gf[at:], B, xf[t * B * I:], I, dwi[4 * lo * I:], I,
@@ -245,31 +244,32 @@ def _lstm_input_grad(dgates, w_rows, dx):
 
 
 def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None):
-    x = _contiguous(x)
+    x = contiguous(x)
     (T, B, I), H = x.shape, w_hh.shape[1]
     acts = empty((T, 4 * H, B), x.dtype)
-    hs, cs = _initial_state(h0, T, reverse), _initial_state(c0, T, reverse)
+    hs, cs = initial_state(h0, T, reverse), initial_state(c0, T, reverse)
     scratch = tuple(empty(shape, x.dtype) for shape in ((T, I, B), (4 * H, I), (H, I, 4), (4 * H, H), (H, H, 4)))
     with numba_threads():
         _lstm_forward(x, np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh), b_ih + b_hh, bool(reverse),
-                      _lengths(lengths, T, B), hs, cs, acts, scratch, min(threads_for_kernels(), H), small_gemm.VECTOR_BYTES)
+                      lengths_array(lengths, T, B), hs, cs, acts, scratch, min(threads_for_kernels(), H),
+                      small_gemm.VECTOR_BYTES)
     return hs.transpose(0, 2, 1), cs.transpose(0, 2, 1), acts
 
 
 def lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_dx, lengths=None):
-    x = _contiguous(x)
+    x = contiguous(x)
     (T, B, I), H = x.shape, w_hh.shape[1]
-    dh, dc = _batch_minor(dh_n), _batch_minor(dc_n)  # become dh0, dc0 step by step
+    dh, dc = batch_minor(dh_n), batch_minor(dc_n)  # become dh0, dc0 step by step
     dgates = empty(acts.shape, x.dtype)
     grads = tuple(empty(shape, x.dtype) for shape in ((4 * H, I), (4 * H, H), (4 * H, B)))
     scratch = tuple(empty(shape, x.dtype) for shape in ((H, 4 * H), (H // 4, 4 * H, 4), (T, B, H), (H, B, 4)))
     dx = empty(x.shape, x.dtype) if need_dx else None
     with numba_threads():
-        _lstm_backward(x, np.ascontiguousarray(w_hh), _states_t(hs), _states_t(cs), acts, _per_step(d_out),
-                       bool(reverse), _lengths(lengths, T, B), dh, dc, dgates, grads, scratch, min(threads_for_kernels(), H),
-                       small_gemm.VECTOR_BYTES)
+        _lstm_backward(x, np.ascontiguousarray(w_hh), state_blocks(hs), state_blocks(cs), acts, per_step(d_out),
+                       bool(reverse), lengths_array(lengths, T, B), dh, dc, dgates, grads, scratch,
+                       min(threads_for_kernels(), H), small_gemm.VECTOR_BYTES)
         if need_dx:
             _lstm_input_grad(dgates, _unit_major(w_ih), dx)
     dw_ih, dw_hh, db_samples = grads
-    db = _gate_major(_bias_grad(db_samples)[:, None])[:, 0]  # b_ih and b_hh enter only as their sum: equal gradients
+    db = _gate_major(bias_grad(db_samples)[:, None])[:, 0]  # b_ih and b_hh enter only as their sum: equal gradients
     return dx, dh.T, dc.T, _gate_major(dw_ih), _gate_major(dw_hh), db, db.copy()  # two arrays: one .grad scaled in place must not scale the other

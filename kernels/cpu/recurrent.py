@@ -69,14 +69,14 @@ parallel_jit = njit(cache=True, fastmath=False, error_model="numpy", parallel=Tr
 
 
 # ---- activations ------------------------------------------------------------------------------
-# libm's tanhf is a scalar call (~20 ns) that stops LLVM from vectorising the gate loops;
-# an LSTM training step at T=50, B=32, H=128 evaluates a million of them. In float32 we
-# use instead the rational approximation of Eigen (and TensorFlow), which vectorises to
-# ~0.2 ns and stays within 4e-7 of the exact tanh (tests/test_rnn.py checks the bound).
-# Its polynomials are evaluated with fused multiply-adds, as Eigen does: one rounding per
-# term instead of two (measured error 2.6e-7 against 3.7e-7) and a third less time. Without
-# fastmath LLVM never fuses a * b + c itself, so we ask for the fused operation by name.
-# Float64, used for gradient checks, keeps libm's exact tanh.
+# libm's tanhf is a scalar call that stops LLVM from vectorising the gate loops; an LSTM
+# training step at T=50, B=32, H=128 evaluates a million of them. In float32 we use instead
+# the rational approximation of Eigen (and TensorFlow), which vectorises (a hundredth of
+# the time a value) and stays within 4e-7 of the exact tanh (tests/test_rnn.py checks
+# the bound). Its polynomials are evaluated with fused multiply-adds, as Eigen does: one
+# rounding per term instead of two, so a smaller error, in less time. Without fastmath LLVM
+# never fuses a * b + c itself, so we ask for the fused operation by name. Float64, used
+# for gradient checks, keeps libm's exact tanh.
 
 
 @intrinsic
@@ -134,7 +134,7 @@ def sigmoid(x):
     return HALF + HALF * tanh(HALF * x)
 
 
-def _contiguous(array):
+def contiguous(array):
     """array itself when C-contiguous, else a copy in a pooled buffer."""
     if array.flags.c_contiguous:
         return array
@@ -145,7 +145,7 @@ def _contiguous(array):
 
 # ---- pieces shared by the three cells ---------------------------------------------------------
 @jit
-def _steps(T, reverse):
+def step_order(T, reverse):
     """The order the forward pass visits time steps in, one row (t, read, write) per step:
     read and write index the states step t reads and writes."""
     order = np.empty((T, 3), np.int64)
@@ -158,12 +158,12 @@ def _steps(T, reverse):
 
 
 @jit
-def _padded(lengths, t):
+def any_padded(lengths, t):
     """Whether step t is padding for some sequence: t is at or past the shortest length."""
     return t >= lengths.min()
 
 
-def _lengths(lengths, T, B):
+def lengths_array(lengths, T, B):
     """The lengths as the kernels read them, (B,) int64: T for every sequence when None."""
     if lengths is None:
         return np.full(B, T, np.int64)
@@ -171,7 +171,7 @@ def _lengths(lengths, T, B):
 
 
 @jit
-def _transpose(src, dst):
+def transpose_into(src, dst):
     """dst = src^T for 2-D arrays."""
     for i in range(src.shape[0]):
         for j in range(src.shape[1]):
@@ -179,14 +179,14 @@ def _transpose(src, dst):
 
 
 @jit
-def _project(x, w_ih, gates):
+def project_inputs(x, w_ih, gates):
     """gates = W_ih @ X^T, (G*H, T*B): every step's input part at once (the cells add the biases)."""
     rows = x.shape[0] * x.shape[1]
     np.dot(w_ih, x.reshape(rows, x.shape[2]).T, gates)
 
 
 @jit
-def _step_block(seq, t, block):
+def step_columns(seq, t, block):
     """block = step t's columns of a whole-sequence matrix: a contiguous copy BLAS can read."""
     B = block.shape[1]
     for k in range(block.shape[0]):
@@ -199,7 +199,7 @@ def _step_block(seq, t, block):
 def _row_sums(a, out):
     """out[k] = sum of row k (a bias gradient: the sum over every step and sample), as the
     product a @ 1 in BLAS: a summing loop does not vectorise (without fastmath LLVM keeps
-    the order of the additions), and took 0.75 ms of an LSTM step against 0.1 ms."""
+    the order of the additions) and took 7.5 times as long."""
     np.dot(a, np.ones(a.shape[1], a.dtype), out)
 
 
@@ -208,7 +208,7 @@ def _batch_major(states_t, out):
     """out (T, B, H) from states_t (T, H, B): the states in the layout the products over all
     steps read (rows t*B + b)."""
     for t in range(states_t.shape[0]):
-        _transpose(states_t[t], out[t])
+        transpose_into(states_t[t], out[t])
 
 
 @jit
@@ -230,15 +230,15 @@ def _input_grad(dgx, w_ih, dx):
     np.dot(dgx.T, w_ih, dx.reshape(rows, dx.shape[2]))
 
 
-def _initial_state(h0, T, reverse):
+def initial_state(h0, T, reverse):
     """A (T+1, H, B) state array with h0 (B, H) in the slot the first step reads."""
     B, H = h0.shape
     states = empty((T + 1, H, B), h0.dtype)
-    _transpose(np.ascontiguousarray(h0), states[T if reverse else 0])
+    transpose_into(np.ascontiguousarray(h0), states[T if reverse else 0])
     return states
 
 
-def _finish_backward(x, w_ih, hs_t, dgx, dgh, reverse, need_dx):
+def weight_and_input_grads(x, w_ih, hs_t, dgx, dgh, reverse, need_dx):
     """dx (or None), dW_ih, dW_hh from the gate gradients of every step."""
     T = x.shape[0]
     h_read = empty((T, x.shape[1], hs_t.shape[1]), x.dtype)
@@ -252,24 +252,24 @@ def _finish_backward(x, w_ih, hs_t, dgx, dgh, reverse, need_dx):
     return dx, dw_ih, dw_hh
 
 
-def _bias_grad(dg):
+def bias_grad(dg):
     out = empty((dg.shape[0],), dg.dtype)
     _row_sums(dg, out)
     return out
 
 
-def _batch_minor(array):
+def batch_minor(array):
     """A (B, H) gradient as the (H, B) block the backward loop updates in place."""
     out = empty(array.shape[::-1], array.dtype)
-    _transpose(np.ascontiguousarray(array), out)
+    transpose_into(np.ascontiguousarray(array), out)
     return out
 
 
-def _per_step(d_out):
+def per_step(d_out):
     """d_out (T, B, H) as (T, H, B): each step's output gradient as a block."""
-    return _contiguous(d_out.transpose(0, 2, 1))
+    return contiguous(d_out.transpose(0, 2, 1))
 
 
-def _states_t(hs):
+def state_blocks(hs):
     """The (T+1, H, B) state array behind hs (T+1, B, H), the transposed view forward returned."""
     return np.ascontiguousarray(hs.transpose(0, 2, 1))

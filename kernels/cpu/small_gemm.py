@@ -2,10 +2,10 @@
 
 One LSTM step multiplies a thread's 256 x 128 rows of W_hh by the 128 x 32 state. BLAS
 copies ("packs") both operands into its own layout on every call, and at this size that
-copy and the call cost a quarter of the time: 29 us, 71 GFLOP/s on one core of the
-2-core AMD EPYC we measure on, where large products reach 89. The weights do not change
+copy and the call cost about a quarter of the product's time. The weights do not change
 during a sequence, so we pack them once, before the time loop, and run the product as a
-register tile written directly in LLVM's vector instructions (below): 22 us, 93 GFLOP/s.
+register tile written directly in LLVM's vector instructions (below), which reaches the
+speed BLAS has on large products (bench/README.md has the figures).
 
 The tile computes a 4-row by 2-vector block of C = A @ B from a panel of A, its four rows
 interleaved:
@@ -13,17 +13,17 @@ interleaved:
 Each step of k loads two vectors of B's row k and broadcasts four numbers of the panel,
 for eight fused multiply-adds into eight accumulators that stay in registers. Numba cannot
 write this itself: its arrays live in memory, so an accumulator written as an array element
-is loaded and stored on every k (21 GFLOP/s measured), and scalar accumulators are not
-packed into vectors (3 GFLOP/s).
+is loaded and stored on every k, and scalar accumulators are not packed into vectors (a
+quarter and a thirtieth of the tile's speed).
 
 A vector is the host's width: 32 bytes on AVX2 (a tile of 4 x 16 float32), 64 on AVX-512
 (4 x 32), where each instruction does twice the work. `product` takes the width as an
 argument (`VECTOR_BYTES`, found from the CPU Numba compiles for) and covers what a wide
 tile cannot, as a batch of 16 on AVX-512, with 32-byte tiles before it leaves the rest
 to BLAS. AVX-512's 32 registers also hold a tile of 8 rows (16 accumulators, `product8`),
-which hides the latency of the multiply-adds better: on 64 x 64 by 64 x 256 (a Winograd product), one
-core of the AVX-512 EPYC, 240 GFLOP/s against 213 with 4 rows, OpenBLAS's AVX-512 kernels
-247 and its AVX2 ones 151. The LSTM's panels hold one hidden unit's four gates: 4 rows.
+which hides the latency of the multiply-adds better: on a Winograd product it is about
+level with OpenBLAS's AVX-512 kernels, and 13% faster than 4 rows. The LSTM's panels hold
+one hidden unit's four gates: 4 rows.
 """
 from llvmlite import binding, ir
 from numba import config, njit, types
@@ -133,8 +133,8 @@ def product(panels, stride, a, lda, b, ldb, c, ldc, M, N, K, add, vector_bytes):
     32-byte ones, cover whole groups of four rows and whole tile widths of columns; BLAS,
     on a, does the rest (all of c when N is below a tile's width, as at batch size 1)."""
     M4, j = M - M % 4, 0
-    # A strip of b's columns stays in L1 while the panels stream past it: 87 GFLOP/s on
-    # 256 x 64 by 64 x 1600, against 68 with the loop over panels outside.
+    # A strip of b's columns stays in L1 while the panels stream past it (the loop over
+    # panels outside took 28% more time).
     if vector_bytes == 64:
         width = VECTORS * 64 // c.itemsize
         while j + width <= N:

@@ -3,13 +3,14 @@
 The kernels call BLAS (SciPy's, which `np.dot` and `gemm` inside @njit reach) and run
 `prange` loops on Numba's threads. Each keeps its own pool, and a pool that has just
 finished keeps spinning while the other one starts: on 2 cores a LeNet training step
-measured 113 ms with both pools at work and 50 ms with BLAS single-threaded inside
+takes more than twice as long with both pools at work as with BLAS single-threaded inside
 Numba's threads. So the kernels share out the work themselves (the samples of a
-convolution, the row blocks of a matrix product) and SciPy's BLAS is asked, once, to use
-one thread. That needs threadpoolctl (the `threads` extra). Without it BLAS keeps its
-threads and our kernels run their loops on one Numba thread (`numba_threads`), which
-measured 78 ms for the same step. Kernels that have no parallel loops of their own (the
-recurrent layers) give BLAS its threads back while they run (`blas_threaded`).
+convolution, the row blocks of a matrix product, the hidden units of an LSTM step) and
+SciPy's BLAS is asked, once, to use one thread. That needs threadpoolctl (the `threads`
+extra). Without it BLAS keeps its threads and our kernels run their loops on one Numba
+thread (`numba_threads`), still faster than two pools. Kernels that have no parallel loops
+of their own (the GRU and Elman layers) give BLAS its threads back while they run
+(`blas_threaded`). bench/README.md has the figures.
 """
 import contextlib
 import functools
@@ -65,8 +66,8 @@ def numba_threads():
 
 def blas_threaded(kernel):
     """Run `kernel` with BLAS on every core: for kernels whose own loops stay serial and
-    whose parallel work is all in BLAS (the recurrent layers: a loop over time steps around
-    products too small to split). Numba's pool sits idle meanwhile, so only one pool works."""
+    whose parallel work is all in BLAS (the GRU and Elman layers: a loop over time steps
+    around products too small to split). Numba's pool sits idle meanwhile, so only one pool works."""
 
     @functools.wraps(kernel)
     def run(*args):
