@@ -74,6 +74,9 @@ def operands(dtype, *xs, like=None):
     """Every operand as a CudaArray; numbers take the dtype NumPy 2 gives them beside the
     arrays (beside none, `dtype`, as constants of the class of the array `like`)."""
     arrays = [x for x in xs if isinstance(x, DeviceArray)]
+    if not arrays and like is None:
+        # Without an array there is no class to make constants of (this module cannot import array.py).
+        raise TypeError("none of the operands is on the GPU; expected at least one CudaArray")
     make = type(arrays[0] if arrays else like).constant
     out = []
     for x in xs:
