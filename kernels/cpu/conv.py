@@ -1,10 +1,8 @@
 """2-D convolution on the CPU: im2col or shifted products in BLAS; Winograd and depthwise in their own files.
 
-Three kernels, each taking and returning NumPy arrays (NCHW, weight (K, C/groups, kh, kw)):
-
-    conv2d(x, weight, bias, stride, padding, dilation, groups, out_hw)         -> y
-    conv2d_backward_input(grad_y, weight, input_hw, stride, padding, dilation, groups) -> dx
-    conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, groups)    -> dw
+The entry points conv2d, conv2d_backward_input, conv2d_backward_weight and conv2d_backward
+(their arguments: kernels/backend.py) take and return NumPy arrays (NCHW, weight
+(K, C/groups, kh, kw)).
 
 stride, padding, dilation, out_hw, input_hw and kernel_hw are (h, w) pairs; `padding` is
 the top/left padding, the bottom/right one is whatever `out_hw` implies (so PyTorch's

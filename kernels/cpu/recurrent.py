@@ -1,16 +1,7 @@
 """Recurrent layers on the CPU: what the LSTM (lstm.py), GRU (gru.py) and Elman (elman.py)
 kernels share. One call runs a layer's whole sequence in one direction, one call runs
-backpropagation through time:
-
-    lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None)  -> hs, cs, acts
-    lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_dx, lengths=None)
-                                            -> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
-    gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None)       -> hs, acts, hn
-    gru_backward(x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, reverse, need_dx, lengths=None)
-                                            -> dx, dh0, dw_ih, dw_hh, db_ih, db_hh
-    rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse, lengths=None)  -> hs
-    rnn_backward(x, w_ih, w_hh, hs, d_out, dh_n, relu, reverse, need_dx, lengths=None)
-                                            -> dx, dh0, dw_ih, dw_hh, db_ih, db_hh
+backpropagation through time. The six entry points (lstm_, gru_ and rnn_forward and
+_backward) and their results are documented in kernels/backend.py.
 
 x is (T, B, I), time-major; states are (B, H); weights are PyTorch's, w_ih (G*H, I) and
 w_hh (G*H, H) for G gates. dx is None unless need_dx. hs and cs (T+1, B, H) hold the

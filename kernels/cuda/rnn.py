@@ -1,14 +1,5 @@
-"""Recurrent layers on the GPU: the CPU's six kernels, with the same shapes and results.
-
-    lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None)          -> hs, cs, acts
-    lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_dx, lengths=None)
-                                                   -> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
-    gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None)               -> hs, acts, hn
-    gru_backward(x, w_ih, w_hh, hs, acts, hn, d_out, dh_n, reverse, need_dx, lengths=None)
-                                                   -> dx, dh0, dw_ih, dw_hh, db_ih, db_hh
-    rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse, lengths=None)         -> hs
-    rnn_backward(x, w_ih, w_hh, hs, d_out, dh_n, relu, reverse, need_dx, lengths=None)
-                                                   -> dx, dh0, dw_ih, dw_hh, db_ih, db_hh
+"""Recurrent layers on the GPU: the CPU's six kernels, with the same shapes and results (their
+arguments: kernels/backend.py).
 
 x (T, B, I) is time-major; hs, cs (T+1, B, H) hold the initial state and every step's new
 one; lengths (B,) int64, on the device, marks the steps t >= lengths[b] as padding (see
