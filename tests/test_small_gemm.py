@@ -5,11 +5,13 @@ import pytest
 
 from tinygrad_nb.kernels.cpu import small_gemm
 
-# (M, K, N); a tile is 4 rows by 16 float32 or 8 float64 columns with 32-byte vectors,
-# twice as many with 64-byte ones (AVX-512; elsewhere LLVM splits them, so both run anywhere)
+# (M, K, N); a tile is 4 rows by 16 float32 or 8 float64 columns with 32-byte vectors, 8
+# rows by twice as many with 64-byte ones (AVX-512; elsewhere LLVM splits them, so both run
+# anywhere), then 8 rows by 32-byte vectors
 SHAPES = [
     (8, 5, 32),    # whole tiles in both dtypes
     (8, 5, 52),    # 64-byte tiles, then a 32-byte one, then BLAS
+    (16, 9, 48),   # 64-byte tiles then 32-byte ones, nothing left in float32
     (4, 1, 16),    # one tile (two in float64), K = 1
     (7, 3, 17),    # a row and a column left over
     (9, 11, 1),    # batch of one: BLAS does everything
@@ -23,10 +25,11 @@ SHAPES = [
 @pytest.mark.parametrize("M,K,N", SHAPES)
 def test_product_matches_numpy(rng, dtype, M, K, N, vector_bytes):
     a, b = rng.standard_normal((M, K)).astype(dtype), rng.standard_normal((K, N)).astype(dtype)
-    panels = np.empty((M // 4, K, 4), dtype)
+    R = small_gemm.panel_rows(vector_bytes)
+    panels = np.empty((M // R, K, R), dtype)
     small_gemm.pack_rows(a, panels)
     c = np.full((M, N), np.nan, dtype)
-    small_gemm.product(panels.reshape(-1), 4 * K, a.reshape(-1), K, b.reshape(-1), N, c.reshape(-1), N, M, N, K, False,
+    small_gemm.product(panels.reshape(-1), R * K, a.reshape(-1), K, b.reshape(-1), N, c.reshape(-1), N, M, N, K, False,
                        vector_bytes)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=tol, atol=tol * np.sqrt(K))
@@ -35,8 +38,8 @@ def test_product_matches_numpy(rng, dtype, M, K, N, vector_bytes):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("M,K,N", [(16, 7, 64), (13, 5, 70), (5, 3, 40)])
 def test_product8_matches_numpy(rng, dtype, M, K, N):
-    """Tiles of 8 rows by two 64-byte vectors (AVX-512's; LLVM splits them elsewhere), the
-    rows and columns past whole tiles by BLAS, added to c."""
+    """Tiles of 8 rows by two 64-byte vectors (AVX-512's; LLVM splits them elsewhere), then
+    by two 32-byte ones, the rows and columns past whole tiles by BLAS, added to c."""
     a, b = rng.standard_normal((M, K)).astype(dtype), rng.standard_normal((K, N)).astype(dtype)
     panels = np.empty((M // 8, K, 8), dtype)
     small_gemm.pack_rows(a, panels)
@@ -54,13 +57,14 @@ def test_product_of_windows_leaves_the_rest_alone(rng, dtype, add, vector_bytes)
     """Operands as the LSTM's backward passes them: a's columns 8..8+K of a wider matrix,
     b's columns of a wider one, the panels a window of longer ones, and c a window whose
     neighbours must keep their values; with `add` the product adds to c's window."""
-    M, K, N, wide = 6, 12, 35, 48
+    M, K, N, wide = 10, 12, 35, 48
     big_a, big_b = rng.standard_normal((M, wide)).astype(dtype), rng.standard_normal((K, wide)).astype(dtype)
-    panels = np.empty((M // 4, wide, 4), dtype)
+    R = small_gemm.panel_rows(vector_bytes)
+    panels = np.empty((M // R, wide, R), dtype)
     small_gemm.pack_rows(big_a, panels)
     big_c = rng.standard_normal((M + 2, wide)).astype(dtype)
     before = big_c.copy()
-    small_gemm.product(panels.reshape(-1)[4 * 8:], 4 * wide, big_a.reshape(-1)[8:], wide, big_b.reshape(-1)[5:], wide,
+    small_gemm.product(panels.reshape(-1)[R * 8:], R * wide, big_a.reshape(-1)[8:], wide, big_b.reshape(-1)[5:], wide,
                        big_c.reshape(-1)[wide + 3:], wide, M, N, K, add, vector_bytes)
     expected = before.copy()
     expected[1:M + 1, 3:3 + N] = before[1:M + 1, 3:3 + N] * add + big_a[:, 8:8 + K].astype(np.float64) @ big_b[:, 5:5 + N]

@@ -14,9 +14,10 @@ from .threads import numba_threads, threads_for_kernels
 # Inside these kernels the gate rows are unit-major: row 4j + g is gate g of hidden unit j
 # (PyTorch stores gate-major, row g*H + j). A block of units lo..hi then owns the adjacent
 # rows 4lo..4hi of the weights, the gates and their gradients, which is what lets each
-# thread run its units' share of a step as products on its own rows. The gates and their
-# gradients are step-major, (T, 4H, B): each step's block is one contiguous matrix, which
-# the step's products read and write.
+# thread run its units' share of a step as products on its own rows. A block starts at a
+# whole panel of rows (small_gemm.panel_rows: one unit's four gates, or two units' on
+# AVX-512). The gates and their gradients are step-major, (T, 4H, B): each step's block is
+# one contiguous matrix, which the step's products read and write.
 def _unit_major(w):
     """w's rows from PyTorch's gate-major order (g*H + j) to unit-major (4j + g)."""
     out = empty(w.shape, w.dtype)
@@ -31,6 +32,21 @@ def _gate_major(w):
     H = w.shape[0] // 4
     out.reshape(4, H, -1)[...] = w.reshape(H, 4, -1).transpose(1, 0, 2)
     return out
+
+
+@jit
+def _units(k, blocks, H, rows):
+    """Block k's hidden units lo..hi of `blocks` equal shares of H, each starting at a whole
+    panel of `rows` gate rows."""
+    per_panel = max(rows // 4, 1)
+    panels = (H + per_panel - 1) // per_panel
+    return min(H, k * panels // blocks * per_panel), min(H, (k + 1) * panels // blocks * per_panel)
+
+
+def _blocks(H, vector_bytes):
+    """How many blocks of hidden units a step is shared out over: a thread each, at most a panel each."""
+    per_panel = small_gemm.panel_rows(vector_bytes) // 4
+    return min(threads_for_kernels(), (H + per_panel - 1) // per_panel)
 
 
 @jit
@@ -110,12 +126,12 @@ def _pass_padded(lengths, t, dh, d_out, carried, lo, hi):
 @jit
 def _pack_units(w, lo, hi, rows, panels):
     """Hidden units lo..hi of w (4H, n), whose rows are gate-major, into rows (unit-major,
-    row 4j + g) and into panels (H, n, 4) as small_gemm reads them: a unit's four gates."""
-    H = w.shape[0] // 4
+    row 4j + g) and into panels (4H // R, n, R) as small_gemm reads them, R rows each."""
+    H, R = w.shape[0] // 4, panels.shape[2]
     for j in range(lo, hi):
         for g in range(4):
             rows[4 * j + g] = w[g * H + j]
-    small_gemm.pack_rows(rows[4 * lo:4 * hi], panels[lo:hi])
+    small_gemm.pack_rows(rows[4 * lo:4 * hi], panels[4 * lo // R:4 * hi // R])
 
 
 @parallel_jit
@@ -129,10 +145,11 @@ def _lstm_forward(x, w_ih, w_hh, bias, reverse, lengths, hs, cs, gates, scratch,
     parallel loop (about 2 us). scratch: the x_t^T
     (T, I, B), then W_ih's rows and panels, then W_hh's (see _pack_units)."""
     xt, ih_rows, ih_panels, hh_rows, hh_panels = scratch
-    T, H, B, I = gates.shape[0], hs.shape[1], hs.shape[2], x.shape[2]
+    T, H, B, I, R = gates.shape[0], hs.shape[1], hs.shape[2], x.shape[2], ih_panels.shape[2]
     for k in prange(blocks):
-        _pack_units(w_ih, k * H // blocks, (k + 1) * H // blocks, ih_rows, ih_panels)
-        _pack_units(w_hh, k * H // blocks, (k + 1) * H // blocks, hh_rows, hh_panels)
+        lo, hi = _units(k, blocks, H, R)
+        _pack_units(w_ih, lo, hi, ih_rows, ih_panels)
+        _pack_units(w_hh, lo, hi, hh_rows, hh_panels)
         for t in range(k * T // blocks, (k + 1) * T // blocks):
             transpose_into(x[t], xt[t])
     wi, pi, wh, ph = ih_rows.reshape(-1), ih_panels.reshape(-1), hh_rows.reshape(-1), hh_panels.reshape(-1)
@@ -142,11 +159,11 @@ def _lstm_forward(x, w_ih, w_hh, bias, reverse, lengths, hs, cs, gates, scratch,
         t, read, write = order[s, 0], order[s, 1], order[s, 2]
         padded = any_padded(lengths, t)
         for k in prange(blocks):
-            lo, hi = k * H // blocks, (k + 1) * H // blocks
+            lo, hi = _units(k, blocks, H, R)
             rows, at = 4 * (hi - lo), (t * 4 * H + 4 * lo) * B
-            small_gemm.product(pi[4 * lo * I:], 4 * I, wi[4 * lo * I:], I, xf[t * I * B:], B, gf[at:], B, rows, B, I, False,
+            small_gemm.product(pi[4 * lo * I:], R * I, wi[4 * lo * I:], I, xf[t * I * B:], B, gf[at:], B, rows, B, I, False,
                                vector_bytes)
-            small_gemm.product(ph[4 * lo * H:], 4 * H, wh[4 * lo * H:], H, hf[read * H * B:], B, gf[at:], B, rows, B, H, True,
+            small_gemm.product(ph[4 * lo * H:], R * H, wh[4 * lo * H:], H, hf[read * H * B:], B, gf[at:], B, rows, B, H, True,
                                vector_bytes)
             _lstm_cell(gates[t], bias, cs[read], cs[write], hs[write], lo, hi)
             if padded:
@@ -189,16 +206,15 @@ def _lstm_backward(x, w_hh, hs, cs, acts, d_out, reverse, lengths, dh, dc, dgate
     The weights' gradients are sums over the steps, and each block adds its rows of this
     step's terms while dgates_t is in cache: dW_ih += dG_t x_t, dW_hh += dG_t h_read_t^T,
     and db (4H, B) += dG_t, summed over the samples afterwards. grads: those three, in
-    unit-major rows. scratch: W_hh^T (H, 4H) with unit-major columns, its rows packed
-    (H // 4, 4H, 4), the states the steps read as (T, B, H), and dgates_t's rows packed
-    (H, B, 4)."""
+    unit-major rows. scratch: W_hh^T (H, 4H) with unit-major columns, its rows packed (H // R, 4H, R), the states the steps read as (T, B, H), and dgates_t's
+    rows packed (4H // R, B, R)."""
     dw_ih, dw_hh, db = grads
     w_cols, panels, h_read, dg_panels = scratch
-    T, H, B, I = acts.shape[0], dh.shape[0], dh.shape[1], x.shape[2]
+    T, H, B, I, R = acts.shape[0], dh.shape[0], dh.shape[1], x.shape[2], panels.shape[2]
     parts = np.empty((2, blocks, H, B), dh.dtype)
     order = step_order(T, reverse)
     for k in prange(blocks):
-        lo, hi = k * H // blocks, (k + 1) * H // blocks
+        lo, hi = _units(k, blocks, H, R)
         for i in range(H):
             for j in range(lo, hi):
                 for g in range(4):
@@ -213,21 +229,21 @@ def _lstm_backward(x, w_hh, hs, cs, acts, d_out, reverse, lengths, dh, dc, dgate
     dpf, xf, hrf, dwi, dwh = dg_panels.reshape(-1), x.reshape(-1), h_read.reshape(-1), dw_ih.reshape(-1), dw_hh.reshape(-1)
     for s in range(T - 1, -2, -1):  # the forward steps, last first; s = -1 only sums dh0
         for k in prange(blocks):
-            lo, hi = k * H // blocks, (k + 1) * H // blocks
+            lo, hi = _units(k, blocks, H, R)
             if s + 1 < T:  # dh_t from the parts the step after made
                 _sum_parts(parts[(s + 1) % 2], lo, hi, dh)
             if s >= 0:
                 t, read, write = order[s, 0], order[s, 1], order[s, 2]
                 _lstm_cell_backward(acts[t], cs[read], cs[write], d_out[t], dh, dc, dgates[t], lo, hi)
                 rows, at = 4 * (hi - lo), (t * 4 * H + 4 * lo) * B
-                small_gemm.product(packed[16 * lo:], 16 * H, wf[4 * lo:], 4 * H, gf[at:], B,
+                small_gemm.product(packed[4 * lo * R:], 4 * H * R, wf[4 * lo:], 4 * H, gf[at:], B,
                                    pf[((s % 2) * blocks + k) * H * B:], B, H, B, rows, False, vector_bytes)
                 if any_padded(lengths, t):
                     _pass_padded(lengths, t, dh, d_out[t], parts[s % 2, k], lo, hi)
-                small_gemm.pack_rows(dgates[t, 4 * lo:4 * hi], dg_panels[lo:hi])
-                small_gemm.product(dpf[4 * lo * B:], 4 * B, gf[at:], B, xf[t * B * I:], I, dwi[4 * lo * I:], I,
+                small_gemm.pack_rows(dgates[t, 4 * lo:4 * hi], dg_panels[4 * lo // R:4 * hi // R])
+                small_gemm.product(dpf[4 * lo * B:], R * B, gf[at:], B, xf[t * B * I:], I, dwi[4 * lo * I:], I,
                                    rows, I, B, True, vector_bytes)
-                small_gemm.product(dpf[4 * lo * B:], 4 * B, gf[at:], B, hrf[t * B * H:], H, dwh[4 * lo * H:], H,
+                small_gemm.product(dpf[4 * lo * B:], R * B, gf[at:], B, hrf[t * B * H:], H, dwh[4 * lo * H:], H,
                                    rows, H, B, True, vector_bytes)
                 _accumulate(db[4 * lo:4 * hi], dgates[t, 4 * lo:4 * hi])
 
@@ -248,11 +264,13 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths=None):
     (T, B, I), H = x.shape, w_hh.shape[1]
     acts = empty((T, 4 * H, B), x.dtype)
     hs, cs = initial_state(h0, T, reverse), initial_state(c0, T, reverse)
-    scratch = tuple(empty(shape, x.dtype) for shape in ((T, I, B), (4 * H, I), (H, I, 4), (4 * H, H), (H, H, 4)))
+    vector_bytes = small_gemm.VECTOR_BYTES
+    R = small_gemm.panel_rows(vector_bytes)
+    scratch = tuple(empty(shape, x.dtype) for shape in ((T, I, B), (4 * H, I), (4 * H // R, I, R), (4 * H, H),
+                                                        (4 * H // R, H, R)))
     with numba_threads():
         _lstm_forward(x, np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh), b_ih + b_hh, bool(reverse),
-                      lengths_array(lengths, T, B), hs, cs, acts, scratch, min(threads_for_kernels(), H),
-                      small_gemm.VECTOR_BYTES)
+                      lengths_array(lengths, T, B), hs, cs, acts, scratch, _blocks(H, vector_bytes), vector_bytes)
     return hs.transpose(0, 2, 1), cs.transpose(0, 2, 1), acts
 
 
@@ -262,12 +280,15 @@ def lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_
     dh, dc = batch_minor(dh_n), batch_minor(dc_n)  # become dh0, dc0 step by step
     dgates = empty(acts.shape, x.dtype)
     grads = tuple(empty(shape, x.dtype) for shape in ((4 * H, I), (4 * H, H), (4 * H, B)))
-    scratch = tuple(empty(shape, x.dtype) for shape in ((H, 4 * H), (H // 4, 4 * H, 4), (T, B, H), (H, B, 4)))
+    vector_bytes = small_gemm.VECTOR_BYTES
+    R = small_gemm.panel_rows(vector_bytes)
+    scratch = tuple(empty(shape, x.dtype) for shape in ((H, 4 * H), (H // R, 4 * H, R), (T, B, H),
+                                                        (4 * H // R, B, R)))
     dx = empty(x.shape, x.dtype) if need_dx else None
     with numba_threads():
         _lstm_backward(x, np.ascontiguousarray(w_hh), state_blocks(hs), state_blocks(cs), acts, per_step(d_out),
                        bool(reverse), lengths_array(lengths, T, B), dh, dc, dgates, grads, scratch,
-                       min(threads_for_kernels(), H), small_gemm.VECTOR_BYTES)
+                       _blocks(H, vector_bytes), vector_bytes)
         if need_dx:
             _lstm_input_grad(dgates, _unit_major(w_ih), dx)
     dw_ih, dw_hh, db_samples = grads

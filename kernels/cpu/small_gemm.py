@@ -16,14 +16,14 @@ write this itself: its arrays live in memory, so an accumulator written as an ar
 is loaded and stored on every k, and scalar accumulators are not packed into vectors (a
 quarter and a thirtieth of the tile's speed).
 
-A vector is the host's width: 32 bytes on AVX2 (a tile of 4 x 16 float32), 64 on AVX-512
-(4 x 32), where each instruction does twice the work. `product` takes the width as an
-argument (`VECTOR_BYTES`, found from the CPU Numba compiles for) and covers what a wide
-tile cannot, as a batch of 16 on AVX-512, with 32-byte tiles before it leaves the rest
-to BLAS. AVX-512's 32 registers also hold a tile of 8 rows (16 accumulators, `product8`),
-which hides the latency of the multiply-adds better: on a Winograd product it is about
-level with OpenBLAS's AVX-512 kernels, and 13% faster than 4 rows. The LSTM's panels hold
-one hidden unit's four gates: 4 rows.
+A vector is the host's width: 32 bytes on AVX2 (a tile of 4 x 16 float32), 64 on AVX-512,
+where each instruction does twice the work and 32 registers hold a tile of 8 rows by two
+64-byte vectors (16 accumulators), which hides the latency of the multiply-adds better
+than 4 rows: 8-row tiles run 10-15% faster on the LSTM's products and about level with
+OpenBLAS's AVX-512 kernels on a Winograd product. `product` takes the width as an argument
+(`VECTOR_BYTES`, found from the CPU Numba compiles for), and with it the panels' height
+(`panel_rows`: 8 rows on AVX-512, else 4). On AVX-512 it covers what a wide tile cannot,
+as a batch of 16, with 32-byte tiles of 8 rows before it leaves the rest to BLAS.
 """
 from llvmlite import binding, ir
 from numba import config, njit, types
@@ -111,7 +111,13 @@ def _emit_tile(vector_bytes, rows, context, builder, signature, args):
     return context.get_dummy_value()
 
 
-_tile32, _tile64, _tile64x8 = _make_tile(32, 4), _make_tile(64, 4), _make_tile(64, 8)
+_tile32, _tile32x8, _tile64x8 = _make_tile(32, 4), _make_tile(32, 8), _make_tile(64, 8)
+
+
+@jit
+def panel_rows(vector_bytes):
+    """How many of a's rows a panel interleaves for `product` with vectors of this width."""
+    return 8 if vector_bytes == 64 else 4
 
 
 @jit
@@ -128,20 +134,18 @@ def pack_rows(a, panels):
 def product(panels, stride, a, lda, b, ldb, c, ldc, M, N, K, add, vector_bytes):
     """c = a @ b, or c += a @ b when `add`, for c (M, N), a (M, K), b (K, N): flat arrays
     starting at each matrix's first element, with row strides lda, ldb, ldc. panels holds
-    a's rows four at a time as the tile reads them: rows 4p..4p+3 from panels[p * stride],
-    interleaved (see pack_rows). The tiles, of `vector_bytes` vectors (64: AVX-512) and then
-    32-byte ones, cover whole groups of four rows and whole tile widths of columns; BLAS,
-    on a, does the rest (all of c when N is below a tile's width, as at batch size 1)."""
+    a's rows R = panel_rows(vector_bytes) at a time as the tile reads them: rows
+    Rp..Rp+R-1 from panels[p * stride], interleaved (see pack_rows). The tiles cover whole
+    panels of rows and whole tile widths of columns; BLAS, on a, does the rest (all of c
+    when N is below a tile's width, as at batch size 1). vector_bytes 64 is AVX-512's
+    product8; elsewhere LLVM splits its vectors, which gives the same results slower."""
+    if vector_bytes == 64:
+        product8(panels, stride, a, lda, b, ldb, c, ldc, M, N, K, add)
+        return
     M4, j = M - M % 4, 0
+    width = VECTORS * 32 // c.itemsize
     # A strip of b's columns stays in L1 while the panels stream past it (the loop over
     # panels outside took 28% more time).
-    if vector_bytes == 64:
-        width = VECTORS * 64 // c.itemsize
-        while j + width <= N:
-            for p in range(M4 // 4):
-                _tile64(K, panels, p * stride, b[j:], ldb, c[4 * p * ldc + j:], ldc, add)
-            j += width
-    width = VECTORS * 32 // c.itemsize
     while j + width <= N:
         for p in range(M4 // 4):
             _tile32(K, panels, p * stride, b[j:], ldb, c[4 * p * ldc + j:], ldc, add)
@@ -151,14 +155,19 @@ def product(panels, stride, a, lda, b, ldb, c, ldc, M, N, K, add, vector_bytes):
 
 @jit
 def product8(panels, stride, a, lda, b, ldb, c, ldc, M, N, K, add):
-    """`product` in tiles of 8 rows by two 64-byte vectors, for AVX-512 hosts only (on
-    others LLVM splits the vectors, and 16 accumulators overflow AVX2's registers): panels
-    holds a's rows eight at a time."""
+    """`product` in tiles of 8 rows by two 64-byte vectors, then by two 32-byte ones, for
+    AVX-512 hosts (on others LLVM splits the vectors, and 16 accumulators overflow AVX2's
+    registers): panels holds a's rows eight at a time."""
     M8, j = M - M % 8, 0
     width = VECTORS * 64 // c.itemsize
     while j + width <= N:
         for p in range(M8 // 8):
             _tile64x8(K, panels, p * stride, b[j:], ldb, c[8 * p * ldc + j:], ldc, add)
+        j += width
+    width = VECTORS * 32 // c.itemsize
+    while j + width <= N:
+        for p in range(M8 // 8):
+            _tile32x8(K, panels, p * stride, b[j:], ldb, c[8 * p * ldc + j:], ldc, add)
         j += width
     _rest(a, lda, b, ldb, c, ldc, M, N, K, add, M8, j)
 
