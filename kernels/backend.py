@@ -74,6 +74,11 @@ class Backend:
         """(dx, dw) of conv2d, each only if asked for (else None), sharing what they can."""
         raise NotImplementedError
 
+    def channel_sums(self, grad_y):
+        """grad_y (N, C, ...) -> (C,): the sums over every axis but the channels, a
+        convolution's bias gradient."""
+        raise NotImplementedError
+
     def max_pool2d(self, x, kernel_hw, stride, padding, dilation, out_hw):
         """x (N, C, H, W) -> (y (N, C, *out_hw), argmax): each window's largest value (NaN
         wins) and its flat position in its (H, W) plane, int64."""

@@ -1,6 +1,7 @@
 """Shape and axis arithmetic shared by the front end and both devices' kernels.
 
-Pure functions of shapes, axes and step counts: no arrays, no Numba, nothing compiled, so
+Pure functions of shapes, axes and step counts (and of one array's layout, read from the
+array whichever device holds it): no Numba, nothing compiled, so
 that `Tensor` (which may not import kernels' Numba code at import time), the CPU kernels
 and the GPU's CudaArray all read a shape the same way and fail with the same message.
 
@@ -21,6 +22,12 @@ import operator
 
 class AxisError(ValueError, IndexError):
     """An axis outside an array's axes (NumPy raises a ValueError, PyTorch an IndexError)."""
+
+
+def is_c_contiguous(array):
+    """Whether a NumPy array's or a CudaArray's values lie in C order in its buffer."""
+    flags = getattr(array, "flags", None)
+    return flags.c_contiguous if flags is not None else array.is_contiguous
 
 
 def as_shape(shape):

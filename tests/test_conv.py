@@ -232,6 +232,20 @@ def test_conv2d_backward_is_the_adjoint_of_forward_at_every_channel_count(rng, c
                                (conv2d_reference(x2, w, None, (1, 1), (1, 1), (1, 1), 1) * dy).sum(), rtol=1e-10)
 
 
+@pytest.mark.parametrize("shape", [(3, 4, 5, 6), (2, 3, 7), (1, 2, 1, 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_channel_sums_against_numpy(rng, device, shape, dtype):
+    """The bias gradient's reduction, over every axis but the channels, of 3-D and 4-D gradients."""
+    from tinygrad_nb.device import get_device
+
+    where = get_device(device)
+    g = rng.standard_normal(shape).astype(dtype)
+    got = where.to_numpy(where.backend.channel_sums(Tensor(g, device=device).array))
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, g.astype(np.float64).sum(axis=(0,) + tuple(range(2, g.ndim))),
+                               rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
 def test_conv2d_without_bias_and_partial_gradients(rng):
     x, w = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3))
     np.testing.assert_allclose(F.conv2d(Tensor(x), Tensor(w), padding=1).numpy(),

@@ -44,6 +44,25 @@ def test_matmul_of_non_contiguous_views(rng, device):
     check_gradients(lambda x, y: x.T @ y.T, [a, b], device)
 
 
+@pytest.mark.parametrize("which", [0, 1])
+def test_gradient_of_an_operand_stored_transposed_keeps_its_layout(rng, device, which):
+    """x @ W.T (a linear layer) and A.T @ B: the transposed operand's gradient is computed
+    transposed, so the parameter behind it gets a C-ordered gradient (an optimiser reads it
+    flat), with the values of G^T X (or B G^T) all the same."""
+    from tinygrad_nb.kernels.shapes import is_c_contiguous
+
+    stored = rng.standard_normal((5, 4) if which == 1 else (4, 3))  # W (out, in), or A (k, m)
+    other = rng.standard_normal((3, 4) if which == 1 else (4, 5))  # x (n, in), or B (k, n)
+    g = rng.standard_normal((3, 5))
+    p, q = Tensor(stored, requires_grad=True, device=device), Tensor(other, requires_grad=True, device=device)
+    out = q @ p.T if which == 1 else p.T @ q
+    out.backward(Tensor(g, device=device))
+    expected = g.T @ other if which == 1 else other @ g.T
+    assert is_c_contiguous(p.grad.array)
+    np.testing.assert_allclose(p.grad.numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(q.grad.numpy(), g @ stored if which == 1 else stored @ g, rtol=1e-12)
+
+
 def test_matmul_mixed_precision_promotes(rng):
     a, b = rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal((3, 2))
     assert (Tensor(a) @ Tensor(b)).dtype == np.float64

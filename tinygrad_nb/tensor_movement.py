@@ -11,7 +11,7 @@ import numpy as np
 
 from .device import get_device
 from .function import TensorBase
-from .kernels.shapes import resolve_shape
+from .kernels.shapes import is_c_contiguous, resolve_shape
 from .ops.index import Gather, Scatter, ScatterAdd
 from .ops.movement import Cat, Clone, Embedding, Expand, GetItem, Pad, Permute, Reshape, TakeRows
 from .tensor_args import _axis, _shape_arg
@@ -112,9 +112,7 @@ class TensorMovement:
 
     def contiguous(self):
         """This tensor if its values lie in order in its buffer, else a copy that does."""
-        flags = getattr(self.array, "flags", None)
-        ordered = flags.c_contiguous if flags is not None else self.array.is_contiguous
-        return self if ordered else self.clone()
+        return self if is_c_contiguous(self.array) else self.clone()
 
     # ---- joining and splitting --------------------------------------------------------
     @staticmethod

@@ -31,6 +31,7 @@ class CUDA(Backend):
     conv2d_backward_input = conv.conv2d_backward_input
     conv2d_backward_weight = conv.conv2d_backward_weight
     conv2d_backward = conv.conv2d_backward
+    channel_sums = conv.channel_sums
     max_pool2d = pool.max_pool2d
     max_pool2d_backward = pool.max_pool2d_backward
     avg_pool2d = pool.avg_pool2d

@@ -25,6 +25,7 @@ empty (K_g rows of a 128-row tile), so they run direct kernels (depthwise.py) in
 from . import depthwise
 from .array import CudaArray
 from .gemm import COLS, COLS_T, DY_COLS, DY_GATHER, NCHW_BIAS, NCHW_OUT, W_T, dense, gathered, product
+from .reduce import SUM, reduce
 
 
 def _geometry(x_shape, w_shape, groups, stride, padding, dilation, out_hw):
@@ -78,6 +79,11 @@ def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, grou
     dw = product(gathered(DY_COLS, grad_y), gathered(COLS_T, x), groups, k_out // groups, c_group * taps,
                  grad_y.size // k_out, x.dtype, geo=geo)
     return dw.reshape(shape)
+
+
+def channel_sums(grad_y):
+    """One reduction launch over every axis but the channels."""
+    return reduce(SUM, grad_y, (0,) + tuple(range(2, grad_y.ndim)))
 
 
 def conv2d_backward(x, grad_y, weight, input_grad, weight_grad, stride, padding, dilation, groups):

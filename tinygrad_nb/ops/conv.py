@@ -15,7 +15,7 @@ from ..function import Function
 
 def _bias_grad(ctx, g, has_bias):
     """db_k = sum of dy over the batch and all positions of channel k."""
-    return ctx.xp.sum(g, axis=(0, 2, 3)) if has_bias and ctx.needs_input_grad[2] else None
+    return ctx.backend.channel_sums(g) if has_bias and ctx.needs_input_grad[2] else None
 
 
 def _bias_grad_tensor(ctx, g):
