@@ -149,8 +149,9 @@ def test_conv2d_by_winograd(rng, monkeypatch, xs, ws, padding):
 @pytest.mark.parametrize("vector_bytes", [32, 64])
 def test_winograd_products_in_register_tiles(rng, monkeypatch, vector_bytes):
     """With AVX-512 (64-byte vectors) the forward products run in small_gemm's 8-row tiles:
-    12 filters are a tile and four rows for BLAS, a 12x12 output 36 tiles, a tile width
-    (32 float32, 16 float64) and the rest for BLAS. Either width gives the same numbers."""
+    12 filters are a tile and four rows for BLAS; a 12x12 output's 36 Winograd tiles are
+    rounded up to 48 columns in float32 (a 64-byte register tile's width and a 32-byte
+    one's) and 40 in float64, the padding zeros. Either width gives the same numbers."""
     from tinygrad_nb.kernels.cpu import conv as kernels
     from tinygrad_nb.kernels.cpu import small_gemm
 

@@ -28,8 +28,12 @@ dropped; their gradient is zero, so they add nothing going back.
 
 Layout: the input is zero-padded into (C, Hp, Wp) with Hp = 2*ceil(OH/2) + 2 (and Wp alike),
 so every tile lies inside it; tile t = ty*TW + tx starts at row 2*ty, column 2*tx. V[xi] is
-row xi of a (16, row length) scratch array, entry (c, t) at c*T + t (M alike, (k, t)), so
-each product reads and writes plain row-major matrices. Each Numba thread takes whole
+row xi of a (16, row length) scratch array, entry (c, t) at c*S + t (M alike, (k, t)), so
+each product reads and writes plain row-major matrices. S is T, or on AVX-512 hosts T
+rounded up to whole register tiles (`_stride`): the products then run over S columns, the
+ones past T zeros in V and never read in M, instead of leaving the last T mod 16 columns
+to a BLAS call per product (LeNet's second layer: T = 49, a third more columns, 40% less
+time in the products). Each Numba thread takes whole
 samples, with its own scratch (threads.py: BLAS single-threaded).
 
 It takes 0.6-0.8 of the time of conv.py's shifted products for each of the three passes
@@ -94,18 +98,21 @@ def _filters_adjoint(du, dw):
 
 
 @jit
-def _tiles(xpad, tw, v, packed):
-    """v[xi, c, t] = (B^T d B)[xi] for every 4x4 tile d of the padded sample xpad (C, Hp, Wp);
-    `packed`: each V[xi] laid out instead as small_gemm's 8-row panels, (C/8, T, 8)."""
+def _tiles(xpad, tw, v, packed, stride):
+    """v[xi, c*stride + t] = (B^T d B)[xi] for every 4x4 tile d of the padded sample xpad
+    (C, Hp, Wp), and 0 for T <= t < stride; `packed`: each V[xi] laid out instead as
+    small_gemm's 8-row panels, (C/8, T, 8)."""
     channels, th = xpad.shape[0], (xpad.shape[1] - 2) // 2
     tiles = th * tw
     for c in range(channels):
+        if not packed:
+            v[:, c * stride + tiles:(c + 1) * stride] = 0
         p = xpad[c]
         for ty in range(th):
             r = 2 * ty
             for tx in range(tw):
                 t = ty * tw + tx
-                q, at = 2 * tx, ((c // 8) * tiles + t) * 8 + c % 8 if packed else c * tiles + t
+                q, at = 2 * tx, ((c // 8) * tiles + t) * 8 + c % 8 if packed else c * stride + t
                 # B^T d: rows combined, column by column (s[i][j] for row i, column j)
                 s00, s01, s02, s03 = p[r, q] - p[r + 2, q], p[r, q + 1] - p[r + 2, q + 1], \
                     p[r, q + 2] - p[r + 2, q + 2], p[r, q + 3] - p[r + 2, q + 3]
@@ -123,8 +130,9 @@ def _tiles(xpad, tw, v, packed):
 
 
 @jit
-def _untile(m, bias, y):
-    """y[k] = A^T M A tile by tile (+ bias[k]), the tiles' rows and columns past y dropped."""
+def _untile(m, bias, y, stride):
+    """y[k] = A^T M A tile by tile (+ bias[k]), M[k, t] at k*stride + t, the tiles' rows and
+    columns past y dropped."""
     k_out, oh_n, ow_n = y.shape
     th, tw = (oh_n + 1) // 2, (ow_n + 1) // 2
     for k in range(k_out):
@@ -132,7 +140,7 @@ def _untile(m, bias, y):
         for ty in range(th):
             r = 2 * ty
             for tx in range(tw):
-                q, at = 2 * tx, (k * th + ty) * tw + tx
+                q, at = 2 * tx, k * stride + ty * tw + tx
                 # A^T M: rows 0+1+2 and 1-2-3 of the 4x4 tile, for each column j
                 o00 = m[0, at] + m[4, at] + m[8, at]
                 o01 = m[1, at] + m[5, at] + m[9, at]
@@ -185,9 +193,9 @@ def _pack_filters(u, panels):
 
 
 @jit
-def _products(u, panels, v, m, tiles, vector_bytes):
+def _products(u, panels, v, m, stride, vector_bytes):
     """The forward's 16 products, one per transform position xi, on one sample's rows v[xi]
-    (C x T, row stride T) and m[xi] (K x T): M[xi] = U[xi] @ V[xi]. With AVX-512
+    (C x S, S = stride) and m[xi] (K x S): M[xi] = U[xi] @ V[xi]. With AVX-512
     (vector_bytes 64) in small_gemm's 8-row tiles on U's rows packed in `panels` (see
     _pack_filters), else in BLAS."""
     k_out, channels = u.shape[1], u.shape[2]
@@ -195,10 +203,10 @@ def _products(u, panels, v, m, tiles, vector_bytes):
     for xi in range(16):
         ui = uf[xi * k_out * channels:]
         if vector_bytes == 64:
-            small_gemm.product8(pf[xi * (k_out - k_out % 8) * channels:], 8 * channels, ui, channels, v[xi], tiles,
-                                m[xi], tiles, k_out, tiles, channels, False)
+            small_gemm.product8(pf[xi * (k_out - k_out % 8) * channels:], 8 * channels, ui, channels, v[xi], stride,
+                                m[xi], stride, k_out, stride, channels, False)
         else:
-            gemm(False, False, k_out, tiles, channels, 1.0, ui, channels, v[xi], tiles, 0.0, m[xi], tiles)
+            gemm(False, False, k_out, stride, channels, 1.0, ui, channels, v[xi], stride, 0.0, m[xi], stride)
 
 
 @jit
@@ -225,14 +233,14 @@ def _weight_products_in_tiles(du_t, v, dm, tiles):
 
 
 @parallel_jit
-def _forward(x, u, panels, bias, ph, pw, out, xpad, v, m, vector_bytes):
-    th, tw = (out.shape[2] + 1) // 2, (out.shape[3] + 1) // 2
+def _forward(x, u, panels, bias, ph, pw, out, xpad, v, m, stride, vector_bytes):
+    tw = (out.shape[3] + 1) // 2
     for n in prange(x.shape[0]):
         s = get_thread_id()
         pad_into(x[n], ph, pw, xpad[s])
-        _tiles(xpad[s], tw, v[s], False)
-        _products(u, panels, v[s], m[s], th * tw, vector_bytes)
-        _untile(m[s], bias, out[n])
+        _tiles(xpad[s], tw, v[s], False, stride)
+        _products(u, panels, v[s], m[s], stride, vector_bytes)
+        _untile(m[s], bias, out[n], stride)
     return out
 
 
@@ -245,7 +253,7 @@ def _backward_weight(x, grad_y, ph, pw, partial, xpad, v, dm, in_tiles):
     for n in prange(x.shape[0]):
         s = get_thread_id()
         pad_into(x[n], ph, pw, xpad[s])
-        _tiles(xpad[s], tw, v[s], in_tiles)
+        _tiles(xpad[s], tw, v[s], in_tiles, th * tw)
         _untile_adjoint(grad_y[n], dm[s], in_tiles)
         if in_tiles:
             _weight_products_in_tiles(partial[s], v[s], dm[s], th * tw)
@@ -260,6 +268,14 @@ def _geometry(out_hw):
     """Tiles down and across, and the padded block (Hp, Wp) they cover."""
     th, tw = (out_hw[0] + 1) // 2, (out_hw[1] + 1) // 2
     return th, tw, (2 * th + 2, 2 * tw + 2)
+
+
+def _stride(tiles, dtype):
+    """S (see Layout): T, or on AVX-512 hosts T rounded up to a 32-byte register tile's width."""
+    if small_gemm.VECTOR_BYTES != 64:
+        return tiles
+    width = small_gemm.VECTORS * 32 // dtype.itemsize
+    return -(-tiles // width) * width
 
 
 def _planes(rows, tiles):
@@ -291,12 +307,13 @@ def conv2d(x, weight, bias, padding, out):
     empty; padding (top, left)."""
     c, k = x.shape[1], weight.shape[0]
     th, tw, padded = _geometry(out.shape[2:])
+    stride = _stride(th * tw, x.dtype)
     with numba_threads():
         xpad = workspace("winograd_xpad", (_SLOTS, c) + padded, x.dtype)
-        v = workspace("winograd_v", _planes(c, th * tw), x.dtype)
-        m = workspace("winograd_m", _planes(k, th * tw), x.dtype)
+        v = workspace("winograd_v", _planes(c, stride), x.dtype)
+        m = workspace("winograd_m", _planes(k, stride), x.dtype)
         u = _transformed(weight)
-        return _forward(x, u, _packed(u), bias, *padding, out, xpad, v, m, small_gemm.VECTOR_BYTES)
+        return _forward(x, u, _packed(u), bias, *padding, out, xpad, v, m, stride, small_gemm.VECTOR_BYTES)
 
 
 def conv2d_backward_input(grad_y, weight, padding, dx):
