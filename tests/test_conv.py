@@ -76,12 +76,13 @@ CONV_CASES = random_conv_cases(10, seed=1) + [
     ((2, 3, 4, 4), (5, 3, 1, 1), (1, 1), (0, 0), (1, 1), 1),  # 1x1
     ((5, 3, 7, 6), (3, 1, 3, 3), (1, 1), (1, 1), (1, 1), 3),  # depthwise at stride 1 (flat passes), batch > threads
     ((2, 2, 6, 7), (4, 1, 3, 2), (1, 1), (2, 1), (2, 2), 2),  # ... with dilation, padding past the kernel, multiplier 2
+    ((2, 2, 7, 6), (4, 1, 3, 3), (1, 1), (2, 1), (2, 1), 2),  # depthwise 3x3 at stride 1 (fused taps), dilated, multiplier 2
 ]
 
 
 # On the GPU (each simulated case costs about a second): groups, strides, dilation and padding
 # at random; depthwise with a multiplier; 1x1.
-CONV_CASES_GPU = [CONV_CASES[i] for i in (3, 5, 8)] + CONV_CASES[-3:]
+CONV_CASES_GPU = [CONV_CASES[i] for i in (3, 5, 8)] + CONV_CASES[-4:-1]
 
 
 @pytest.mark.parametrize("device,xs,ws,stride,padding,dilation,groups", on_devices(CONV_CASES, cuda=CONV_CASES_GPU),
@@ -253,6 +254,17 @@ def test_conv2d_without_bias_and_partial_gradients(rng):
                                conv2d_reference(x, w, None, (1, 1), (1, 1), (1, 1), 1), atol=1e-12)
     assert tg.gradcheck(lambda x, w: F.conv2d(x, w), [t64(x), t64(w, requires_grad=False)])
     assert tg.gradcheck(lambda x, w: F.conv2d(x, w, stride=2), [t64(x, requires_grad=False), t64(w)])
+
+
+def test_depthwise_3x3_without_bias(rng):
+    """The fused 3x3 depthwise passes without a bias (zeros of x's dtype stand in), float32 and float64."""
+    x, w = rng.standard_normal((3, 4, 9, 8)), rng.standard_normal((4, 1, 3, 3))
+    expected = conv2d_reference(x, w, None, (1, 1), (1, 1), (1, 1), 4)
+    for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
+        out = F.conv2d(Tensor(x.astype(dtype)), Tensor(w.astype(dtype)), padding=1, groups=4)
+        assert out.dtype == dtype
+        np.testing.assert_allclose(out.numpy(), expected, rtol=tol, atol=tol)
+    assert tg.gradcheck(lambda x, w: F.conv2d(x, w, padding=1, groups=4), [t64(x), t64(w)])
 
 
 def test_conv2d_float32_without_bias(rng, device):
