@@ -256,15 +256,39 @@ def test_conv2d_without_bias_and_partial_gradients(rng):
     assert tg.gradcheck(lambda x, w: F.conv2d(x, w, stride=2), [t64(x, requires_grad=False), t64(w)])
 
 
+def test_depthwise_3x3_input_gradient_past_the_padded_block(rng):
+    """The kernel's input gradient for an output smaller than the input implies: input rows
+    and columns no output reads get 0, the rest the adjoint of the reference convolution,
+    <conv(x), dy> = <x, dx(dy)> for random x (with multiplier 2 the two filters of a
+    channel add up)."""
+    from tinygrad_nb.kernels.cpu import depthwise
+
+    x, w, dy = rng.standard_normal((2, 3, 7, 9)), rng.standard_normal((6, 1, 3, 3)), rng.standard_normal((2, 6, 4, 5))
+    dx = np.empty_like(x)
+    depthwise.conv2d_backward_input(dy, w, (1, 1), (1, 1), (1, 1), dx)
+    assert not dx[:, :, 5:].any() and not dx[:, :, :, 6:].any()  # read by no output: the block is 6 x 7
+    y = conv2d_reference(x, w, None, (1, 1), (1, 1), (1, 1), 3)[:, :, :4, :5]
+    np.testing.assert_allclose((x * dx).sum(), (y * dy).sum(), rtol=1e-10)
+
+
 def test_depthwise_3x3_without_bias(rng):
-    """The fused 3x3 depthwise passes without a bias (zeros of x's dtype stand in), float32 and float64."""
-    x, w = rng.standard_normal((3, 4, 9, 8)), rng.standard_normal((4, 1, 3, 3))
+    """The fused 3x3 depthwise passes without a bias (zeros of x's dtype stand in), float32
+    and float64. Rows of 19 outputs: the weight gradient's vector sums take 16 float32 or 8
+    float64 columns at a time (one or two vectors) and the rest one by one."""
+    x, w = rng.standard_normal((3, 4, 9, 19)), rng.standard_normal((4, 1, 3, 3))
+    g = rng.standard_normal((3, 4, 9, 19))
     expected = conv2d_reference(x, w, None, (1, 1), (1, 1), (1, 1), 4)
+    grads = {}
     for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
-        out = F.conv2d(Tensor(x.astype(dtype)), Tensor(w.astype(dtype)), padding=1, groups=4)
+        xt, wt = Tensor(x.astype(dtype), requires_grad=True), Tensor(w.astype(dtype), requires_grad=True)
+        out = F.conv2d(xt, wt, padding=1, groups=4)
         assert out.dtype == dtype
         np.testing.assert_allclose(out.numpy(), expected, rtol=tol, atol=tol)
-    assert tg.gradcheck(lambda x, w: F.conv2d(x, w, padding=1, groups=4), [t64(x), t64(w)])
+        out.backward(Tensor(g.astype(dtype)))
+        grads[dtype] = xt.grad.numpy(), wt.grad.numpy()
+    for g32, g64 in zip(grads[np.float32], grads[np.float64]):
+        np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-4)
+    assert tg.gradcheck(lambda x, w: F.conv2d(x, w, padding=1, groups=4), [t64(x[:1, :, :3]), t64(w)])
 
 
 def test_conv2d_float32_without_bias(rng, device):

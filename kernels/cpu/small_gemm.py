@@ -66,20 +66,31 @@ def _make_tile(vector_bytes, rows):
     return tile
 
 
+def vector_ops(context, builder, dtype, vector_bytes):
+    """For writing an intrinsic on vectors of `vector_bytes` of a Numba float dtype: the
+    vector's LLVM type, its lane count, fmuladd(a, b, c) = a * b + c (one fused instruction
+    where the CPU has FMA, a multiply and an add where it has not), and load(pointer to a
+    scalar), which reads a vector from there, aligned as a scalar only."""
+    scalar = context.get_value_type(dtype)
+    size = context.get_abi_sizeof(scalar)
+    width = vector_bytes // size
+    vector = ir.VectorType(scalar, width)
+    fmuladd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
+                                             "llvm.fmuladd.v%d%s" % (width, "f32" if size == 4 else "f64"))
+
+    def load(pointer):
+        return builder.load(builder.bitcast(pointer, vector.as_pointer()), align=size)
+
+    return vector, width, lambda a, b, c: builder.call(fmuladd, [a, b, c]), load
+
+
 def _emit_tile(vector_bytes, rows, context, builder, signature, args):
     """The tile's LLVM IR (see _make_tile)."""
     K, panel, first, b, ldb, c, ldc, add = args
     data = [context.make_array(t)(context, builder, v).data for t, v in zip(signature.args[1::2], (panel, b, c))]
     scalar = context.get_value_type(signature.args[5].dtype)
-    width = vector_bytes // context.get_abi_sizeof(scalar)
-    vector = ir.VectorType(scalar, width)
-    # fmuladd is one fused instruction where the CPU has FMA, a multiply and an add where it has not
-    fmuladd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
-                                             "llvm.fmuladd.v%d%s" % (width, "f32" if context.get_abi_sizeof(scalar) == 4 else "f64"))
+    vector, width, fmuladd, load = vector_ops(context, builder, signature.args[5].dtype, vector_bytes)
     index = lambda i: ir.Constant(K.type, i)  # noqa: E731
-
-    def load(pointer):
-        return builder.load(builder.bitcast(pointer, vector.as_pointer()), align=context.get_abi_sizeof(scalar))
 
     def broadcast(value):
         one = builder.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
@@ -105,7 +116,7 @@ def _emit_tile(vector_bytes, rows, context, builder, signature, args):
             a = broadcast(builder.load(builder.gep(weights, [index(r)])))
             for v in range(VECTORS):
                 acc = accumulators[r * VECTORS + v]
-                builder.store(builder.call(fmuladd, [a, bs[v], builder.load(acc)]), acc)
+                builder.store(fmuladd(a, bs[v], builder.load(acc)), acc)
     for i, acc in enumerate(accumulators):
         builder.store(builder.load(acc), c_at(i // VECTORS, i % VECTORS), align=context.get_abi_sizeof(scalar))
     return context.get_dummy_value()
