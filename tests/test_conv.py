@@ -457,3 +457,36 @@ def test_conv2d_gradcheck_on_the_device(rng, device, ws, stride, padding, dilati
     w = Tensor(rng.standard_normal(ws), device=device, requires_grad=True)
     b = Tensor(rng.standard_normal(ws[0]), device=device, requires_grad=True)
     assert tg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, groups), [x, w, b])
+
+
+@pytest.mark.parametrize("vector_bytes", [32, 64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_depthwise_tap_sums_at_either_vector_width(rng, vector_bytes, dtype):
+    """The weight gradient's register sums (AVX2's 32-byte vectors or AVX-512's 64; LLVM
+    splits the wider ones elsewhere) against NumPy: whole vectors of each row only, the
+    count of columns done returned, each sum added to its slot of out."""
+    from numba import njit
+
+    from tinygrad_nb.kernels.cpu import depthwise
+
+    tap_sums = depthwise._make_tap_sums(vector_bytes)
+
+    @njit
+    def run(g, pf, offsets, rows, width, p_stride, out, out_stride):
+        return tap_sums(g, pf, offsets, rows, width, p_stride, out, out_stride)
+
+    rows, width, p_stride, out_stride = 3, 37, 41, 5
+    g, pf = rng.standard_normal(rows * width).astype(dtype), rng.standard_normal(rows * p_stride + 90).astype(dtype)
+    offsets = np.array([0, 1, 2, 41, 42, 43, 82, 83, 84], np.int64)
+    out = rng.standard_normal(9 * out_stride).astype(dtype)
+    before = out.copy()
+    done = run(g, pf, offsets, rows, width, p_stride, out, out_stride)
+    lanes = vector_bytes // np.dtype(dtype).itemsize
+    assert done == width - width % lanes
+    for t in range(9):
+        expected = before[t * out_stride] + sum(
+            float(g[r * width + q]) * float(pf[r * p_stride + q + offsets[t]]) for r in range(rows) for q in range(done))
+        np.testing.assert_allclose(out[t * out_stride], expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    untouched = np.ones(out.shape, bool)
+    untouched[::out_stride] = False
+    np.testing.assert_array_equal(out[untouched], before[untouched])
