@@ -80,6 +80,26 @@ def test_convolution_of_inf_and_nan_on_every_path(rng, path):
     _same(dx, _input_taps(gy, w, 1, groups))
 
 
+def test_depthwise_3x3_makes_the_direct_sums_without_a_check(rng, monkeypatch):
+    """3x3 depthwise filters at stride 1 run their kernels with no finiteness check (one
+    would fail here): with inf and NaN in the filters, the input and the output gradient,
+    every result has the direct sums' inf and NaN."""
+    def no_check(*operands):
+        raise AssertionError("a finiteness check ran")
+
+    monkeypatch.setattr(conv, "_finite", no_check)
+    x, w = rng.standard_normal((2, 4, 6, 7)), rng.standard_normal((4, 1, 3, 3))
+    w[1, 0, 0, 2], w[2, 0, 1, 1], x[0, 3, 5, 6] = INF, NAN, -INF
+    y = conv.conv2d(x.astype(np.float32), w.astype(np.float32), None, (1, 1), (1, 1), (1, 1), 4, (6, 7))
+    _same(y, _taps(x, w, 1, 4))
+    gy = rng.standard_normal((2, 4, 6, 7))
+    gy[1, 3, 0, 0] = INF
+    dx = conv.conv2d_backward_input(gy.astype(np.float32), w.astype(np.float32), (6, 7), (1, 1), (1, 1), (1, 1), 4)
+    _same(dx, _input_taps(gy, w, 1, 4))
+    dw = conv.conv2d_backward_weight(x.astype(np.float32), gy.astype(np.float32), (3, 3), (1, 1), (1, 1), (1, 1), 4)
+    _same(dw, _weight_taps(x, gy, 1, 4))
+
+
 ROWS = {  # a row of scores: PyTorch's softmax, log_softmax, and cross-entropy for label 1
     "+inf": ([INF, 0, 0], [NAN] * 3, [NAN] * 3, NAN),
     "-inf": ([-INF, 0, 0], [0, 0.5, 0.5], [-INF, -np.log(2), -np.log(2)], np.log(2)),

@@ -197,7 +197,8 @@ def _finite(*operands):
     inputs, so one infinite input makes NaN of a whole tile; the shifted products and the
     depthwise loops multiply padding and the columns past each row by zero, and 0 * inf is
     NaN: where a direct sum, PyTorch's, gives +-inf. Operands that are not all finite take
-    im2col, whose products are the direct sums. Asked only once a fast path's geometry fits
+    im2col, whose products are the direct sums. (The depthwise kernels for 3x3 filters at
+    stride 1 make the direct sums themselves and need no check: depthwise.sums_are_direct.) Asked only once a fast path's geometry fits
     (each caller wraps it in functools.cache), so a convolution that takes im2col anyway
     makes no pass."""
     with numba_threads():
@@ -231,7 +232,7 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups, out_hw):
         return out
     b = _bias_array(bias, x.dtype)
     fast = functools.cache(lambda: _finite(x, weight))
-    if _is_depthwise(c, groups) and fast():
+    if _is_depthwise(c, groups) and (depthwise.sums_are_direct((kh, kw), stride) or fast()):
         return depthwise.conv2d(x, weight, b, stride, padding, dilation, out)
     if _winograd((kh, kw), stride, dilation, groups, cg, k) and fast():
         return winograd.conv2d(x, weight, b, padding, out)
@@ -256,7 +257,7 @@ def conv2d_backward_input(grad_y, weight, input_hw, stride, padding, dilation, g
         return dx
     grad_finite = grad_finite or functools.cache(lambda: _finite(grad_y))
     fast = functools.cache(lambda: grad_finite() and _finite(weight))
-    if _is_depthwise(cg * groups, groups) and fast():
+    if _is_depthwise(cg * groups, groups) and (depthwise.sums_are_direct((kh, kw), stride) or fast()):
         return depthwise.conv2d_backward_input(grad_y, weight, stride, padding, dilation, dx)
     if _winograd((kh, kw), stride, dilation, groups, cg, k) and fast():
         return winograd.conv2d_backward_input(grad_y, weight, padding, dx)
@@ -282,7 +283,7 @@ def conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation, grou
         return np.zeros((k, cg, kh, kw), x.dtype)
     grad_finite = grad_finite or functools.cache(lambda: _finite(grad_y))
     fast = functools.cache(lambda: grad_finite() and _finite(x))
-    if _is_depthwise(c, groups) and fast():
+    if _is_depthwise(c, groups) and (depthwise.sums_are_direct(kernel_hw, stride) or fast()):
         return depthwise.conv2d_backward_weight(x, grad_y, kernel_hw, stride, padding, dilation)
     if _winograd(kernel_hw, stride, dilation, groups, cg, k) and fast():
         return winograd.conv2d_backward_weight(x, grad_y, padding)

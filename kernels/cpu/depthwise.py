@@ -322,6 +322,14 @@ def _backward_weight(x, grad_y, sh, sw, ph, pw, dh, dw, dw_out, planes, ext, sum
 
 # ---- entry points (called from conv.py when groups == input channels) -------------------
 
+def sums_are_direct(kernel_hw, stride):
+    """Whether every result is the direct sum over its taps, the padding's zeros multiplied
+    in as PyTorch's kernels do, and nothing else: 3x3 filters at stride 1, whose passes
+    never multiply the scratch columns of an extended row into a kept result. inf and NaN
+    then come out as PyTorch's, and conv.py runs them without its finiteness check."""
+    return tuple(kernel_hw) == (3, 3) and tuple(stride) == (1, 1)
+
+
 def _scratch(out_hw, kernel_hw, stride, dilation, dtype):
     """Per thread slot: the padded plane, (1, Hp + 1, Wp) with Hp = (OH-1)*sh + (kh-1)*dh + 1
     rows (the last an output reads; one more so that the flat passes of stride 1 stay inside
