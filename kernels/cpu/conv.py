@@ -198,9 +198,9 @@ def _finite(*operands):
     depthwise loops multiply padding and the columns past each row by zero, and 0 * inf is
     NaN: where a direct sum, PyTorch's, gives +-inf. Operands that are not all finite take
     im2col, whose products are the direct sums. (The depthwise kernels for 3x3 filters at
-    stride 1 make the direct sums themselves and need no check: depthwise.sums_are_direct.) Asked only once a fast path's geometry fits
-    (each caller wraps it in functools.cache), so a convolution that takes im2col anyway
-    makes no pass."""
+    stride 1 make the direct sums themselves and need no check: depthwise.sums_are_direct.)
+    Asked only once a fast path's geometry fits (each caller wraps it in functools.cache),
+    so a convolution that takes im2col anyway makes no pass."""
     with numba_threads():
         return all(_count_nonfinite(np.ravel(a)) == 0 for a in operands)
 

@@ -59,7 +59,9 @@ def _taps3x3(pf, w, bias, row, col, e, cols):
     s10, s11, s12 = pf[row:row + cols], pf[row + col:row + col + cols], pf[row + 2 * col:row + 2 * col + cols]
     r2 = 2 * row
     s20, s21, s22 = pf[r2:r2 + cols], pf[r2 + col:r2 + col + cols], pf[r2 + 2 * col:r2 + 2 * col + cols]
-    w00, w01, w02, w10, w11, w12, w20, w21, w22 = w[0, 0], w[0, 1], w[0, 2], w[1, 0], w[1, 1], w[1, 2], w[2, 0], w[2, 1], w[2, 2]
+    w00, w01, w02 = w[0, 0], w[0, 1], w[0, 2]
+    w10, w11, w12 = w[1, 0], w[1, 1], w[1, 2]
+    w20, w21, w22 = w[2, 0], w[2, 1], w[2, 2]
     for q in range(cols):
         e[q] = (bias + w00 * s00[q] + w01 * s01[q] + w02 * s02[q] + w10 * s10[q] + w11 * s11[q] + w12 * s12[q]
                 + w20 * s20[q] + w21 * s21[q] + w22 * s22[q])
@@ -76,7 +78,9 @@ def _gather3x3(em, at, w, row, col, out, n, accumulate):
     t10, t11, t12 = em[m1:m1 + n], em[m1 - col:m1 - col + n], em[m1 - 2 * col:m1 - 2 * col + n]
     m2 = at - 2 * row
     t20, t21, t22 = em[m2:m2 + n], em[m2 - col:m2 - col + n], em[m2 - 2 * col:m2 - 2 * col + n]
-    w00, w01, w02, w10, w11, w12, w20, w21, w22 = w[0, 0], w[0, 1], w[0, 2], w[1, 0], w[1, 1], w[1, 2], w[2, 0], w[2, 1], w[2, 2]
+    w00, w01, w02 = w[0, 0], w[0, 1], w[0, 2]
+    w10, w11, w12 = w[1, 0], w[1, 1], w[1, 2]
+    w20, w21, w22 = w[2, 0], w[2, 1], w[2, 2]
     zero = out.dtype.type(0)
     for p in range(n):
         out[p] = ((out[p] if accumulate else zero) + w00 * t00[p] + w01 * t01[p] + w02 * t02[p] + w10 * t10[p]

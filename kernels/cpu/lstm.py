@@ -161,10 +161,10 @@ def _lstm_forward(x, w_ih, w_hh, bias, reverse, lengths, hs, cs, gates, scratch,
         for k in prange(blocks):
             lo, hi = _units(k, blocks, H, R)
             rows, at = 4 * (hi - lo), (t * 4 * H + 4 * lo) * B
-            small_gemm.product(pi[4 * lo * I:], R * I, wi[4 * lo * I:], I, xf[t * I * B:], B, gf[at:], B, rows, B, I, False,
-                               vector_bytes)
-            small_gemm.product(ph[4 * lo * H:], R * H, wh[4 * lo * H:], H, hf[read * H * B:], B, gf[at:], B, rows, B, H, True,
-                               vector_bytes)
+            small_gemm.product(pi[4 * lo * I:], R * I, wi[4 * lo * I:], I, xf[t * I * B:], B, gf[at:], B,
+                               rows, B, I, False, vector_bytes)
+            small_gemm.product(ph[4 * lo * H:], R * H, wh[4 * lo * H:], H, hf[read * H * B:], B, gf[at:], B,
+                               rows, B, H, True, vector_bytes)
             _lstm_cell(gates[t], bias, cs[read], cs[write], hs[write], lo, hi)
             if padded:
                 _lstm_hold(lengths, t, gates[t], cs[read], cs[write], hs[read], hs[write], lo, hi)
@@ -206,8 +206,9 @@ def _lstm_backward(x, w_hh, hs, cs, acts, d_out, reverse, lengths, dh, dc, dgate
     The weights' gradients are sums over the steps, and each block adds its rows of this
     step's terms while dgates_t is in cache: dW_ih += dG_t x_t, dW_hh += dG_t h_read_t^T,
     and db (4H, B) += dG_t, summed over the samples afterwards. grads: those three, in
-    unit-major rows. scratch: W_hh^T (H, 4H) with unit-major columns, its rows packed (H // R, 4H, R), the states the steps read as (T, B, H), and dgates_t's
-    rows packed (4H // R, B, R)."""
+    unit-major rows. scratch: W_hh^T (H, 4H) with unit-major columns, its rows packed
+    (H // R, 4H, R), the states the steps read as (T, B, H), and dgates_t's rows packed
+    (4H // R, B, R)."""
     dw_ih, dw_hh, db = grads
     w_cols, panels, h_read, dg_panels = scratch
     T, H, B, I, R = acts.shape[0], dh.shape[0], dh.shape[1], x.shape[2], panels.shape[2]

@@ -33,8 +33,8 @@ each product reads and writes plain row-major matrices. S is T, or on AVX-512 ho
 rounded up to whole register tiles (`_stride`): the products then run over S columns, the
 ones past T zeros in V and never read in M, instead of leaving the last T mod 16 columns
 to a BLAS call per product (LeNet's second layer: T = 49, a third more columns, 40% less
-time in the products). Each Numba thread takes whole
-samples, with its own scratch (threads.py: BLAS single-threaded).
+time in the products). Each Numba thread takes whole samples, with its own scratch
+(threads.py: BLAS single-threaded).
 
 It takes 0.6-0.8 of the time of conv.py's shifted products for each of the three passes
 (bench/README.md has the figures). The input gradient is a convolution of its own rather
