@@ -230,6 +230,26 @@ def test_lstm_kernels_give_the_same_result_however_the_hidden_units_are_shared_o
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_lstm_backward_without_dx_gives_the_same_gradients(rng, reverse):
+    """Without dx the LSTM's backward keeps one slot of gate gradients for every step instead
+    of all of them: the weights', biases' and initial states' gradients are unchanged, also
+    with padded sequences."""
+    T, B, I, H = 5, 9, 3, 6
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    h0, c0 = rng.standard_normal((B, H)).astype(np.float32), rng.standard_normal((B, H)).astype(np.float32)
+    w_ih, w_hh = rng.standard_normal((4 * H, I)).astype(np.float32), rng.standard_normal((4 * H, H)).astype(np.float32)
+    b_ih, b_hh = rng.standard_normal(4 * H).astype(np.float32), rng.standard_normal(4 * H).astype(np.float32)
+    d_out, dh_n, dc_n = (rng.standard_normal(s).astype(np.float32) for s in ((T, B, H), (B, H), (B, H)))
+    lengths = np.array([5, 3, 5, 1, 4, 5, 2, 5, 5])
+    hs, cs, acts = kernels.lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths)
+    with_dx = kernels.lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, True, lengths)
+    without = kernels.lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, False, lengths)
+    assert with_dx[0] is not None and without[0] is None
+    for a, b in zip(with_dx[1:], without[1:]):
+        np.testing.assert_array_equal(np.array(a), np.array(b))
+
+
 def test_lstm_with_a_single_hidden_unit(rng):
     """Fewer hidden units than threads: forward against the reference, and gradients."""
     lstm = nn.LSTM(2, 1)

@@ -206,7 +206,8 @@ def _lstm_backward(x, w_hh, hs, cs, acts, d_out, reverse, lengths, dh, dc, dgate
     The weights' gradients are sums over the steps, and each block adds its rows of this
     step's terms while dgates_t is in cache: dW_ih += dG_t x_t, dW_hh += dG_t h_read_t^T,
     and db (4H, B) += dG_t, summed over the samples afterwards. grads: those three, in
-    unit-major rows. scratch: W_hh^T (H, 4H) with unit-major columns, its rows packed
+    unit-major rows. dgates: every step's gate gradients (T, 4H, B), or one slot (1, 4H, B)
+    that every step reuses when dx is not wanted. scratch: W_hh^T (H, 4H) with unit-major columns, its rows packed
     (H // R, 4H, R), the states the steps read as (T, B, H), and dgates_t's rows packed
     (4H // R, B, R)."""
     dw_ih, dw_hh, db = grads
@@ -235,18 +236,19 @@ def _lstm_backward(x, w_hh, hs, cs, acts, d_out, reverse, lengths, dh, dc, dgate
                 _sum_parts(parts[(s + 1) % 2], lo, hi, dh)
             if s >= 0:
                 t, read, write = order[s, 0], order[s, 1], order[s, 2]
-                _lstm_cell_backward(acts[t], cs[read], cs[write], d_out[t], dh, dc, dgates[t], lo, hi)
-                rows, at = 4 * (hi - lo), (t * 4 * H + 4 * lo) * B
+                d = t if dgates.shape[0] == T else 0  # the step's slot: its own, or the one slot reused
+                _lstm_cell_backward(acts[t], cs[read], cs[write], d_out[t], dh, dc, dgates[d], lo, hi)
+                rows, at = 4 * (hi - lo), (d * 4 * H + 4 * lo) * B
                 small_gemm.product(packed[4 * lo * R:], 4 * H * R, wf[4 * lo:], 4 * H, gf[at:], B,
                                    pf[((s % 2) * blocks + k) * H * B:], B, H, B, rows, False, vector_bytes)
                 if any_padded(lengths, t):
                     _pass_padded(lengths, t, dh, d_out[t], parts[s % 2, k], lo, hi)
-                small_gemm.pack_rows(dgates[t, 4 * lo:4 * hi], dg_panels[4 * lo // R:4 * hi // R])
+                small_gemm.pack_rows(dgates[d, 4 * lo:4 * hi], dg_panels[4 * lo // R:4 * hi // R])
                 small_gemm.product(dpf[4 * lo * B:], R * B, gf[at:], B, xf[t * B * I:], I, dwi[4 * lo * I:], I,
                                    rows, I, B, True, vector_bytes)
                 small_gemm.product(dpf[4 * lo * B:], R * B, gf[at:], B, hrf[t * B * H:], H, dwh[4 * lo * H:], H,
                                    rows, H, B, True, vector_bytes)
-                _accumulate(db[4 * lo:4 * hi], dgates[t, 4 * lo:4 * hi])
+                _accumulate(db[4 * lo:4 * hi], dgates[d, 4 * lo:4 * hi])
 
 
 @parallel_jit
@@ -279,7 +281,10 @@ def lstm_backward(x, w_ih, w_hh, hs, cs, acts, d_out, dh_n, dc_n, reverse, need_
     x = contiguous(x)
     (T, B, I), H = x.shape, w_hh.shape[1]
     dh, dc = batch_minor(dh_n), batch_minor(dc_n)  # become dh0, dc0 step by step
-    dgates = empty(acts.shape, x.dtype)
+    # dx needs every step's gate gradients after the loop; without it one slot serves every
+    # step (a block reads only the rows it wrote, and the steps meet between), which keeps
+    # the backward's writes in cache instead of streaming (T, 4H, B) out to memory.
+    dgates = empty(acts.shape if need_dx else (1,) + acts.shape[1:], x.dtype)
     grads = tuple(empty(shape, x.dtype) for shape in ((4 * H, I), (4 * H, H), (4 * H, B)))
     vector_bytes = small_gemm.VECTOR_BYTES
     R = small_gemm.panel_rows(vector_bytes)
