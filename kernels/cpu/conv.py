@@ -320,7 +320,8 @@ def _channel_sums(g, out):
 
 
 def channel_sums(grad_y):
-    """NumPy's sum over the axes (0, 2, 3) took 6 times as long as _channel_sums."""
+    """Each channel's sum over the batch and the positions, by _channel_sums (NumPy's sum
+    over the axes (0, 2, 3) took 6 times as long); integer or empty gradients by NumPy."""
     n, c = grad_y.shape[:2]
     rows = np.ascontiguousarray(grad_y).reshape(n, c, -1)
     if rows.dtype.kind != "f" or rows.size == 0:

@@ -35,18 +35,23 @@ def _gate_major(w):
 
 
 @jit
+def _unit_panels(H, rows):
+    """(hidden units per panel of `rows` gate rows, panels that cover H units; the last may be partial)"""
+    per_panel = rows // 4
+    return per_panel, (H + per_panel - 1) // per_panel
+
+
+@jit
 def _units(k, blocks, H, rows):
     """Block k's hidden units lo..hi of `blocks` equal shares of H, each starting at a whole
     panel of `rows` gate rows."""
-    per_panel = max(rows // 4, 1)
-    panels = (H + per_panel - 1) // per_panel
+    per_panel, panels = _unit_panels(H, rows)
     return min(H, k * panels // blocks * per_panel), min(H, (k + 1) * panels // blocks * per_panel)
 
 
 def _blocks(H, vector_bytes):
     """How many blocks of hidden units a step is shared out over: a thread each, at most a panel each."""
-    per_panel = small_gemm.panel_rows(vector_bytes) // 4
-    return min(threads_for_kernels(), (H + per_panel - 1) // per_panel)
+    return min(threads_for_kernels(), _unit_panels(H, small_gemm.panel_rows(vector_bytes))[1])
 
 
 @jit
@@ -207,9 +212,9 @@ def _lstm_backward(x, w_hh, hs, cs, acts, d_out, reverse, lengths, dh, dc, dgate
     step's terms while dgates_t is in cache: dW_ih += dG_t x_t, dW_hh += dG_t h_read_t^T,
     and db (4H, B) += dG_t, summed over the samples afterwards. grads: those three, in
     unit-major rows. dgates: every step's gate gradients (T, 4H, B), or one slot (1, 4H, B)
-    that every step reuses when dx is not wanted. scratch: W_hh^T (H, 4H) with unit-major columns, its rows packed
-    (H // R, 4H, R), the states the steps read as (T, B, H), and dgates_t's rows packed
-    (4H // R, B, R)."""
+    that every step reuses when dx is not wanted. scratch: W_hh^T (H, 4H) with unit-major
+    columns, its rows packed (H // R, 4H, R), the states the steps read as (T, B, H), and
+    dgates_t's rows packed (4H // R, B, R)."""
     dw_ih, dw_hh, db = grads
     w_cols, panels, h_read, dg_panels = scratch
     T, H, B, I, R = acts.shape[0], dh.shape[0], dh.shape[1], x.shape[2], panels.shape[2]
